@@ -121,8 +121,8 @@ public static class ModelLoader
 
         if (!proto.HasIrVersion || proto.Graph is null)
         {
-            var missing = !proto.HasIrVersion && proto.Graph is null ? "an IR version and a graph" : !proto.HasIrVersion ? "an IR version" : "a graph";
-            throw Error(ErrorCodes.ModelNotOnnx, $"This file parses as protobuf but is not an ONNX model: it has no {missing}.", file);
+            var missing = !proto.HasIrVersion && proto.Graph is null ? "neither an IR version nor a graph" : !proto.HasIrVersion ? "no IR version" : "no graph";
+            throw Error(ErrorCodes.ModelNotOnnx, $"This file parses as protobuf but is not an ONNX model: it has {missing}.", file);
         }
 
         return proto;

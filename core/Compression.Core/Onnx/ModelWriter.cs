@@ -198,15 +198,12 @@ public static class ModelWriter
         using var stream = new FileStream(dataTemp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
         foreach (var tensor in ModelWalker.Tensors(proto))
         {
-            if (!tensor.HasRawData && ElementTypes.IsFixedWidth(TensorCodec.ElementTypeOf(tensor)))
-            {
-                TensorCodec.ConvertToRaw(tensor);
-            }
-
-            if (!tensor.HasRawData || tensor.RawData.Length < threshold)
+            if (!ElementTypes.IsFixedWidth(TensorCodec.ElementTypeOf(tensor)) || TensorCodec.StoredByteLength(tensor) < threshold)
             {
                 continue;
             }
+
+            TensorCodec.ConvertToRaw(tensor);
 
             if (tensor.RawData.Length >= AlignThreshold && stream.Position % Alignment != 0)
             {

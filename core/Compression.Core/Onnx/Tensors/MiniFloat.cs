@@ -68,6 +68,12 @@ internal sealed class MiniFloat
             return decode[nanCode] is float n && float.IsNaN(n) ? nanCode : positiveCodes[^1];
         }
 
+        if (float.IsInfinity(value) && !hasNegativeZero && signBit != 0)
+        {
+            // The FNUZ formats have no infinity: ONNX's Cast maps it to NaN even when saturating.
+            return nanCode;
+        }
+
         var negative = value < 0 || (value == 0 && float.IsNegative(value));
         var magnitude = MathF.Abs(value);
         byte code;
