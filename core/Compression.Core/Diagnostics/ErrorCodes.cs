@@ -25,4 +25,8 @@ public static class ErrorCodes
 
     // 3xxx: passes
     public const string GraphInvalid = "CMP3001";
+
+    // 5xxx: hosts
+    public const string HostPathNotFound = "CMP5001";
+    public const string HostNotFileSystem = "CMP5002";
 }

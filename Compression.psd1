@@ -1,0 +1,23 @@
+@{
+    RootModule           = 'Compression.PowerShell.dll'
+    ModuleVersion        = '0.1.0'
+    GUID                 = '5d0c6c0e-3f1a-4a9e-9c43-7a1f2b8e6d21'
+    Author               = 'Compression contributors'
+    CompanyName          = 'Compression'
+    Copyright            = '(c) Compression contributors. MIT licence.'
+    Description          = 'Makes ONNX models smaller and faster (quantization, pruning, low-rank and weight sharing), checked with ONNX Runtime against the original on real data. No Python.'
+    PowerShellVersion    = '7.4'
+    CompatiblePSEditions = @('Core')
+    CmdletsToExport      = @('Get-ModelInfo')
+    FunctionsToExport    = @()
+    AliasesToExport      = @()
+    VariablesToExport    = @()
+    FormatsToProcess     = @('Compression.format.ps1xml')
+    PrivateData          = @{
+        PSData = @{
+            Tags         = @('ONNX', 'Compression', 'Quantization', 'Pruning', 'MachineLearning', 'OnnxRuntime')
+            LicenseUri   = 'https://opensource.org/licenses/MIT'
+            ReleaseNotes = 'Get-ModelInfo: inspect ONNX models (IR, opsets, inputs and outputs, op counts, parameters, external data).'
+        }
+    }
+}
