@@ -43,6 +43,17 @@ if (-not $Version) {
     $Version = ([xml](Get-Content (Join-Path $Root 'Directory.Build.props'))).SelectSingleNode('/Project/PropertyGroup/Version').InnerText
 }
 
+# A child pwsh runs the module's tests and demo, so no DLL of ours stays loaded in this session.
+function Invoke-ChildPwsh([string] $Command) {
+    $pwshDll = Join-Path $PSHOME 'pwsh.dll'
+    if (Test-Path $pwshDll) {
+        & dotnet $pwshDll -NoProfile -NonInteractive -Command $Command
+    }
+    else {
+        & ([Environment]::ProcessPath) -NoProfile -NonInteractive -Command $Command
+    }
+}
+
 function Invoke-Dotnet {
     # A plain function (no [Parameter]), so dotnet's own switches such as -o are not taken as common parameters.
     $Arguments = [string[]]$args
@@ -96,7 +107,6 @@ function Invoke-Test {
     if (Get-ChildItem $pesterTests -Filter '*.Tests.ps1' -ErrorAction SilentlyContinue) {
         Invoke-Dotnet restore (Join-Path $pesterTests 'Pester.csproj')
         $pester = Join-Path ([Environment]::GetEnvironmentVariable('NUGET_PACKAGES') ?? (Join-Path $HOME '.nuget/packages')) 'pester/6.2.0/tools/Pester.psd1'
-        # A child pwsh, so the module's DLLs are never locked in this session.
         $script = @"
 `$ErrorActionPreference = 'Stop'
 Import-Module '$pester'
@@ -110,7 +120,7 @@ Import-Module '$pester'
 `$env:COMPRESSION_MODULE = '$(Join-Path $ModuleOut 'Compression.psd1')'
 Invoke-Pester -Configuration `$config
 "@
-        & ([Environment]::ProcessPath) -NoProfile -NonInteractive -Command $script
+        Invoke-ChildPwsh $script
         if ($LASTEXITCODE -ne 0) { throw "Pester tests failed ($LASTEXITCODE)." }
     }
 }
@@ -135,7 +145,7 @@ function Invoke-Pack {
 function Invoke-Demo {
     Invoke-Build
     $model = & (Join-Path $Root 'examples/scripts/Get-ExampleModel.ps1') -Name MiniLM -Destination (Join-Path $Out 'models')
-    & ([Environment]::ProcessPath) -NoProfile -NonInteractive -Command "Import-Module '$(Join-Path $ModuleOut 'Compression.psd1')'; Get-ModelInfo -LiteralPath '$model' | Format-List"
+    Invoke-ChildPwsh "Import-Module '$(Join-Path $ModuleOut 'Compression.psd1')'; Get-ModelInfo -LiteralPath '$model' | Format-List"
     if ($LASTEXITCODE -ne 0) { throw "The demo failed ($LASTEXITCODE)." }
 }
 
