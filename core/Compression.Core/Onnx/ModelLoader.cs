@@ -14,6 +14,13 @@ public sealed record LoadOptions
     /// </summary>
     public bool LoadExternalData { get; init; } = true;
 
+    /// <summary>
+    /// Files of at least this many bytes are memory-mapped, and their large tensors point into the mapping
+    /// instead of being copied (0: always; <see cref="long.MaxValue"/>: never). Not used on Windows, where a
+    /// mapped file could not be replaced while the model is in use.
+    /// </summary>
+    public long MemoryMapThreshold { get; init; } = 1 << 20;
+
     public static LoadOptions Default { get; } = new();
 
     public static LoadOptions MetadataOnly { get; } = new() { LoadExternalData = false };
@@ -56,7 +63,8 @@ public static class ModelLoader
         try
         {
             using var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-            proto = Parse(stream, fullPath);
+            CheckFormat(stream, fullPath);
+            proto = (Mappable(length, options) ? ParseMapped(fullPath) : null) ?? Parse(stream, fullPath);
         }
         catch (IOException e) when (e is not FileNotFoundException)
         {
@@ -81,6 +89,7 @@ public static class ModelLoader
     public static OnnxModel Load(Stream stream, string? baseDirectory = null, LoadOptions? options = null, string? displayName = null)
     {
         options ??= LoadOptions.Default;
+        CheckFormat(stream, displayName);
         var proto = Parse(stream, displayName);
         var externalFiles = ResolveTensors(proto, baseDirectory, displayName, options, out _);
         return new OnnxModel(proto, externalDataFiles: externalFiles)
@@ -89,25 +98,46 @@ public static class ModelLoader
         };
     }
 
-    private static ModelProto Parse(Stream stream, string? file)
-    {
-        Span<byte> head = stackalloc byte[8];
-        var headLength = 0;
-        if (stream.CanSeek)
-        {
-            headLength = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
-            stream.Position = 0;
-            if (headLength == 0)
-            {
-                throw Error(ErrorCodes.ModelEmpty, "The model is empty (0 bytes).", file);
-            }
+    private static bool Mappable(long length, LoadOptions options) => length >= options.MemoryMapThreshold && !OperatingSystem.IsWindows();
 
-            if (KnownFormat(head[..headLength]) is { } format)
-            {
-                throw Error(ErrorCodes.ModelNotProtobuf, $"This is {format}, not an ONNX model.", file);
-            }
+    /// <summary>Refuses files whose first bytes say they are something else (an image, an archive, text).</summary>
+    private static void CheckFormat(Stream stream, string? file)
+    {
+        if (!stream.CanSeek)
+        {
+            return;
         }
 
+        Span<byte> head = stackalloc byte[8];
+        var headLength = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        stream.Position = 0;
+        if (headLength == 0)
+        {
+            throw Error(ErrorCodes.ModelEmpty, "The model is empty (0 bytes).", file);
+        }
+
+        if (KnownFormat(head[..headLength]) is { } format)
+        {
+            throw Error(ErrorCodes.ModelNotProtobuf, $"This is {format}, not an ONNX model.", file);
+        }
+    }
+
+    /// <summary>Parses through a memory mapping, weights aliased; null when the wire data needs the plain parser.</summary>
+    private static ModelProto? ParseMapped(string path)
+    {
+        try
+        {
+            var proto = ModelSkeleton.TryParse(MappedFile.Open(path));
+            return proto is null ? null : CheckIsModel(proto, path);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return null; // the plain parser reports it with its own words
+        }
+    }
+
+    private static ModelProto Parse(Stream stream, string? file)
+    {
         ModelProto proto;
         try
         {
@@ -119,6 +149,11 @@ public static class ModelLoader
                 $"This is not a valid ONNX model: the protobuf data is truncated or corrupt ({e.Message.TrimEnd('.')}).", file, e);
         }
 
+        return CheckIsModel(proto, file);
+    }
+
+    private static ModelProto CheckIsModel(ModelProto proto, string? file)
+    {
         if (!proto.HasIrVersion || proto.Graph is null)
         {
             var missing = !proto.HasIrVersion && proto.Graph is null ? "neither an IR version nor a graph" : !proto.HasIrVersion ? "no IR version" : "no graph";
@@ -134,6 +169,7 @@ public static class ModelLoader
         externalBytes = 0;
         var files = new List<string>();
         var fileLengths = new Dictionary<string, long>(StringComparer.Ordinal);
+        var mappings = new Dictionary<string, MappedFile>(StringComparer.Ordinal);
         var diagnostics = new List<Diagnostic>();
         foreach (var tensor in ModelWalker.Tensors(proto))
         {
@@ -189,7 +225,7 @@ public static class ModelLoader
 
             if (options.LoadExternalData)
             {
-                tensor.RawData = ReadRange(dataPath, info.Offset, length, file);
+                tensor.RawData = ReadRange(dataPath, info.Offset, length, file, options, mappings);
                 tensor.ExternalData.Clear();
                 tensor.ClearDataLocation();
             }
@@ -203,11 +239,21 @@ public static class ModelLoader
         return files;
     }
 
-    private static ByteString ReadRange(string dataPath, long offset, long length, string? file)
+    private static ByteString ReadRange(string dataPath, long offset, long length, string? file, LoadOptions options, Dictionary<string, MappedFile> mappings)
     {
         if (length >= ProtobufLimit)
         {
             throw Error(ErrorCodes.ModelTooLarge, $"One tensor of {TensorCodec.FormatBytes(length)} in '{dataPath}' is larger than a tensor can be held in memory here.", file);
+        }
+
+        if (length > 0 && Mappable(new FileInfo(dataPath).Length, options))
+        {
+            if (!mappings.TryGetValue(dataPath, out var mapping))
+            {
+                mappings[dataPath] = mapping = MappedFile.Open(dataPath);
+            }
+
+            return UnsafeByteOperations.UnsafeWrap(mapping.Slice(offset, (int)length));
         }
 
         var buffer = GC.AllocateUninitializedArray<byte>((int)length);

@@ -22,7 +22,12 @@ public sealed class BadInputTests : IDisposable
     public void Truncated_model()
     {
         var bytes = File.ReadAllBytes(TestAssets.Require(TestAssets.Mnist, "mnist-8"));
-        AssertRefused(Write("truncated.onnx", bytes[..(bytes.Length / 2)]), ErrorCodes.ModelNotProtobuf, "truncated");
+        var path = Write("truncated.onnx", bytes[..(bytes.Length / 2)]);
+        AssertRefused(path, ErrorCodes.ModelNotProtobuf, "truncated");
+
+        // The memory-mapped reader falls back to the plain parser, which names the problem the same way.
+        var error = Assert.Throws<CompressionException>(() => ModelLoader.Load(path, new LoadOptions { MemoryMapThreshold = 0 }));
+        Assert.Equal(ErrorCodes.ModelNotProtobuf, error.Code);
     }
 
     [SkippableFact]

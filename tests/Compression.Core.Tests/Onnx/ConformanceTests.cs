@@ -45,6 +45,9 @@ public sealed class ConformanceTests(ITestOutputHelper output)
         var source = Path.Combine(folder, "model.onnx");
         var original = ModelLoader.Load(source);
         var bytes = File.ReadAllBytes(source);
+        ModelAssert.Equal(
+            ModelLoader.Load(source, new LoadOptions { MemoryMapThreshold = long.MaxValue }).Proto,
+            ModelLoader.Load(source, new LoadOptions { MemoryMapThreshold = 0 }).Proto);
 
         var temp = TestAssets.TempDirectory();
         try
