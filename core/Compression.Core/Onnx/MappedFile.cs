@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.IO.MemoryMappedFiles;
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace Compression.Core.Onnx;
 
@@ -15,10 +17,11 @@ internal sealed unsafe class MappedFile
     private readonly MemoryMappedViewAccessor view;
     private readonly byte* pointer;
 
-    private MappedFile(string path, long length)
+    private MappedFile(string path)
     {
-        Length = length;
-        file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, mapName: null, capacity: 0, MemoryMappedFileAccess.Read);
+        Handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        Length = RandomAccess.GetLength(Handle);
+        file = MemoryMappedFile.CreateFromFile(Handle, mapName: null, capacity: 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: true);
         view = file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
         byte* acquired = null;
         view.SafeMemoryMappedViewHandle.AcquirePointer(ref acquired);
@@ -35,7 +38,25 @@ internal sealed unsafe class MappedFile
 
     public long Length { get; }
 
-    public static MappedFile Open(string path) => new(path, new FileInfo(path).Length);
+    /// <summary>The open file, so a writer can copy unchanged ranges kernel-side instead of through memory.</summary>
+    public SafeFileHandle Handle { get; }
+
+    public static MappedFile Open(string path) => new(path);
+
+    /// <summary>Whether the memory is a slice of a mapped file, and where in it.</summary>
+    public static bool TryGetSource(ReadOnlyMemory<byte> memory, out MappedFile source, out long offset)
+    {
+        if (MemoryMarshal.TryGetMemoryManager<byte, MappedSlice>(memory, out var slice, out var start, out _))
+        {
+            source = slice.Owner;
+            offset = slice.Offset + start;
+            return true;
+        }
+
+        source = null!;
+        offset = 0;
+        return false;
+    }
 
     /// <summary>The whole file as a span; only while this object is reachable.</summary>
     public ReadOnlySpan<byte> Span(long offset, int length)
@@ -53,6 +74,10 @@ internal sealed unsafe class MappedFile
 
     private sealed class MappedSlice(MappedFile owner, long offset, int length) : MemoryManager<byte>
     {
+        public MappedFile Owner => owner;
+
+        public long Offset => offset;
+
         public override Span<byte> GetSpan() => new(owner.pointer + offset, length);
 
         public override MemoryHandle Pin(int elementIndex = 0) => new(owner.pointer + offset + elementIndex, default, this);

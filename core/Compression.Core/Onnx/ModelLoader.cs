@@ -127,7 +127,7 @@ public static class ModelLoader
     {
         try
         {
-            var proto = ModelSkeleton.TryParse(MappedFile.Open(path));
+            var proto = WeightWire.ParseAliased(MappedFile.Open(path));
             return proto is null ? null : CheckIsModel(proto, path);
         }
         catch (InvalidProtocolBufferException)

@@ -102,7 +102,7 @@ public static class ModelWriter
             temps.Add((modelTemp, fullPath));
             using (var stream = new FileStream(modelTemp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
-                proto.WriteTo(stream);
+                WeightWire.Write(proto, stream);
                 stream.Flush(flushToDisk: true);
             }
 
@@ -211,7 +211,7 @@ public static class ModelWriter
             }
 
             var offset = stream.Position;
-            stream.Write(tensor.RawData.Span);
+            FileWriter.Write(stream, tensor.RawData);
             new ExternalDataInfo(location, offset, tensor.RawData.Length, null).ApplyTo(tensor);
             moved++;
         }

@@ -38,6 +38,7 @@ public sealed class RealModelTests : IDisposable
         ModelAssert.Equal(copied.Proto, original.Proto); // mapped (weights aliased) and copied parses agree
         var reloaded = ModelAssert.SaveAndReload(original, temp);
         ModelAssert.Equal(copied.Proto, reloaded.Proto);
+        Assert.Equal(File.ReadAllBytes(path), File.ReadAllBytes(Path.Combine(temp, "roundtrip.onnx")));
         Assert.DoesNotContain(GraphChecker.Check(original), d => d.Severity == Core.Diagnostics.DiagnosticSeverity.Error);
 
         var inputs = SyntheticInputs.For(original);
