@@ -101,7 +101,8 @@ function Invoke-Build {
 function Invoke-Test {
     Invoke-Build
     $results = Join-Path $Out 'test-results'
-    Invoke-Dotnet test (Join-Path $Root 'Compression.slnx') -c $Configuration --no-build --logger 'console;verbosity=normal' --results-directory $results
+    if (Test-Path $results) { Remove-Item $results -Recurse -Force }
+    Invoke-Dotnet test (Join-Path $Root 'Compression.slnx') -c $Configuration --no-build --logger 'console;verbosity=normal' --logger 'trx' --results-directory $results
 
     $pesterTests = Join-Path $Root 'tests/pester'
     if (Get-ChildItem $pesterTests -Filter '*.Tests.ps1' -ErrorAction SilentlyContinue) {
@@ -123,6 +124,28 @@ Invoke-Pester -Configuration `$config
         Invoke-ChildPwsh $script
         if ($LASTEXITCODE -ne 0) { throw "Pester tests failed ($LASTEXITCODE)." }
     }
+
+    Write-TestSummary $results
+}
+
+# One closing line over every layer, in the plain 'N passed, N failed, N skipped' form CI systems read.
+function Write-TestSummary([string] $results) {
+    $passed = $failed = $skipped = 0
+    foreach ($trx in Get-ChildItem $results -Filter '*.trx' -Recurse) {
+        $counters = ([xml](Get-Content $trx.FullName -Raw)).TestRun.ResultSummary.Counters
+        $passed += [int]$counters.passed
+        $failed += [int]$counters.failed + [int]$counters.error + [int]$counters.timeout
+        $skipped += [int]$counters.total - [int]$counters.executed
+    }
+    $junit = Join-Path $results 'pester.xml'
+    if (Test-Path $junit) {
+        foreach ($suite in ([xml](Get-Content $junit -Raw)).testsuites.testsuite) {
+            $passed += [int]$suite.tests - [int]$suite.failures - [int]$suite.errors - [int]$suite.skipped
+            $failed += [int]$suite.failures + [int]$suite.errors
+            $skipped += [int]$suite.skipped
+        }
+    }
+    Write-Host "Tests: $passed passed, $failed failed, $skipped skipped"
 }
 
 function Invoke-Pack {
