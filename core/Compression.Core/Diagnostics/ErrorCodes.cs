@@ -3,8 +3,11 @@ namespace Compression.Core.Diagnostics;
 /// <summary>
 /// The catalog of stable error codes. The first digit is the area: 1 recipe, 2 model I/O, 3 pass, 4 search,
 /// 5 host. Each code is documented in docs/errors.md; a test keeps the two in step.
+/// Ranges: 1001-1099 recipe validation, 1100-1199 data sources, 2xxx model I/O, 3001-3099 graph and
+/// pipeline passes, 3100-3199 graph passes' inputs, 3200-3399 quantization, 3400-3599 pruning, 4001-4099
+/// gates, 4100-4199 search, 5xxx hosts. Each area keeps its codes in its own partial file.
 /// </summary>
-public static class ErrorCodes
+public static partial class ErrorCodes
 {
     // 2xxx: model I/O
     public const string ModelNotFound = "CMP2001";

@@ -1,0 +1,11 @@
+namespace Compression.Core.Passes;
+
+/// <summary>Every pass a recipe can name, in one explicit table (no reflection scanning).</summary>
+public static class PassRegistry
+{
+    public static IReadOnlyList<IPass> All { get; } =
+    [
+    ];
+
+    public static IPass? Find(string name) => All.FirstOrDefault(p => p.Name == name);
+}
