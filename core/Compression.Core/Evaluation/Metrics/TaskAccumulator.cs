@@ -1,0 +1,125 @@
+using Compression.Core.Data;
+
+namespace Compression.Core.Evaluation.Metrics;
+
+/// <summary>How pooled token embeddings become one sentence vector.</summary>
+public enum Pooling
+{
+    /// <summary>Mean over the tokens the attention mask keeps.</summary>
+    Mean,
+
+    /// <summary>The first token's vector.</summary>
+    Cls,
+}
+
+/// <summary>The task metrics of one model: accuracy with class labels, rank correlations with similarity scores.</summary>
+public sealed class TaskAccumulator(int topK, Pooling pooling)
+{
+    private readonly List<double> predictedSimilarity = [];
+    private readonly List<double> goldSimilarity = [];
+    private long samples;
+    private long top1;
+    private long topKHits;
+
+    /// <summary>Adds a classification batch: logits [batch, classes] against int64 labels.</summary>
+    public void AddClassification(OutputValue logits, TensorData labels)
+    {
+        var classes = (int)logits.Shape[^1];
+        var truth = (long[])labels.Values;
+        for (var s = 0; s < truth.Length; s++)
+        {
+            var row = logits.Values.AsSpan(s * classes, classes);
+            var label = truth[s];
+            var better = 0;
+            var labelScore = label >= 0 && label < classes ? row[(int)label] : float.NegativeInfinity;
+            for (var k = 0; k < classes; k++)
+            {
+                if (row[k] > labelScore)
+                {
+                    better++;
+                }
+            }
+
+            samples++;
+            top1 += better == 0 ? 1 : 0;
+            topKHits += better < topK ? 1 : 0;
+        }
+    }
+
+    /// <summary>Adds a sentence-pair batch: token embeddings (or pooled vectors) of both sides against gold scores.</summary>
+    public void AddSimilarity(OutputValue first, TensorData? firstMask, OutputValue second, TensorData? secondMask, TensorData scores)
+    {
+        var gold = (float[])scores.Values;
+        var a = Pool(first, firstMask);
+        var b = Pool(second, secondMask);
+        for (var s = 0; s < gold.Length; s++)
+        {
+            predictedSimilarity.Add(Cosine(a[s], b[s]));
+            goldSimilarity.Add(gold[s]);
+            samples++;
+        }
+    }
+
+    public TaskMetrics Result()
+    {
+        if (goldSimilarity.Count > 1)
+        {
+            return new TaskMetrics(samples, null, null,
+                MathNet.Numerics.Statistics.Correlation.Spearman(predictedSimilarity, goldSimilarity),
+                MathNet.Numerics.Statistics.Correlation.Pearson(predictedSimilarity, goldSimilarity));
+        }
+
+        return samples == 0 ? new TaskMetrics(0, null, null, null, null)
+            : new TaskMetrics(samples, (double)top1 / samples, topK > 1 ? (double)topKHits / samples : null, null, null);
+    }
+
+    private float[][] Pool(OutputValue output, TensorData? mask)
+    {
+        if (output.Shape.Length == 2)
+        {
+            var width = (int)output.Shape[1];
+            return Enumerable.Range(0, (int)output.Shape[0]).Select(s => output.Values.AsSpan(s * width, width).ToArray()).ToArray();
+        }
+
+        var batch = (int)output.Shape[0];
+        var tokens = (int)output.Shape[1];
+        var hidden = (int)output.Shape[2];
+        var keep = mask?.Values as long[];
+        var pooled = new float[batch][];
+        for (var s = 0; s < batch; s++)
+        {
+            var vector = pooled[s] = new float[hidden];
+            if (pooling == Pooling.Cls)
+            {
+                output.Values.AsSpan(s * tokens * hidden, hidden).CopyTo(vector);
+                continue;
+            }
+
+            var kept = 0;
+            for (var t = 0; t < tokens; t++)
+            {
+                if (keep is not null && keep[s * tokens + t] == 0)
+                {
+                    continue;
+                }
+
+                kept++;
+                System.Numerics.Tensors.TensorPrimitives.Add(vector, output.Values.AsSpan((s * tokens + t) * hidden, hidden), vector);
+            }
+
+            System.Numerics.Tensors.TensorPrimitives.Divide(vector, Math.Max(1, kept), vector);
+        }
+
+        return pooled;
+    }
+
+    private static double Cosine(float[] a, float[] b) => System.Numerics.Tensors.TensorPrimitives.CosineSimilarity(a, b);
+}
+
+/// <summary>Task metrics; each is null when the data set does not support it.</summary>
+/// <param name="Samples">Samples evaluated (pairs for similarity).</param>
+/// <param name="Top1">Share of samples whose top-scoring class is the label.</param>
+/// <param name="TopK">Share whose label is among the k best (when k &gt; 1).</param>
+/// <param name="Spearman">Rank correlation of predicted cosine similarity with gold scores.</param>
+/// <param name="Pearson">Linear correlation of the same.</param>
+public sealed record TaskMetrics(long Samples, double? Top1, double? TopK, double? Spearman, double? Pearson);
