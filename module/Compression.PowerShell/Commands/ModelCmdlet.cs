@@ -5,11 +5,11 @@ namespace Compression.PowerShell.Commands;
 
 /// <summary>
 /// What every cmdlet that takes models shares: <c>-Path</c> (wildcards, pipeline by value) and <c>-LiteralPath</c>
-/// (pipeline by property name, so <c>Get-ChildItem *.onnx | ...</c> works), resolved to file-system paths, and
-/// engine diagnostics written as ErrorRecords whose id is the <c>CMP####</c> code.
+/// (pipeline by property name, so <c>Get-ChildItem *.onnx | ...</c> works), resolved to file-system paths.
 /// </summary>
-public abstract class ModelCmdlet : PSCmdlet
+public abstract class ModelCmdlet : CompressionCmdlet
 {
+
     protected const string PathSet = "Path";
     protected const string LiteralPathSet = "LiteralPath";
 
@@ -67,32 +67,69 @@ public abstract class ModelCmdlet : PSCmdlet
             }
         }
     }
+}
+
+/// <summary>
+/// The base of every cmdlet: the engine's log as the cmdlet's streams, Ctrl+C as cancellation, and engine
+/// diagnostics written as ErrorRecords whose id is the <c>CMP####</c> code.
+/// </summary>
+public abstract class CompressionCmdlet : PSCmdlet
+{
+    private readonly CancellationTokenSource stopping = new();
+
+    /// <summary>Cancelled by Ctrl+C; the engine stops at the next batch or step and removes its temp files.</summary>
+    protected CancellationToken Stopping => stopping.Token;
+
+    /// <summary>The engine's log, written as this cmdlet's verbose, warning and progress streams.</summary>
+    protected ICompressionLog Log => new CmdletLog(this);
+
+    protected override void StopProcessing() => stopping.Cancel();
+
+    /// <summary>A path the user gave for something other than the models (a recipe, data, an output), resolved.</summary>
+    protected string ResolveOtherPath(string path) => SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
 
     /// <summary>Writes each diagnostic of a failure as a non-terminating error about <paramref name="target"/>.</summary>
     protected void WriteDiagnostics(CompressionException exception, object target)
     {
         foreach (var diagnostic in exception.Diagnostics)
         {
-            var message = diagnostic.File is null ? diagnostic.Message : $"{diagnostic.File}: {diagnostic.Message}";
-            var record = new ErrorRecord(new CompressionErrorException(message, exception), diagnostic.Code, Category(diagnostic.Code), target);
-            if (diagnostic.Line is { } line)
-            {
-                record.ErrorDetails = new ErrorDetails(message) { RecommendedAction = $"See line {line}, column {diagnostic.Column}." };
-            }
-
             if (diagnostic.Severity == DiagnosticSeverity.Error)
             {
-                WriteError(record);
+                WriteError(Record(diagnostic, exception, target));
             }
             else
             {
-                WriteWarning(message);
+                WriteWarning(Text(diagnostic));
             }
         }
     }
 
+    /// <summary>Stops the cmdlet with the diagnostics of an input that makes all further work pointless (a bad recipe).</summary>
+    protected void ThrowDiagnostics(CompressionException exception, object target)
+    {
+        foreach (var diagnostic in exception.Diagnostics.Skip(1))
+        {
+            WriteError(Record(diagnostic, exception, target));
+        }
+
+        ThrowTerminatingError(Record(exception.Diagnostic, exception, target));
+    }
+
+    private static ErrorRecord Record(Diagnostic diagnostic, Exception exception, object target) =>
+        new(new CompressionErrorException(Text(diagnostic), exception), diagnostic.Code, Category(diagnostic.Code), target);
+
+    /// <summary>The message with where it applies: <c>file(line,column): message</c>, or <c>file: message</c>.</summary>
+    private static string Text(Diagnostic diagnostic) => diagnostic switch
+    {
+        { File: null } => diagnostic.Message,
+        { Line: null } => $"{diagnostic.File}: {diagnostic.Message}",
+        _ => $"{diagnostic.File}({diagnostic.Line},{diagnostic.Column}): {diagnostic.Message}",
+    };
+
     private static ErrorCategory Category(string code) => code switch
     {
+        ErrorCodes.GateFailed => ErrorCategory.LimitsExceeded,
+        _ when code.StartsWith("CMP1", StringComparison.Ordinal) => ErrorCategory.InvalidData,
         ErrorCodes.ModelNotFound or ErrorCodes.ExternalDataMissing => ErrorCategory.ObjectNotFound,
         ErrorCodes.ModelPathIsDirectory => ErrorCategory.InvalidArgument,
         ErrorCodes.ExternalDataUnsafeLocation => ErrorCategory.SecurityError,
@@ -101,6 +138,7 @@ public abstract class ModelCmdlet : PSCmdlet
         ErrorCodes.OutputExists or ErrorCodes.OutputIsInput => ErrorCategory.ResourceExists,
         _ => ErrorCategory.InvalidData,
     };
+}
 }
 
 /// <summary>The exception inside a Compression ErrorRecord: the engine's message, with the path, and no stack noise.</summary>

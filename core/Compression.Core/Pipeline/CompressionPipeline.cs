@@ -1,0 +1,198 @@
+using System.Diagnostics;
+using System.Globalization;
+using Compression.Core.Data;
+using Compression.Core.Diagnostics;
+using Compression.Core.Evaluation;
+using Compression.Core.Onnx;
+using Compression.Core.Onnx.Graphs;
+using Compression.Core.Passes;
+using Compression.Core.Recipes;
+using Compression.Core.Reports;
+
+namespace Compression.Core.Pipeline;
+
+/// <summary>A request to compress one model with a recipe.</summary>
+public sealed record CompressionRequest(string ModelPath, Recipe Recipe)
+{
+    /// <summary>Overrides the recipe's output name.</summary>
+    public string? OutputPath { get; init; }
+
+    /// <summary>Replace an existing output.</summary>
+    public bool Force { get; init; }
+}
+
+/// <summary>What a run would do, for -WhatIf and the task's plan log.</summary>
+public sealed record CompressionPlan(string InputPath, string OutputPath, IReadOnlyList<string> Steps, IReadOnlyList<string> DataSets, string? EvaluationData);
+
+/// <summary>
+/// Load, run the steps (each timed, checked and logged), evaluate the original and the result, apply the gates,
+/// save atomically, and write the report (JSON beside the output, summary in the model's metadata_props).
+/// </summary>
+public static class CompressionPipeline
+{
+    public static CompressionPlan Plan(CompressionRequest request)
+    {
+        var input = Path.GetFullPath(request.ModelPath);
+        return new CompressionPlan(input, OutputPathFor(request),
+            request.Recipe.Steps.Select(s => s.Pass.Name).ToList(),
+            request.Recipe.Data.Keys.ToList(),
+            request.Recipe.Evaluate?.Data);
+    }
+
+    public static string OutputPathFor(CompressionRequest request)
+    {
+        var input = Path.GetFullPath(request.ModelPath);
+        return request.OutputPath is { } explicitPath
+            ? Path.GetFullPath(explicitPath)
+            : Path.GetFullPath(Path.Combine(Path.GetDirectoryName(input)!, request.Recipe.Output.Replace("{name}", Path.GetFileNameWithoutExtension(input), StringComparison.Ordinal)));
+    }
+
+    public static CompressionResult Run(CompressionRequest request, ICompressionLog log, CancellationToken cancellation = default)
+    {
+        var clock = Stopwatch.StartNew();
+        var started = DateTimeOffset.UtcNow;
+        var recipe = request.Recipe;
+        var input = Path.GetFullPath(request.ModelPath);
+        var output = OutputPathFor(request);
+        if (SafePathSame(input, output))
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.OutputIsInput, "The output path is the input model itself; the input is never overwritten.", output));
+        }
+
+        if (File.Exists(output) && !request.Force)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.OutputExists, "The output file already exists; pass -Force to replace it.", output));
+        }
+
+        var model = ModelLoader.Load(input);
+        var dataSets = recipe.Data.ToDictionary(d => d.Key, d => DataSourceFactory.Create(d.Value with { Name = d.Value.Name ?? d.Key }, recipe.BaseDirectory));
+        var context = new PassContext(log, cancellation) { DataSets = dataSets };
+        var steps = new List<StepSummary>();
+        for (var i = 0; i < recipe.Steps.Count; i++)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            var step = recipe.Steps[i];
+            log.Progress("Compressing", $"Step {i + 1} of {recipe.Steps.Count}: {step.Pass.Name}", (double)i / Math.Max(1, recipe.Steps.Count));
+            log.Verbose($"Step {i + 1}: {step.Pass.Name}");
+            var watch = Stopwatch.StartNew();
+            var result = step.Pass.Run(model, step.Options, context);
+            var problems = GraphChecker.Check(result.Model).Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
+            if (problems.Count > 0)
+            {
+                throw new CompressionException(problems.Select(p => p with { Message = $"After step '{step.Pass.Name}': {p.Message}" }).ToList());
+            }
+
+            model = result.Model;
+            steps.Add(new StepSummary(step.Pass.Name, ReportWriter.OptionsOf(step.Options), watch.Elapsed.TotalSeconds, result.Statistics));
+            log.Verbose($"Step {i + 1}: {step.Pass.Name} done in {watch.Elapsed.TotalSeconds:0.00} s {ReportWriter.Describe(result.Statistics)}");
+        }
+
+        // The candidate is evaluated from a temporary file (ONNX Runtime loads files), then saved for real.
+        var scratch = Directory.CreateTempSubdirectory("compression-");
+        try
+        {
+            var candidatePath = Path.Combine(scratch.FullName, Path.GetFileName(output));
+            ModelWriter.Save(model, candidatePath);
+            var outputSize = ModelLoader.Load(candidatePath, LoadOptions.MetadataOnly).SizeOnDisk;
+            var inputSize = model.Path is null ? new FileInfo(input).Length : ModelLoader.Load(input, LoadOptions.MetadataOnly).SizeOnDisk;
+
+            EvaluationReport? evaluation = null;
+            if (recipe.Evaluate is { } evaluate)
+            {
+                log.Verbose($"Evaluating on '{evaluate.Data}'");
+                evaluation = Evaluator.Evaluate(input, candidatePath, dataSets[evaluate.Data], evaluate.ToOptions(), log, cancellation);
+                if (evaluation.SyntheticData)
+                {
+                    log.Report(Diagnostic.Warning(ErrorCodes.MetricNotApplicable, $"The data set '{evaluate.Data}' is random: fidelity figures hold for random inputs only.", recipe.File));
+                }
+            }
+
+            var gates = Gates.Check(recipe.Gates, inputSize, outputSize, evaluation);
+            var diagnostics = gates.Where(g => !g.Passed)
+                .Select(g => Diagnostic.Error(ErrorCodes.GateFailed, g.Message, recipe.File))
+                .ToList();
+            var write = diagnostics.Count == 0 || recipe.Gates.WriteOnFailure;
+            var summary = new ReportSummary(input, output, inputSize, outputSize, steps, evaluation, gates, recipe);
+            if (write)
+            {
+                ReportWriter.StampMetadata(model, summary);
+                ModelWriter.Save(model, output, new SaveOptions { Overwrite = true });
+                outputSize = ModelLoader.Load(output, LoadOptions.MetadataOnly).SizeOnDisk;
+            }
+
+            var reportPath = ReportWriter.Write(summary with { OutputSize = outputSize }, output + ".report.json", started, clock.Elapsed, written: write);
+            return new CompressionResult
+            {
+                InputPath = input,
+                OutputPath = write ? output : null,
+                InputSizeBytes = inputSize,
+                OutputSizeBytes = outputSize,
+                Steps = steps,
+                Evaluation = evaluation,
+                Gates = gates,
+                ReportPath = reportPath,
+                Duration = clock.Elapsed,
+                Diagnostics = diagnostics,
+            };
+        }
+        finally
+        {
+            scratch.Delete(recursive: true);
+        }
+    }
+
+    private static bool SafePathSame(string a, string b) => File.Exists(a) && File.Exists(b)
+        ? SafePath.SameFile(a, b)
+        : string.Equals(a, b, OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase);
+}
+
+/// <summary>The gates of a recipe checked against the measured figures.</summary>
+public static class Gates
+{
+    public static IReadOnlyList<GateVerdict> Check(GateSpec gates, long inputSize, long outputSize, EvaluationReport? evaluation)
+    {
+        var verdicts = new List<GateVerdict>();
+        var before = evaluation?.Reference.Task;
+        var after = evaluation?.Candidate?.Task;
+
+        void AtMost(string gate, double? limit, double? value, string what, Func<double, string> format)
+        {
+            if (limit is not { } l)
+            {
+                return;
+            }
+
+            var passed = value is { } v && v <= l + 1e-12;
+            verdicts.Add(new GateVerdict(gate, l, value, passed, value is null
+                ? $"Gate {gate}: {what} could not be measured (the evaluation does not produce it)."
+                : $"Gate {gate}: {what} is {format(value.Value)}, limit {format(l)}{(passed ? "" : " — failed")}."));
+        }
+
+        void AtLeast(string gate, double? limit, double? value, string what, Func<double, string> format)
+        {
+            if (limit is not { } l)
+            {
+                return;
+            }
+
+            var passed = value is { } v && v >= l - 1e-12;
+            verdicts.Add(new GateVerdict(gate, l, value, passed, value is null
+                ? $"Gate {gate}: {what} could not be measured (the evaluation does not produce it)."
+                : $"Gate {gate}: {what} is {format(value.Value)}, minimum {format(l)}{(passed ? "" : " — failed")}."));
+        }
+
+        static string Percent(double x) => x.ToString("0.00 %", CultureInfo.InvariantCulture);
+        static string Points(double x) => x.ToString("0.00", CultureInfo.InvariantCulture);
+
+        AtMost("max_size_ratio", gates.MaxSizeRatio, (double)outputSize / Math.Max(1, inputSize), "the size ratio", Percent);
+        AtMost("accuracy_drop", gates.AccuracyDrop, before?.Top1 is { } a && after?.Top1 is { } b ? a - b : null, "the top-1 accuracy drop", Percent);
+        AtMost("spearman_drop", gates.SpearmanDrop, before?.Spearman is { } s && after?.Spearman is { } t ? (s - t) * 100 : null, "the Spearman drop (x100)", Points);
+        var fidelity = evaluation?.Fidelity ?? [];
+        AtLeast("min_agreement", gates.MinAgreement, fidelity.Count == 0 ? null : fidelity.Min(f => f.Agreement), "the lowest top-1 agreement", Percent);
+        AtLeast("min_cosine", gates.MinCosine, fidelity.Count == 0 ? null : fidelity.Min(f => f.Cosine), "the lowest output cosine", x => x.ToString("0.0000", CultureInfo.InvariantCulture));
+        AtLeast("min_sqnr", gates.MinSqnr, fidelity.Count == 0 ? null : fidelity.Min(f => f.SqnrDb), "the lowest SQNR", x => x.ToString("0.0 dB", CultureInfo.InvariantCulture));
+        AtMost("max_latency_ratio", gates.MaxLatencyRatio,
+            evaluation?.Reference.Latency is { } rl && evaluation.Candidate?.Latency is { } cl ? cl.MedianMs / rl.MedianMs : null, "the latency ratio", Percent);
+        return verdicts;
+    }
+}

@@ -1,0 +1,43 @@
+using Compression.Core.Diagnostics;
+using Compression.Core.Evaluation;
+
+namespace Compression.Core.Pipeline;
+
+/// <summary>What one step did.</summary>
+public sealed record StepSummary(string Name, IReadOnlyDictionary<string, object?> Options, double Seconds, IReadOnlyDictionary<string, object> Statistics);
+
+/// <summary>One gate's verdict: the limit, the measured value, and whether it held.</summary>
+public sealed record GateVerdict(string Gate, double Limit, double? Value, bool Passed, string Message);
+
+/// <summary>The result of a compression run: what the cmdlets return and the task logs.</summary>
+public sealed class CompressionResult
+{
+    public required string InputPath { get; init; }
+
+    /// <summary>Where the model was written; null when it was not (a failed gate, or -WhatIf).</summary>
+    public string? OutputPath { get; init; }
+
+    public required long InputSizeBytes { get; init; }
+
+    public required long OutputSizeBytes { get; init; }
+
+    /// <summary>Output size over input size.</summary>
+    public double SizeRatio => InputSizeBytes == 0 ? 1 : (double)OutputSizeBytes / InputSizeBytes;
+
+    public required IReadOnlyList<StepSummary> Steps { get; init; }
+
+    /// <summary>The evaluation of the original and the result on the recipe's data; null without an evaluate section.</summary>
+    public EvaluationReport? Evaluation { get; init; }
+
+    public required IReadOnlyList<GateVerdict> Gates { get; init; }
+
+    public bool Passed => Gates.All(g => g.Passed);
+
+    /// <summary>The JSON report beside the output (written even when a gate fails).</summary>
+    public string? ReportPath { get; init; }
+
+    public required TimeSpan Duration { get; init; }
+
+    /// <summary>Errors (failed gates) and warnings for the host to show.</summary>
+    public required IReadOnlyList<Diagnostic> Diagnostics { get; init; }
+}

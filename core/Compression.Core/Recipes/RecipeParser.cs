@@ -1,0 +1,279 @@
+using Compression.Core.Data;
+using Compression.Core.Diagnostics;
+using Compression.Core.Passes;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Compression.Core.Recipes;
+
+/// <summary>
+/// Reads and validates a recipe before any work: YAML syntax, unknown keys (with "did you mean"), types,
+/// ranges, missing keys, unknown steps, references to undefined data sets, missing data files and output
+/// names. All problems are reported together, each with the recipe file, line and column.
+/// </summary>
+public static class RecipeParser
+{
+    private const string StepsKey = "steps";
+    private const string DataKey = "data";
+
+    /// <summary>Parses a recipe file; throws <see cref="CompressionException"/> with every error found.</summary>
+    public static Recipe Load(string path)
+    {
+        var (recipe, diagnostics) = Validate(path);
+        return recipe is not null && diagnostics.All(d => d.Severity != DiagnosticSeverity.Error)
+            ? recipe
+            : throw new CompressionException(diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList());
+    }
+
+    /// <summary>Reads a small YAML file that describes one data set (the keys of a recipe's data entries).</summary>
+    public static DataSetSpec LoadDataSet(string path)
+    {
+        var fullPath = Path.GetFullPath(path);
+        if (!File.Exists(fullPath))
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.RecipeNotFound, "The data description file does not exist.", fullPath));
+        }
+
+        var diagnostics = new List<Diagnostic>();
+        var yaml = new YamlStream();
+        try
+        {
+            yaml.Load(new StringReader(File.ReadAllText(fullPath)));
+        }
+        catch (YamlException e)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.RecipeSyntax, $"The data description is not valid YAML: {e.InnerException?.Message ?? e.Message}", fullPath, (int)e.Start.Line, (int)e.Start.Column));
+        }
+
+        var root = yaml.Documents.Count == 0 ? null : yaml.Documents[0].RootNode as YamlMappingNode;
+        if (root is null)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.RecipeWrongType, "A data description is a mapping of data set keys (format, path, labels, ...).", fullPath, 1, 1));
+        }
+
+        var spec = (DataSetSpec)new OptionBinder(fullPath, diagnostics).Record(root, typeof(DataSetSpec), "the data set");
+        return diagnostics.Count == 0 ? spec : throw new CompressionException(diagnostics);
+    }
+
+    /// <summary>Parses and validates; returns the recipe (null when it could not be read at all) and every diagnostic.</summary>
+    public static (Recipe? Recipe, IReadOnlyList<Diagnostic> Diagnostics) Validate(string path)
+    {
+        var fullPath = Path.GetFullPath(path);
+        if (!File.Exists(fullPath))
+        {
+            var what = Directory.Exists(fullPath) ? "is a directory, not a recipe file" : "does not exist";
+            return (null, [Diagnostic.Error(ErrorCodes.RecipeNotFound, $"The recipe file {what}.", fullPath)]);
+        }
+
+        return Parse(File.ReadAllText(fullPath), fullPath, Path.GetDirectoryName(fullPath)!);
+    }
+
+    /// <summary>Parses recipe text; <paramref name="file"/> names it in diagnostics, paths resolve against <paramref name="baseDirectory"/>.</summary>
+    public static (Recipe? Recipe, IReadOnlyList<Diagnostic> Diagnostics) Parse(string text, string? file, string baseDirectory)
+    {
+        var diagnostics = new List<Diagnostic>();
+        var yaml = new YamlStream();
+        try
+        {
+            yaml.Load(new StringReader(text));
+        }
+        catch (YamlException e)
+        {
+            diagnostics.Add(Diagnostic.Error(ErrorCodes.RecipeSyntax, $"The recipe is not valid YAML: {e.InnerException?.Message ?? e.Message}", file, (int)e.Start.Line, (int)e.Start.Column));
+            return (null, diagnostics);
+        }
+
+        if (yaml.Documents.Count == 0 || yaml.Documents[0].RootNode is not YamlMappingNode root)
+        {
+            var node = yaml.Documents.Count == 0 ? null : yaml.Documents[0].RootNode;
+            diagnostics.Add(Diagnostic.Error(ErrorCodes.RecipeWrongType, "A recipe is a mapping of keys (version, data, steps, evaluate, gates, output).", file,
+                (int?)node?.Start.Line ?? 1, (int?)node?.Start.Column ?? 1));
+            return (null, diagnostics);
+        }
+
+        var binder = new OptionBinder(file, diagnostics);
+        // Steps are a list of single-key mappings naming passes; everything else binds by the Recipe type.
+        var stepsNode = root.Children.FirstOrDefault(p => ((YamlScalarNode)p.Key).Value == StepsKey);
+        var rest = new YamlMappingNode(root.Children.Where(p => ((YamlScalarNode)p.Key).Value != StepsKey));
+        var recipe = (Recipe)binder.Record(rest, typeof(Recipe), "the recipe");
+        recipe = recipe with
+        {
+            Steps = stepsNode.Value is null ? [] : BindSteps(stepsNode.Value, binder),
+            File = file,
+            BaseDirectory = baseDirectory,
+        };
+
+        CheckReferences(recipe, root, binder);
+        CheckDataFiles(recipe, root, binder);
+        CheckOutput(recipe, root, binder);
+        return (recipe, diagnostics);
+    }
+
+    private static List<RecipeStep> BindSteps(YamlNode node, OptionBinder binder)
+    {
+        var steps = new List<RecipeStep>();
+        if (node is YamlScalarNode { Value: null or "" })
+        {
+            return steps;
+        }
+
+        if (node is not YamlSequenceNode sequence)
+        {
+            binder.Add(ErrorCodes.RecipeWrongType, "steps must be a list, each item naming one pass (e.g. '- quantize: { mode: dynamic }').", node);
+            return steps;
+        }
+
+        foreach (var item in sequence)
+        {
+            var (key, options) = item switch
+            {
+                YamlMappingNode { Children.Count: 1 } map => ((YamlScalarNode)map.Children.First().Key, map.Children.First().Value),
+                YamlScalarNode scalar => (scalar, null),
+                _ => (null, null),
+            };
+            if (key is null)
+            {
+                binder.Add(ErrorCodes.RecipeWrongType, "Each step names one pass: '- <pass>: { options }'.", item);
+                continue;
+            }
+
+            var pass = PassRegistry.Find(key.Value ?? "");
+            if (pass is null)
+            {
+                var suggestion = OptionBinder.Suggest(key.Value ?? "", PassRegistry.All.Select(p => p.Name));
+                binder.Add(ErrorCodes.RecipeUnknownStep, $"Unknown step '{key.Value}'.{(suggestion is null ? "" : $" Did you mean '{suggestion}'?")} " +
+                    $"Steps: {string.Join(", ", PassRegistry.All.Select(p => p.Name))}.", key);
+                continue;
+            }
+
+            var bound = options is null or YamlScalarNode { Value: null or "" }
+                ? Activator.CreateInstance(pass.OptionsType)
+                : binder.Bind(options, pass.OptionsType, $"step '{pass.Name}'");
+            if (bound is PassOptions passOptions)
+            {
+                steps.Add(new RecipeStep(pass, passOptions, (int)key.Start.Line, (int)key.Start.Column));
+            }
+        }
+
+        return steps;
+    }
+
+    /// <summary>evaluate.data, and every option marked as naming a data set, must name a defined data set.</summary>
+    private static void CheckReferences(Recipe recipe, YamlMappingNode root, OptionBinder binder)
+    {
+        if (recipe.Evaluate is { } evaluate && !recipe.Data.ContainsKey(evaluate.Data))
+        {
+            binder.Add(ErrorCodes.RecipeUnknownDataSet, UnknownDataSet("evaluate.data", evaluate.Data, recipe), Find(root, "evaluate", "data") ?? root);
+        }
+
+        foreach (var step in recipe.Steps)
+        {
+            foreach (var (where, name) in DataSetReferences(step.Options, $"step '{step.Pass.Name}'"))
+            {
+                if (!recipe.Data.ContainsKey(name))
+                {
+                    binder.Add(ErrorCodes.RecipeUnknownDataSet, UnknownDataSet(where, name, recipe), FindStep(root, step) ?? root);
+                }
+            }
+        }
+    }
+
+    /// <summary>Each data set is opened (not read) so that a missing or unreadable file is an error now, not mid-run.</summary>
+    private static void CheckDataFiles(Recipe recipe, YamlMappingNode root, OptionBinder binder)
+    {
+        foreach (var (name, spec) in recipe.Data)
+        {
+            if (spec is null)
+            {
+                continue;
+            }
+
+            try
+            {
+                DataSourceFactory.Create(spec with { Name = spec.Name ?? name }, recipe.BaseDirectory);
+            }
+            catch (CompressionException e)
+            {
+                var node = Find(root, DataKey, name) ?? root;
+                foreach (var diagnostic in e.Diagnostics)
+                {
+                    binder.Add(diagnostic.Code, $"Data set '{name}': {diagnostic.Message}{(diagnostic.File is null ? "" : $" ({diagnostic.File})")}", node);
+                }
+            }
+        }
+    }
+
+    private static void CheckOutput(Recipe recipe, YamlMappingNode root, OptionBinder binder)
+    {
+        var output = recipe.Output;
+        var unknown = System.Text.RegularExpressions.Regex.Matches(output, @"\{([^}]*)\}").Select(m => m.Groups[1].Value).Where(v => v != "name").ToList();
+        var node = Find(root, "output") ?? root;
+        if (unknown.Count > 0)
+        {
+            binder.Add(ErrorCodes.RecipeBadOutput, $"output uses {{{string.Join("}, {", unknown)}}}; the only placeholder is {{name}}.", node);
+        }
+
+        if (!output.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) || output.IndexOfAny(Path.GetInvalidPathChars()) >= 0)
+        {
+            binder.Add(ErrorCodes.RecipeBadOutput, $"output '{output}' must be a file name ending in .onnx.", node);
+        }
+    }
+
+    /// <summary>Options whose [DataSet] attribute says they name a data set, searched through nested option records.</summary>
+    internal static IEnumerable<(string Where, string Name)> DataSetReferences(object options, string where)
+    {
+        foreach (var property in OptionBinder.Options(options.GetType()))
+        {
+            var value = property.GetValue(options);
+            var key = $"{where}.{OptionBinder.SnakeCase(property.Name)}";
+            if (value is string name && property.GetCustomAttributes(typeof(DataSetAttribute), true).Length > 0)
+            {
+                yield return (key, name);
+            }
+            else if (value is not null && value is not string && property.PropertyType.IsClass && OptionBinder.Options(property.PropertyType).Count > 0)
+            {
+                foreach (var inner in DataSetReferences(value, key))
+                {
+                    yield return inner;
+                }
+            }
+        }
+    }
+
+    private static string UnknownDataSet(string where, string name, Recipe recipe)
+    {
+        var suggestion = OptionBinder.Suggest(name, recipe.Data.Keys);
+        return $"{where} names the data set '{name}', which the recipe does not define under 'data'." +
+            (suggestion is null ? "" : $" Did you mean '{suggestion}'?") +
+            (recipe.Data.Count == 0 ? "" : $" Defined: {string.Join(", ", recipe.Data.Keys)}.");
+    }
+
+    private static YamlNode? Find(YamlMappingNode root, params string[] keys)
+    {
+        YamlNode current = root;
+        foreach (var key in keys)
+        {
+            if (current is not YamlMappingNode map)
+            {
+                return null;
+            }
+
+            var pair = map.Children.FirstOrDefault(p => ((YamlScalarNode)p.Key).Value == key);
+            if (pair.Key is null)
+            {
+                return null;
+            }
+
+            current = pair.Value;
+        }
+
+        return current;
+    }
+
+    private static YamlNode? FindStep(YamlMappingNode root, RecipeStep step) =>
+        (Find(root, StepsKey) as YamlSequenceNode)?.Children.FirstOrDefault(n => n.Start.Line == step.Line);
+}
+
+/// <summary>Marks an option whose value is the name of a data set defined in the recipe.</summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class DataSetAttribute : Attribute;

@@ -1,0 +1,150 @@
+using System.Collections;
+using System.Globalization;
+using System.Reflection;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Compression.Core.Evaluation;
+using Compression.Core.Onnx;
+using Compression.Core.Onnx.Protobuf;
+using Compression.Core.Passes;
+using Compression.Core.Pipeline;
+using Compression.Core.Recipes;
+
+namespace Compression.Core.Reports;
+
+/// <summary>Everything a report says about a run, apart from when it ran.</summary>
+public sealed record ReportSummary(string Input, string Output, long InputSize, long OutputSize, IReadOnlyList<StepSummary> Steps,
+    EvaluationReport? Evaluation, IReadOnlyList<GateVerdict> Gates, Recipe Recipe);
+
+/// <summary>
+/// Writes the JSON report beside the output and stamps a summary into the model's metadata_props. The summary
+/// holds only what is the same on every run (no times, no latencies), so the model stays byte-identical.
+/// </summary>
+public static class ReportWriter
+{
+    public const string MetadataKey = "compression";
+
+    public static string ToolVersion { get; } =
+        typeof(ReportWriter).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static string Write(ReportSummary summary, string path, DateTimeOffset started, TimeSpan duration, bool written)
+    {
+        var report = Deterministic(summary);
+        report["written"] = written;
+        report["run"] = new JsonObject
+        {
+            ["started"] = started.ToString("O", CultureInfo.InvariantCulture),
+            ["seconds"] = Math.Round(duration.TotalSeconds, 3),
+            ["machine"] = $"{Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}",
+            ["latency"] = Latency(summary.Evaluation),
+        };
+        var temp = path + $".{Guid.NewGuid():N}.tmp";
+        File.WriteAllText(temp, report.ToJsonString(Indented));
+        File.Move(temp, path, overwrite: true);
+        return path;
+    }
+
+    /// <summary>Adds the summary to the model's metadata_props (replacing an earlier one).</summary>
+    public static void StampMetadata(OnnxModel model, ReportSummary summary)
+    {
+        var props = model.Proto.MetadataProps;
+        for (var i = props.Count - 1; i >= 0; i--)
+        {
+            if (props[i].Key == MetadataKey)
+            {
+                props.RemoveAt(i);
+            }
+        }
+
+        var compact = Deterministic(summary);
+        compact.Remove("input");
+        compact.Remove("output");
+        compact.Remove("output_size");
+        props.Add(new StringStringEntryProto { Key = MetadataKey, Value = compact.ToJsonString() });
+    }
+
+    /// <summary>A pass's options as snake_case keys and plain values, for the report.</summary>
+    public static IReadOnlyDictionary<string, object?> OptionsOf(PassOptions options) =>
+        OptionBinder.Options(options.GetType()).ToDictionary(p => OptionBinder.SnakeCase(p.Name), p => Plain(p.GetValue(options)));
+
+    public static string Describe(IReadOnlyDictionary<string, object> statistics) =>
+        statistics.Count == 0 ? "" : "(" + string.Join(", ", statistics.Select(s => $"{s.Key}: {s.Value}")) + ")";
+
+    private static JsonObject Deterministic(ReportSummary s) => new()
+    {
+        ["tool"] = "Compression",
+        ["version"] = ToolVersion,
+        ["input"] = s.Input,
+        ["input_sha256"] = Sha256(s.Input),
+        ["recipe_sha256"] = s.Recipe.File is { } recipeFile && File.Exists(recipeFile) ? Sha256(recipeFile) : null,
+        ["data_sha256"] = DataHashes(s.Recipe),
+        ["output"] = s.Output,
+        ["input_size"] = s.InputSize,
+        ["output_size"] = s.OutputSize,
+        ["steps"] = new JsonArray(s.Steps.Select(step => (JsonNode)new JsonObject
+        {
+            ["name"] = step.Name,
+            ["options"] = JsonSerializer.SerializeToNode(step.Options),
+            ["statistics"] = JsonSerializer.SerializeToNode(step.Statistics),
+        }).ToArray()),
+        ["evaluation"] = s.Evaluation is null ? null : new JsonObject
+        {
+            ["data"] = s.Evaluation.DataSet,
+            ["synthetic_data"] = s.Evaluation.SyntheticData,
+            ["before"] = JsonSerializer.SerializeToNode(s.Evaluation.Reference.Task),
+            ["after"] = s.Evaluation.Candidate is null ? null : JsonSerializer.SerializeToNode(s.Evaluation.Candidate.Task),
+            ["fidelity"] = JsonSerializer.SerializeToNode(s.Evaluation.Fidelity.Select(f => f with { SqnrDb = double.IsInfinity(f.SqnrDb) ? 999 : f.SqnrDb })),
+        },
+        ["gates"] = JsonSerializer.SerializeToNode(s.Gates),
+    };
+
+    private static JsonNode? Latency(EvaluationReport? evaluation) => evaluation?.Reference.Latency is null ? null : new JsonObject
+    {
+        ["before"] = JsonSerializer.SerializeToNode(evaluation.Reference.Latency),
+        ["after"] = evaluation.Candidate?.Latency is null ? null : JsonSerializer.SerializeToNode(evaluation.Candidate.Latency),
+    };
+
+    /// <summary>The hash of every file a data set names (string options that resolve to files).</summary>
+    private static JsonObject DataHashes(Recipe recipe)
+    {
+        var hashes = new JsonObject();
+        foreach (var (name, spec) in recipe.Data.OrderBy(d => d.Key, StringComparer.Ordinal))
+        {
+            var files = new JsonObject();
+            foreach (var property in spec.GetType().GetProperties().Where(p => p.PropertyType == typeof(string)))
+            {
+                if (property.GetValue(spec) is string value && value.Length > 0)
+                {
+                    var path = Path.GetFullPath(Path.Combine(recipe.BaseDirectory, value));
+                    if (File.Exists(path))
+                    {
+                        files[OptionBinder.SnakeCase(property.Name)] = Sha256(path);
+                    }
+                }
+            }
+
+            hashes[name] = files;
+        }
+
+        return hashes;
+    }
+
+    private static string Sha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+
+    private static object? Plain(object? value) => value switch
+    {
+        null => null,
+        Enum e => OptionBinder.EnumName(e),
+        string or bool or int or long or double => value,
+        IEnumerable list => list.Cast<object?>().Select(Plain).ToList(),
+        _ when OptionBinder.Options(value.GetType()).Count > 0 => OptionBinder.Options(value.GetType()).ToDictionary(p => OptionBinder.SnakeCase(p.Name), p => Plain(p.GetValue(value))),
+        _ => value.ToString(),
+    };
+}
