@@ -8,6 +8,7 @@
       test   builds, then runs every test layer (xunit projects, then Pester against out/Compression/)
       pack   builds, then writes the NuGet packages to out/packages/
       demo   builds, restores all-MiniLM-L6-v2 from NuGet and runs Get-ModelInfo on it
+      docs   rewrites the generated parts of the docs (recipe JSON Schema, recipe key reference)
       clean  removes out/ and every bin/ and obj/
     Run on a fresh machine as: dotnet tool restore && dotnet pwsh ./build.ps1 <task>
 .EXAMPLE
@@ -16,7 +17,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('build', 'test', 'pack', 'demo', 'clean')]
+    [ValidateSet('build', 'test', 'pack', 'demo', 'docs', 'clean')]
     [string[]] $Task = @('build'),
 
     [ValidateSet('Debug', 'Release')]
@@ -172,6 +173,17 @@ function Invoke-Demo {
     if ($LASTEXITCODE -ne 0) { throw "The demo failed ($LASTEXITCODE)." }
 }
 
+function Invoke-Docs {
+    # The test that checks the generated docs rewrites them first when asked to.
+    $env:COMPRESSION_UPDATE_DOCS = '1'
+    try {
+        Invoke-Dotnet test (Join-Path $Root 'tests/Compression.Core.Tests') -c $Configuration --filter 'FullyQualifiedName~The_checked_in_schema_and_key_reference_match_the_code'
+    }
+    finally {
+        Remove-Item Env:COMPRESSION_UPDATE_DOCS
+    }
+}
+
 function Invoke-Clean {
     if (Test-Path $Out) { Remove-Item $Out -Recurse -Force }
     Get-ChildItem $Root -Directory -Recurse -Include 'bin', 'obj' |
@@ -186,6 +198,7 @@ foreach ($name in $Task) {
         'test' { Invoke-Test }
         'pack' { Invoke-Pack }
         'demo' { Invoke-Demo }
+        'docs' { Invoke-Docs }
         'clean' { Invoke-Clean }
     }
 }

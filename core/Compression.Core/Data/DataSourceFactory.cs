@@ -40,7 +40,10 @@ public static class DataSourceFactory
     /// <c>.idx</c>, optionally <c>.gz</c>; a labels file beside it named with <c>labels</c> for <c>images</c> is
     /// used), <c>.tsv</c>/<c>.txt</c> text, a folder of <c>test_data_set_N</c> folders (or one), or an images folder.
     /// </summary>
-    public static IDataSource FromPath(string path)
+    public static IDataSource FromPath(string path) => Create(Describe(path), System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+
+    /// <summary>The data set spec <see cref="FromPath"/> guesses for a bare path, for callers that adjust it first.</summary>
+    public static DataSetSpec Describe(string path)
     {
         var full = System.IO.Path.GetFullPath(path);
         var format = GuessFormat(full);
@@ -53,7 +56,7 @@ public static class DataSourceFactory
             labels = labelsName != name && File.Exists(candidate) ? candidate : null;
         }
 
-        return Create(new DataSetSpec { Format = format, Path = full, Labels = labels }, System.IO.Path.GetDirectoryName(full)!);
+        return new DataSetSpec { Format = format, Path = full, Labels = labels };
     }
 
     /// <summary>The format a path most likely holds; fails with CMP1101 when it does not exist, CMP1108 when unknown.</summary>

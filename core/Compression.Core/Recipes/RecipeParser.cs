@@ -161,9 +161,9 @@ public static class RecipeParser
     /// <summary>evaluate.data, and every option marked as naming a data set, must name a defined data set.</summary>
     private static void CheckReferences(Recipe recipe, YamlMappingNode root, OptionBinder binder)
     {
-        if (recipe.Evaluate is { } evaluate && !recipe.Data.ContainsKey(evaluate.Data))
+        if (recipe.Evaluate is { Data: { } evaluated } && !recipe.Data.ContainsKey(evaluated))
         {
-            binder.Add(ErrorCodes.RecipeUnknownDataSet, UnknownDataSet("evaluate.data", evaluate.Data, recipe), Find(root, "evaluate", "data") ?? root);
+            binder.Add(ErrorCodes.RecipeUnknownDataSet, UnknownDataSet("evaluate.data", evaluated, recipe), Find(root, "evaluate", "data") ?? root);
         }
 
         foreach (var step in recipe.Steps)

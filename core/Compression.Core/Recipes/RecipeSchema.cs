@@ -42,8 +42,8 @@ public static class RecipeSchema
     public static string Markdown()
     {
         var text = new StringBuilder();
-        Table(text, "Top level", typeof(Recipe), extra: "| steps | list | [] | The steps, in order: `- <step>: { options }` (see below). |\n");
-        Table(text, "data.&lt;name&gt;", typeof(Data.DataSetSpec));
+        Table(text, "(top level)", typeof(Recipe), extra: "| steps | list | [] | The steps, in order: `- <step>: { options }` (see below). |\n");
+        Table(text, "data.<name>", typeof(Data.DataSetSpec));
         Table(text, "evaluate", typeof(EvaluateSpec));
         Table(text, "evaluate.latency", typeof(LatencySpec));
         Table(text, "gates", typeof(GateSpec));

@@ -47,7 +47,7 @@ public sealed class CompareModelCommand : CompressionCmdlet, IDataParameters
         var difference = ResolveOtherPath(Difference);
         try
         {
-            WriteObject(Evaluator.Evaluate(reference, difference, DataParameters.Open(this, ResolveOtherPath), DataParameters.Options(this), Log, Stopping));
+            WriteObject(Evaluator.Evaluate(reference, difference, DataParameters.Open(this, ResolveOtherPath), DataParameters.Options(this), Log, Cancellation));
         }
         catch (CompressionException e)
         {

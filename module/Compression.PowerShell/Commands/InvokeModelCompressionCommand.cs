@@ -58,7 +58,7 @@ public sealed class InvokeModelCompressionCommand : ModelCmdlet
 
             try
             {
-                var result = CompressionPipeline.Run(request, Log, Stopping);
+                var result = CompressionPipeline.Run(request, Log, Cancellation);
                 foreach (var diagnostic in result.Diagnostics)
                 {
                     WriteError(new ErrorRecord(new CompressionErrorException(diagnostic.Message, new InvalidOperationException(diagnostic.ToString())),

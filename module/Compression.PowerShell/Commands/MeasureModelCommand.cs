@@ -38,7 +38,7 @@ public sealed class MeasureModelCommand : ModelCmdlet, IDataParameters
         {
             try
             {
-                var report = Evaluator.Evaluate(path, null, DataParameters.Open(this, ResolveOtherPath), DataParameters.Options(this), Log, Stopping);
+                var report = Evaluator.Evaluate(path, null, DataParameters.Open(this, ResolveOtherPath), DataParameters.Options(this), Log, Cancellation);
                 WriteObject(report.Reference);
             }
             catch (CompressionException e)

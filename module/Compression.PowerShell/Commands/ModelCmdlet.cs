@@ -78,7 +78,7 @@ public abstract class CompressionCmdlet : PSCmdlet
     private readonly CancellationTokenSource stopping = new();
 
     /// <summary>Cancelled by Ctrl+C; the engine stops at the next batch or step and removes its temp files.</summary>
-    protected CancellationToken Stopping => stopping.Token;
+    protected CancellationToken Cancellation => stopping.Token;
 
     /// <summary>The engine's log, written as this cmdlet's verbose, warning and progress streams.</summary>
     protected ICompressionLog Log => new CmdletLog(this);
@@ -138,7 +138,6 @@ public abstract class CompressionCmdlet : PSCmdlet
         ErrorCodes.OutputExists or ErrorCodes.OutputIsInput => ErrorCategory.ResourceExists,
         _ => ErrorCategory.InvalidData,
     };
-}
 }
 
 /// <summary>The exception inside a Compression ErrorRecord: the engine's message, with the path, and no stack noise.</summary>
