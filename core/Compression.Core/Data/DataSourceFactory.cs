@@ -1,5 +1,6 @@
 using Compression.Core.Data.Sampling;
 using Compression.Core.Data.Sources.Idx;
+using Compression.Core.Data.Sources.Random;
 using Compression.Core.Data.Sources.Text;
 using Compression.Core.Diagnostics;
 
@@ -36,6 +37,8 @@ public static class DataSourceFactory
                 return new TextDataSource(path!, new TextOptions(
                     FindVocab(spec, path!, baseDirectory), spec.Column, spec.PairColumns, spec.ScoreColumn,
                     spec.Header ?? false, spec.MaxLength ?? 128, spec.LowerCase ?? true), selection, spec.Name);
+            case DataFormat.Random:
+                return new RandomDataSource(spec.Count ?? 100, selection, spec.Dims, spec.VocabSize, spec.Name);
             default:
                 throw new CompressionException(Diagnostic.Error(ErrorCodes.DataFormatUnknown, $"The data format {format} is not known.", path));
         }
