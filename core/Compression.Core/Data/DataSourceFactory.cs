@@ -1,5 +1,7 @@
 using Compression.Core.Data.Sampling;
 using Compression.Core.Data.Sources.Idx;
+using Compression.Core.Data.Sources.Random;
+using Compression.Core.Data.Sources.Text;
 using Compression.Core.Diagnostics;
 
 namespace Compression.Core.Data;
@@ -30,6 +32,13 @@ public static class DataSourceFactory
             case DataFormat.Idx:
                 return new IdxDataSource(DataErrors.RequireFile(path!), labels is null ? null : DataErrors.RequireFile(labels, "Labels file"),
                     selection, Normalization.From(spec, path), spec.Name);
+            case DataFormat.Text:
+                DataErrors.RequireFile(path!);
+                return new TextDataSource(path!, new TextOptions(
+                    FindVocab(spec, path!, baseDirectory), spec.Column, spec.PairColumns, spec.ScoreColumn,
+                    spec.Header ?? false, spec.MaxLength ?? 128, spec.LowerCase ?? true), selection, spec.Name);
+            case DataFormat.Random:
+                return new RandomDataSource(spec.Count ?? 100, selection, spec.Dims, spec.VocabSize, spec.Name);
             default:
                 throw new CompressionException(Diagnostic.Error(ErrorCodes.DataFormatUnknown, $"The data format {format} is not known.", path));
         }
@@ -91,6 +100,16 @@ public static class DataSourceFactory
                 $"Cannot tell the data format of '{path}' from its name: use .npy, .npz, an IDX file (*-ubyte[.gz]), .tsv or .txt, " +
                 "a folder of images or of test_data_set_N folders, or state the format in the recipe.", path)),
         };
+    }
+
+    /// <summary>The vocab option, else vocab.txt beside the data, else in the base folder; CMP1106 when none exists.</summary>
+    private static string FindVocab(DataSetSpec spec, string dataPath, string baseDirectory)
+    {
+        var candidates = spec.Vocab is { } vocab
+            ? [Resolve(vocab, baseDirectory)!]
+            : new[] { System.IO.Path.Combine(System.IO.Path.GetDirectoryName(dataPath)!, "vocab.txt"), System.IO.Path.Combine(baseDirectory, "vocab.txt") };
+        return Array.Find(candidates, File.Exists) ?? throw new CompressionException(Diagnostic.Error(ErrorCodes.DataVocabMissing,
+            $"Text data needs a BERT vocab.txt; '{candidates[0]}' does not exist. Set the vocab option to the model's vocab.txt.", candidates[0]));
     }
 
     private static string? Resolve(string? path, string baseDirectory) =>
