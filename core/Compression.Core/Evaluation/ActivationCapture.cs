@@ -31,11 +31,11 @@ public static class ActivationCapture
             var path = Path.Combine(folder, "model.onnx");
             ModelWriter.Save(new OnnxModel(proto), path);
             using var runner = new ModelRunner(path, new RunnerOptions { Threads = threads });
-            var wanted = values.ToHashSet(StringComparer.Ordinal);
             foreach (var batch in data.ReadBatches(ModelSignature.Of(model), batchSize, cancellation))
             {
                 cancellation.ThrowIfCancellationRequested();
-                yield return (batch, runner.Run(batch).Where(o => wanted.Contains(o.Name)).ToList());
+                var byName = runner.Run(batch).ToDictionary(o => o.Name, StringComparer.Ordinal);
+                yield return (batch, values.Select(v => byName[v]).ToList()); // in the order asked for
             }
         }
         finally
