@@ -75,10 +75,12 @@ internal sealed class OptionBinder(string? file, List<Diagnostic> diagnostics)
     }
 
     /// <summary>Binds a mapping to a record: unknown keys, missing required keys, then each property.</summary>
-    public object Record(YamlMappingNode mapping, Type type, string where)
+    public object Record(YamlMappingNode mapping, Type type, string where, IReadOnlyList<string>? otherKeys = null)
     {
         var instance = Activator.CreateInstance(type)!;
         var properties = Options(type);
+        var known = properties.Select(p => SnakeCase(p.Name)).Concat(otherKeys ?? []).ToList();
+        var place = where.Length == 0 ? "the recipe" : where;
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (keyNode, valueNode) in mapping.Children)
         {
@@ -86,17 +88,18 @@ internal sealed class OptionBinder(string? file, List<Diagnostic> diagnostics)
             var property = properties.FirstOrDefault(p => SnakeCase(p.Name) == key);
             if (property is null)
             {
-                var suggestion = Suggest(key, properties.Select(p => SnakeCase(p.Name)));
-                Add(ErrorCodes.RecipeUnknownKey, $"Unknown key '{key}' in {where}.{(suggestion is null ? "" : $" Did you mean '{suggestion}'?")} " +
-                    $"Known keys: {string.Join(", ", properties.Select(p => SnakeCase(p.Name)))}.", keyNode);
+                var suggestion = Suggest(key, known);
+                Add(ErrorCodes.RecipeUnknownKey, $"Unknown key '{key}' in {place}.{(suggestion is null ? "" : $" Did you mean '{suggestion}'?")} " +
+                    $"Known keys: {string.Join(", ", known)}.", keyNode);
                 continue;
             }
 
             seen.Add(key);
-            var value = Bind(valueNode, property.PropertyType, where == "" ? key : $"{where}.{key}");
+            var path = where.Length == 0 ? key : $"{where}.{key}";
+            var value = Bind(valueNode, property.PropertyType, path);
             if (value is not null || IsNullable(property))
             {
-                CheckRange(property, value, valueNode, $"{where}.{key}");
+                CheckRange(property, value, valueNode, path);
                 property.SetValue(instance, value);
             }
         }
@@ -105,7 +108,7 @@ internal sealed class OptionBinder(string? file, List<Diagnostic> diagnostics)
         {
             if (!seen.Contains(SnakeCase(property.Name)))
             {
-                Add(ErrorCodes.RecipeMissingKey, $"{where} needs the key '{SnakeCase(property.Name)}': {property.GetCustomAttribute<OptionAttribute>()?.Description}", mapping);
+                Add(ErrorCodes.RecipeMissingKey, $"{place} needs the key '{SnakeCase(property.Name)}': {property.GetCustomAttribute<OptionAttribute>()?.Description}", mapping);
             }
         }
 

@@ -51,7 +51,7 @@ public static class RecipeParser
             throw new CompressionException(Diagnostic.Error(ErrorCodes.RecipeWrongType, "A data description is a mapping of data set keys (format, path, labels, ...).", fullPath, 1, 1));
         }
 
-        var spec = (DataSetSpec)new OptionBinder(fullPath, diagnostics).Record(root, typeof(DataSetSpec), "the data set");
+        var spec = (DataSetSpec)new OptionBinder(fullPath, diagnostics).Record(root, typeof(DataSetSpec), "data set");
         return diagnostics.Count == 0 ? spec : throw new CompressionException(diagnostics);
     }
 
@@ -95,7 +95,7 @@ public static class RecipeParser
         // Steps are a list of single-key mappings naming passes; everything else binds by the Recipe type.
         var stepsNode = root.Children.FirstOrDefault(p => ((YamlScalarNode)p.Key).Value == StepsKey);
         var rest = new YamlMappingNode(root.Children.Where(p => ((YamlScalarNode)p.Key).Value != StepsKey));
-        var recipe = (Recipe)binder.Record(rest, typeof(Recipe), "the recipe");
+        var recipe = (Recipe)binder.Record(rest, typeof(Recipe), "", [StepsKey]);
         recipe = recipe with
         {
             Steps = stepsNode.Value is null ? [] : BindSteps(stepsNode.Value, binder),

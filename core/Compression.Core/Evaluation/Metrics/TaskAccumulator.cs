@@ -122,4 +122,13 @@ public sealed class TaskAccumulator(int topK, Pooling pooling)
 /// <param name="TopK">Share whose label is among the k best (when k &gt; 1).</param>
 /// <param name="Spearman">Rank correlation of predicted cosine similarity with gold scores.</param>
 /// <param name="Pearson">Linear correlation of the same.</param>
-public sealed record TaskMetrics(long Samples, double? Top1, double? TopK, double? Spearman, double? Pearson);
+public sealed record TaskMetrics(long Samples, double? Top1, double? TopK, double? Spearman, double? Pearson)
+{
+    public override string ToString() => this switch
+    {
+        { Spearman: { } s, Pearson: { } p } => FormattableString.Invariant($"{Samples} pairs: Spearman {s * 100:0.00}, Pearson {p * 100:0.00}"),
+        { Top1: { } t, TopK: { } k } => FormattableString.Invariant($"{Samples} samples: top-1 {t:0.00 %}, top-k {k:0.00 %}"),
+        { Top1: { } t } => FormattableString.Invariant($"{Samples} samples: top-1 {t:0.00 %}"),
+        _ => $"{Samples} samples (no labels)",
+    };
+}
