@@ -1,6 +1,7 @@
 using Compression.Core.Data.Sampling;
 using Compression.Core.Data.Sources.Idx;
 using Compression.Core.Data.Sources.NumPy;
+using Compression.Core.Data.Sources.OnnxTestData;
 using Compression.Core.Data.Sources.Random;
 using Compression.Core.Data.Sources.Text;
 using Compression.Core.Diagnostics;
@@ -43,6 +44,8 @@ public static class DataSourceFactory
             case DataFormat.Npz:
                 // For an archive the labels option names a member, not a file.
                 return NumPyDataSource.FromNpz(DataErrors.RequireFile(path!), spec.Labels, selection, spec.Name);
+            case DataFormat.OnnxTestData:
+                return new OnnxTestDataSource(path!, selection, spec.Name);
             case DataFormat.Random:
                 return new RandomDataSource(spec.Count ?? 100, selection, spec.Dims, spec.VocabSize, spec.Name);
             default:
