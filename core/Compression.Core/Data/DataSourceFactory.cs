@@ -1,5 +1,6 @@
 using Compression.Core.Data.Sampling;
 using Compression.Core.Data.Sources.Idx;
+using Compression.Core.Data.Sources.Images;
 using Compression.Core.Data.Sources.NumPy;
 using Compression.Core.Data.Sources.OnnxTestData;
 using Compression.Core.Data.Sources.Random;
@@ -46,6 +47,10 @@ public static class DataSourceFactory
                 return NumPyDataSource.FromNpz(DataErrors.RequireFile(path!), spec.Labels, selection, spec.Name);
             case DataFormat.OnnxTestData:
                 return new OnnxTestDataSource(path!, selection, spec.Name);
+            case DataFormat.Images:
+                return new ImageFolderDataSource(path!, new ImageOptions(Normalization.From(spec, path),
+                    ImageSize.Parse(spec.Resize, "resize", path), ImageSize.Parse(spec.Crop, "crop", path),
+                    spec.ChannelOrder ?? ChannelOrder.Rgb, spec.Layout ?? TensorLayout.Nchw, labels), selection, spec.Name);
             case DataFormat.Random:
                 return new RandomDataSource(spec.Count ?? 100, selection, spec.Dims, spec.VocabSize, spec.Name);
             default:
