@@ -1,5 +1,8 @@
 using Compression.Core.Data.Sampling;
 using Compression.Core.Data.Sources.Idx;
+using Compression.Core.Data.Sources.Images;
+using Compression.Core.Data.Sources.NumPy;
+using Compression.Core.Data.Sources.OnnxTestData;
 using Compression.Core.Data.Sources.Random;
 using Compression.Core.Data.Sources.Text;
 using Compression.Core.Diagnostics;
@@ -37,6 +40,17 @@ public static class DataSourceFactory
                 return new TextDataSource(path!, new TextOptions(
                     FindVocab(spec, path!, baseDirectory), spec.Column, spec.PairColumns, spec.ScoreColumn,
                     spec.Header ?? false, spec.MaxLength ?? 128, spec.LowerCase ?? true), selection, spec.Name);
+            case DataFormat.Npy:
+                return NumPyDataSource.FromNpy(DataErrors.RequireFile(path!), labels is null ? null : DataErrors.RequireFile(labels, "Labels file"), selection, spec.Name);
+            case DataFormat.Npz:
+                // For an archive the labels option names a member, not a file.
+                return NumPyDataSource.FromNpz(DataErrors.RequireFile(path!), spec.Labels, selection, spec.Name);
+            case DataFormat.OnnxTestData:
+                return new OnnxTestDataSource(path!, selection, spec.Name);
+            case DataFormat.Images:
+                return new ImageFolderDataSource(path!, new ImageOptions(Normalization.From(spec, path),
+                    ImageSize.Parse(spec.Resize, "resize", path), ImageSize.Parse(spec.Crop, "crop", path),
+                    spec.ChannelOrder ?? ChannelOrder.Rgb, spec.Layout ?? TensorLayout.Nchw, labels), selection, spec.Name);
             case DataFormat.Random:
                 return new RandomDataSource(spec.Count ?? 100, selection, spec.Dims, spec.VocabSize, spec.Name);
             default:
