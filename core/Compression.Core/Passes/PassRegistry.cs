@@ -9,6 +9,8 @@ public static class PassRegistry
     [
         new RemoveIdentityPass(),
         new RemoveDeadNodesPass(),
+        new ConstantsToInitializersPass(),
+        new InitializersToConstantsPass(),
     ];
 
     public static IPass? Find(string name) => All.FirstOrDefault(p => p.Name == name);
