@@ -11,6 +11,7 @@ public static class PassRegistry
         new RemoveDeadNodesPass(),
         new ConstantsToInitializersPass(),
         new InitializersToConstantsPass(),
+        new DedupeInitializersPass(),
     ];
 
     public static IPass? Find(string name) => All.FirstOrDefault(p => p.Name == name);
