@@ -12,6 +12,7 @@ public static class PassRegistry
         new ConstantsToInitializersPass(),
         new InitializersToConstantsPass(),
         new DedupeInitializersPass(),
+        new FoldBatchNormPass(),
     ];
 
     public static IPass? Find(string name) => All.FirstOrDefault(p => p.Name == name);
