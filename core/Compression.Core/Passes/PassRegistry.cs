@@ -13,6 +13,7 @@ public static class PassRegistry
         new InitializersToConstantsPass(),
         new DedupeInitializersPass(),
         new FoldBatchNormPass(),
+        new FoldConstantsPass(),
     ];
 
     public static IPass? Find(string name) => All.FirstOrDefault(p => p.Name == name);
