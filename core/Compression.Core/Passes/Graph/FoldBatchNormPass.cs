@@ -8,8 +8,8 @@ namespace Compression.Core.Passes.Graph;
 /// <summary>
 /// Folds an inference-mode BatchNormalization into the Conv or Gemm before it: with s = scale / sqrt(var + eps),
 /// the weights are scaled by s per output channel and the bias becomes (bias - mean) * s + BN bias. Only when the
-/// Conv/Gemm output feeds that BN alone and every parameter is a constant. Weights keep their element type; the
-/// arithmetic runs in double and is rounded once into that type.
+/// Conv/Gemm output feeds that BN alone and every parameter is a constant. Weights keep their element type; they are
+/// read as float (TensorCodec.ToSingle), scaled in double and rounded once back, so double weights lose precision.
 /// </summary>
 public sealed class FoldBatchNormPass : Pass<NoOptions>
 {
