@@ -1,3 +1,5 @@
+using Compression.Core.Passes.Graph;
+
 namespace Compression.Core.Passes;
 
 /// <summary>Every pass a recipe can name, in one explicit table (no reflection scanning).</summary>
@@ -5,6 +7,13 @@ public static class PassRegistry
 {
     public static IReadOnlyList<IPass> All { get; } =
     [
+        new RemoveIdentityPass(),
+        new RemoveDeadNodesPass(),
+        new ConstantsToInitializersPass(),
+        new InitializersToConstantsPass(),
+        new DedupeInitializersPass(),
+        new FoldBatchNormPass(),
+        new FoldConstantsPass(),
     ];
 
     public static IPass? Find(string name) => All.FirstOrDefault(p => p.Name == name);
