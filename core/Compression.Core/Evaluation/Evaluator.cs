@@ -33,8 +33,11 @@ public sealed record EvaluationOptions
 
     public int Threads { get; init; } = 1;
 
-    /// <summary>Measure latency too; null to skip.</summary>
+    /// <summary>Measure latency too; null to skip (unless <see cref="Metrics"/> asks for it).</summary>
     public LatencyOptions? Latency { get; init; }
+
+    /// <summary>Metrics that must be produced; asking for one the data or the comparison cannot give is an error. Empty: all that apply.</summary>
+    public IReadOnlyList<MetricName> Metrics { get; init; } = [];
 }
 
 /// <summary>Run time of one model on one batch.</summary>
@@ -105,6 +108,12 @@ public static class Evaluator
             throw new CompressionException(Diagnostic.Error(ErrorCodes.MetricNotApplicable, $"The data set '{data.Name}' gave no samples to evaluate on."));
         }
 
+        CheckRequested(options.Metrics, referenceTask.Result(), candidatePath is not null, data.Name);
+        if (options.Latency is null && options.Metrics.Contains(MetricName.Latency))
+        {
+            options = options with { Latency = new LatencyOptions { Threads = options.Threads } };
+        }
+
         return new EvaluationReport(
             data.Name,
             data.IsSynthetic,
@@ -138,6 +147,31 @@ public static class Evaluator
         var median = times.Length % 2 == 1 ? times[times.Length / 2] : (times[times.Length / 2 - 1] + times[times.Length / 2]) / 2;
         var p90 = times[Math.Min(times.Length - 1, (int)Math.Ceiling(0.9 * times.Length) - 1)];
         return new LatencyMetrics(batch.Count, options.Threads, options.Runs, median, p90, batch.Count / (median / 1000));
+    }
+
+    /// <summary>A metric asked for by name must be one this data and this comparison produce.</summary>
+    private static void CheckRequested(IReadOnlyList<MetricName> metrics, TaskMetrics task, bool compared, string dataSet)
+    {
+        var missing = new List<string>();
+        foreach (var metric in metrics.Distinct())
+        {
+            var reason = metric switch
+            {
+                MetricName.Accuracy or MetricName.TopK when task.Top1 is null => "needs class labels (int64), which this data set does not have",
+                MetricName.Spearman or MetricName.Pearson when task.Spearman is null => "needs sentence pairs with scores, which this data set does not have",
+                MetricName.Agreement or MetricName.Cosine or MetricName.Mse or MetricName.Sqnr or MetricName.MaxError when !compared => "compares two models; give a reference",
+                _ => null,
+            };
+            if (reason is not null)
+            {
+                missing.Add($"{Recipes.OptionBinder.EnumName(metric)} {reason}");
+            }
+        }
+
+        if (missing.Count > 0)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.MetricNotApplicable, $"On data set '{dataSet}': {string.Join("; ", missing)}."));
+        }
     }
 
     private static ModelMeasurement Measure(string path, TaskAccumulator task, EvaluationOptions options, IDataSource data, CancellationToken cancellation) =>

@@ -73,23 +73,9 @@ public sealed record EvaluateSpec
         Pooling = Pooling,
         Output = Output,
         Threads = Threads,
+        Metrics = Metrics,
         Latency = Latency is null ? null : new LatencyOptions { Batch = Latency.Batch, Threads = Latency.Threads, Warmup = Latency.Warmup, Runs = Latency.Runs },
     };
-}
-
-/// <summary>Metric names a recipe may ask for.</summary>
-public enum MetricName
-{
-    Accuracy,
-    TopK,
-    Spearman,
-    Pearson,
-    Agreement,
-    Cosine,
-    Mse,
-    Sqnr,
-    MaxError,
-    Latency,
 }
 
 /// <summary>The <c>evaluate.latency</c> section.</summary>

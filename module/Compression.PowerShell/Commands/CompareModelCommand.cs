@@ -32,6 +32,10 @@ public sealed class CompareModelCommand : CompressionCmdlet, IDataParameters
     [Parameter]
     public SwitchParameter Latency { get; set; }
 
+    [Parameter]
+    [ValidateSet("accuracy", "top_k", "spearman", "pearson", "agreement", "cosine", "mse", "sqnr", "max_error", "latency")]
+    public string[] Metric { get; set; } = [];
+
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateNotNullOrEmpty]
     public string Reference { get; set; } = "";

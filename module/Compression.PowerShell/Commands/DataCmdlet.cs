@@ -22,6 +22,9 @@ public interface IDataParameters
     int Threads { get; }
 
     SwitchParameter Latency { get; }
+
+    /// <summary>Metrics that must be produced, by their recipe names (accuracy, spearman, agreement, ...).</summary>
+    string[] Metric { get; }
 }
 
 internal static class DataParameters
@@ -43,5 +46,6 @@ internal static class DataParameters
         BatchSize = parameters.BatchSize,
         Threads = parameters.Threads,
         Latency = parameters.Latency ? new LatencyOptions { Threads = parameters.Threads } : null,
+        Metrics = parameters.Metric.Select(name => Enum.GetValues<MetricName>().Single(m => string.Equals(m.ToString(), name.Replace("_", ""), StringComparison.OrdinalIgnoreCase))).ToList(),
     };
 }

@@ -32,6 +32,10 @@ public sealed class MeasureModelCommand : ModelCmdlet, IDataParameters
     [Parameter]
     public SwitchParameter Latency { get; set; }
 
+    [Parameter]
+    [ValidateSet("accuracy", "top_k", "spearman", "pearson", "agreement", "cosine", "mse", "sqnr", "max_error", "latency")]
+    public string[] Metric { get; set; } = [];
+
     protected override void ProcessRecord()
     {
         foreach (var path in ResolveInputPaths())

@@ -1,4 +1,5 @@
 using Compression.Core.Diagnostics;
+using Compression.Core.Evaluation;
 using Compression.Core.Recipes;
 using Compression.Core.Tests.Support;
 
