@@ -1,0 +1,122 @@
+BeforeDiscovery {
+    $HasShared = Test-Path (Join-Path $PSScriptRoot '../../../shared/assets/mnist/mnist-8.onnx')
+}
+
+BeforeAll {
+    $script:ModulePath = $env:COMPRESSION_MODULE ?? (Join-Path $PSScriptRoot '../../out/Compression/Compression.psd1')
+    Import-Module $ModulePath -Force
+    $script:Assets = Join-Path $PSScriptRoot '../../../shared/assets'
+    $script:Images = Join-Path $Assets 'mnist/t10k-images-idx3-ubyte.gz'
+    $script:Labels = Join-Path $Assets 'mnist/t10k-labels-idx1-ubyte.gz'
+}
+
+Describe 'Invoke-ModelCompression' -Skip:(-not $HasShared) {
+    BeforeEach {
+        $script:Folder = New-Item -ItemType Directory -Path (Join-Path ([IO.Path]::GetTempPath()) "pester-$PID-$(Get-Random)")
+        Copy-Item (Join-Path $Assets 'mnist/mnist-8.onnx') $Folder
+        $script:Model = Join-Path $Folder 'mnist-8.onnx'
+        $script:Recipe = Join-Path $Folder 'recipe.yaml'
+        Set-Content $Recipe @"
+version: 1
+data:
+  test: { format: idx, path: $Images, labels: $Labels, take: 200 }
+steps: []
+evaluate: { data: test }
+gates: { accuracy_drop: 0.0 }
+output: "{name}.rt.onnx"
+"@
+    }
+    AfterEach { Remove-Item $Folder -Recurse -Force }
+
+    It 'compresses, evaluates, gates and reports' {
+        $result = Invoke-ModelCompression -Path $Model -Recipe $Recipe
+        $result.PSObject.TypeNames[0] | Should -Be 'Compression.Core.Pipeline.CompressionResult'
+        $result.Passed | Should -BeTrue
+        $result.OutputPath | Should -Be (Join-Path $Folder 'mnist-8.rt.onnx')
+        Test-Path $result.ReportPath | Should -BeTrue
+        $result.Evaluation.Reference.Task.Samples | Should -Be 200
+        ($result | Format-Table | Out-String) | Should -Match 'mnist-8\.onnx'
+        ($result | Format-List | Out-String) | Should -Match 'Gate accuracy_drop'
+    }
+
+    It '-WhatIf writes nothing' {
+        Invoke-ModelCompression -Path $Model -Recipe $Recipe -WhatIf
+        (Get-ChildItem $Folder).Name | Sort-Object | Should -Be @('mnist-8.onnx', 'recipe.yaml')
+    }
+
+    It 'takes models from Get-ChildItem' {
+        $results = Get-ChildItem $Folder -Filter *.onnx | Invoke-ModelCompression -Recipe $Recipe
+        @($results).Count | Should -Be 1
+    }
+
+    It 'refuses an existing output without -Force, and replaces it with -Force' {
+        Invoke-ModelCompression -Path $Model -Recipe $Recipe | Out-Null
+        $second = Invoke-ModelCompression -Path $Model -Recipe $Recipe -ErrorVariable errors -ErrorAction SilentlyContinue
+        $second | Should -BeNullOrEmpty
+        $errors[0].FullyQualifiedErrorId | Should -BeLike 'CMP2011,*'
+        (Invoke-ModelCompression -Path $Model -Recipe $Recipe -Force).Passed | Should -BeTrue
+    }
+
+    It 'reports a failed gate as CMP4001, still returns the result, and writes no model' {
+        Add-Content $Recipe 'gates: { max_size_ratio: 0.1 }' -NoNewline:$false
+        (Get-Content $Recipe) -replace '^gates: \{ accuracy_drop: 0.0 \}$', '' | Set-Content $Recipe
+        $result = Invoke-ModelCompression -Path $Model -Recipe $Recipe -ErrorVariable errors -ErrorAction SilentlyContinue
+        $result.Passed | Should -BeFalse
+        $errors[0].FullyQualifiedErrorId | Should -BeLike 'CMP4001,*'
+        $errors[0].CategoryInfo.Category | Should -Be 'LimitsExceeded'
+        Test-Path (Join-Path $Folder 'mnist-8.rt.onnx') | Should -BeFalse
+    }
+
+    It 'stops on a bad recipe with every error, writing nothing' {
+        Set-Content $Recipe "version: 2`nevalute: { data: test }`nsteps:`n  - quantise: {}`n"
+        { Invoke-ModelCompression -Path $Model -Recipe $Recipe -ErrorAction Stop } | Should -Throw
+        $terminating = $null
+        try { Invoke-ModelCompression -Path $Model -Recipe $Recipe -ErrorVariable errors -ErrorAction SilentlyContinue } catch { $terminating = $_ }
+        $all = @($errors) + @($terminating) | Where-Object { $_ } | Sort-Object FullyQualifiedErrorId -Unique
+        ($all.FullyQualifiedErrorId | ForEach-Object { $_.Split(',')[0] }) | Should -Be @('CMP1003', 'CMP1005', 'CMP1007')
+        $terminating.Exception.Message | Should -Match 'recipe\.yaml\(\d+,\d+\)'
+        (Get-ChildItem $Folder).Count | Should -Be 2
+    }
+}
+
+Describe 'Test-CompressionRecipe' {
+    It 'returns nothing for a valid recipe and every diagnostic for a bad one' {
+        $folder = New-Item -ItemType Directory -Path (Join-Path ([IO.Path]::GetTempPath()) "pester-$PID-$(Get-Random)")
+        try {
+            Set-Content (Join-Path $folder 'good.yaml') "steps: []"
+            Set-Content (Join-Path $folder 'bad.yaml') "version: 2`nevalute: {}`n"
+            Test-CompressionRecipe (Join-Path $folder 'good.yaml') | Should -BeNullOrEmpty
+            $diagnostics = Test-CompressionRecipe (Join-Path $folder 'bad.yaml')
+            $diagnostics.Code | Sort-Object | Should -Be @('CMP1003', 'CMP1005')
+            ($diagnostics | Where-Object Code -eq 'CMP1003').Line | Should -Be 2
+            ($diagnostics | Format-Table | Out-String) | Should -Match 'CMP1003'
+        }
+        finally { Remove-Item $folder -Recurse -Force }
+    }
+}
+
+Describe 'Measure-Model and Compare-Model' -Skip:(-not $HasShared) {
+    It 'measures mnist-8 at 98.90 % top-1 on the MNIST test set' {
+        $measurement = Measure-Model (Join-Path $Assets 'mnist/mnist-8.onnx') -Data $Images
+        $measurement.Task.Samples | Should -Be 10000
+        [math]::Round($measurement.Task.Top1, 4) | Should -Be 0.989
+        ($measurement | Format-Table | Out-String) | Should -Match '98\.90 %'
+    }
+
+    It 'compares a model with itself: full agreement, zero error' {
+        $model = Join-Path $Assets 'mnist/mnist-8.onnx'
+        $report = Compare-Model -Reference $model -Difference $model -Data $Images -Take 100
+        $report.Fidelity[0].Agreement | Should -Be 1
+        $report.Fidelity[0].MaxAbsoluteError | Should -Be 0
+    }
+
+    It 'refuses a metric the data cannot give' {
+        $random = Join-Path ([IO.Path]::GetTempPath()) "random-$PID.yaml"
+        Set-Content $random "format: random`ncount: 4"
+        try {
+            Measure-Model (Join-Path $Assets 'mnist/mnist-8.onnx') -Data $random -Metric accuracy -ErrorVariable errors -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+            $errors[0].FullyQualifiedErrorId | Should -BeLike 'CMP3004,*'
+        }
+        finally { Remove-Item $random }
+    }
+}
