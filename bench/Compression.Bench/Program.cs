@@ -9,17 +9,83 @@ using Compression.Core.Onnx;
 //
 // model-io: load + atomic save of a model against a plain file copy of the same file. Each measurement is a
 // fresh child process (cold: what a CLI or build step pays) reporting its wall time and peak resident memory.
+//   dotnet run -c Release --project bench/Compression.Bench -- evaluate-memory <model.onnx> <images-idx3-ubyte.gz>
+//
+// evaluate-memory: peak memory of evaluating a model on the first 100 samples of a data set against the whole
+// set: equal peaks show that evaluation streams one batch at a time.
 return args switch
 {
     ["model-io", var model, .. var rest] => ModelIo.Drive(Path.GetFullPath(model), rest.Length > 0 ? int.Parse(rest[0], CultureInfo.InvariantCulture) : 5),
+    ["evaluate-memory", var model, var data] => EvaluationMemory.Drive(Path.GetFullPath(model), Path.GetFullPath(data)),
+    ["child", "evaluate", var model, var data, var take] => EvaluationMemory.Child(model, data, long.Parse(take, CultureInfo.InvariantCulture)),
     ["child", var mode, var model, var target] => ModelIo.Child(mode, model, target),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Compression.Bench model-io <model.onnx> [runs]");
+    Console.Error.WriteLine("usage: Compression.Bench model-io <model.onnx> [runs] | evaluate-memory <model.onnx> <images>");
     return 2;
+}
+
+internal static class EvaluationMemory
+{
+    public static int Drive(string model, string data)
+    {
+        Console.WriteLine($"Model: {Path.GetFileName(model)}; data: {Path.GetFileName(data)}; batch size 32 (or the model's own); one thread");
+        Console.WriteLine();
+        Console.WriteLine("| samples evaluated | wall time (s) | peak RSS (MB) |");
+        Console.WriteLine("| ---: | ---: | ---: |");
+        var results = new List<(long Samples, double Seconds, long Peak)>();
+        foreach (var take in new long[] { 100, long.MaxValue })
+        {
+            var line = ChildProcess.Run(["child", "evaluate", model, data, take.ToString(CultureInfo.InvariantCulture)]);
+            results.Add((long.Parse(line[0], CultureInfo.InvariantCulture), double.Parse(line[1], CultureInfo.InvariantCulture), long.Parse(line[2], CultureInfo.InvariantCulture)));
+            Console.WriteLine($"| {results[^1].Samples:N0} | {results[^1].Seconds:0.00} | {results[^1].Peak / 1e6:0.0} |");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"Peak memory, whole set / first 100: **{(double)results[1].Peak / results[0].Peak:0.00}x** for {(double)results[1].Samples / results[0].Samples:0}x the samples.");
+        return 0;
+    }
+
+    public static int Child(string model, string data, long take)
+    {
+        var watch = Stopwatch.StartNew();
+        var spec = Compression.Core.Data.DataSourceFactory.Describe(data) with { Take = take == long.MaxValue ? null : take };
+        var source = Compression.Core.Data.DataSourceFactory.Create(spec, Path.GetDirectoryName(data)!);
+        var report = Compression.Core.Evaluation.Evaluator.Evaluate(model, null, source, new Compression.Core.Evaluation.EvaluationOptions(), new Compression.Core.Diagnostics.CollectingLog());
+        Console.WriteLine(FormattableString.Invariant($"{report.Reference.Task.Samples} {watch.Elapsed.TotalSeconds} {ModelIo.PeakResidentBytes()}"));
+        return 0;
+    }
+}
+
+internal static class ChildProcess
+{
+    /// <summary>Runs this program again with the arguments and returns its last output line, split on spaces.</summary>
+    public static string[] Run(IEnumerable<string> arguments)
+    {
+        var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true };
+        if (Environment.GetCommandLineArgs()[0].EndsWith(".dll", StringComparison.Ordinal))
+        {
+            start.ArgumentList.Add(Environment.GetCommandLineArgs()[0]);
+        }
+
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start)!;
+        var lines = process.StandardOutput.ReadToEnd().Trim().Split('\n');
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{string.Join(' ', arguments)} failed with exit code {process.ExitCode}.");
+        }
+
+        return lines[^1].Trim().Split(' ');
+    }
 }
 
 internal static class ModelIo
@@ -83,31 +149,13 @@ internal static class ModelIo
 
     private static (double Ms, long PeakBytes) RunChild(string mode, string model, string target)
     {
-        var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true };
-        foreach (var arg in Environment.GetCommandLineArgs()[0].EndsWith(".dll", StringComparison.Ordinal) ? [Environment.GetCommandLineArgs()[0]] : Array.Empty<string>())
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        foreach (var arg in new[] { "child", mode, model, target })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        var line = process.StandardOutput.ReadToEnd().Trim().Split(' ');
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{mode} failed with exit code {process.ExitCode}.");
-        }
-
+        var line = ChildProcess.Run(["child", mode, model, target]);
         File.Delete(target);
         return (double.Parse(line[0], CultureInfo.InvariantCulture), long.Parse(line[1], CultureInfo.InvariantCulture));
     }
 
     /// <summary>The process's peak resident set (VmHWM), the figure that counts against a build machine's memory.</summary>
-    private static long PeakResidentBytes()
+    public static long PeakResidentBytes()
     {
         foreach (var line in File.ReadLines("/proc/self/status"))
         {
