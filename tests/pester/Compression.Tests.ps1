@@ -110,6 +110,25 @@ Describe 'Measure-Model and Compare-Model' -Skip:(-not $HasShared) {
         $report.Fidelity[0].MaxAbsoluteError | Should -Be 0
     }
 
+    It 'measures all-MiniLM-L6-v2 on STS-B test at Spearman 82.03 from a YAML data description' {
+        $models = Join-Path $PSScriptRoot '../../out/models'
+        $model = & (Join-Path $PSScriptRoot '../../examples/scripts/Get-ExampleModel.ps1') -Name MiniLM -Destination $models
+        $description = Join-Path ([IO.Path]::GetTempPath()) "stsb-$PID.yaml"
+        Set-Content $description @"
+format: text
+path: $(Join-Path $Assets 'stsb/sts-test.tsv')
+pair_columns: [5, 6]
+score_column: 4
+vocab: $(Join-Path $models 'all-MiniLM-L6-v2.vocab.txt')
+"@
+        try {
+            $measurement = Measure-Model $model -Data $description -BatchSize 64 -Threads 2 -Metric spearman
+            $measurement.Task.Samples | Should -Be 1379
+            [math]::Round(100 * $measurement.Task.Spearman, 2) | Should -BeIn @(82.01, 82.02, 82.03, 82.04, 82.05)
+        }
+        finally { Remove-Item $description }
+    }
+
     It 'refuses a metric the data cannot give' {
         $random = Join-Path ([IO.Path]::GetTempPath()) "random-$PID.yaml"
         Set-Content $random "format: random`ncount: 4"
