@@ -1,0 +1,15 @@
+using Compression.Core.Onnx;
+using Compression.Core.Passes;
+
+namespace Compression.Core.Quantization;
+
+/// <summary>Quantizes a model in one mode; <see cref="QuantizePass"/> picks the quantizer by <see cref="QuantizeOptions.Mode"/>.</summary>
+internal interface IModeQuantizer
+{
+    /// <summary>
+    /// Rewrites the model; returns it with statistics for the report (e.g. { "quantized_nodes": 36,
+    /// "skipped": { "Conv": "slower than float here" } }). Nodes it leaves alone are reported as warnings through
+    /// <c>context.Log</c> with the reason. Never returns a model ONNX Runtime cannot load.
+    /// </summary>
+    PassResult Quantize(OnnxModel model, QuantizeOptions options, PassContext context);
+}

@@ -1,0 +1,172 @@
+using Compression.Core.Passes;
+using Compression.Core.Recipes;
+
+namespace Compression.Core.Quantization;
+
+/// <summary>What is quantized and how.</summary>
+public enum QuantizationMode
+{
+    /// <summary>Weights int8 offline, activations quantized at run time; no calibration data needed.</summary>
+    Dynamic,
+
+    /// <summary>Weights and activations int8, activation ranges calibrated on data.</summary>
+    Static,
+
+    /// <summary>Weights only, 4 or 8 bits block-wise (MatMulNBits, GatherBlockQuantized); activations stay float.</summary>
+    WeightOnly,
+
+    /// <summary>Float16 weights and arithmetic (or storage only).</summary>
+    Float16,
+
+    /// <summary>BFloat16 weights and arithmetic (or storage only).</summary>
+    BFloat16,
+}
+
+/// <summary>How quantized static models are written.</summary>
+public enum QuantizationFormat
+{
+    /// <summary>Measure the candidates on this machine and keep the fastest that meets the fidelity target.</summary>
+    Auto,
+
+    /// <summary>QuantizeLinear/DequantizeLinear pairs around float ops.</summary>
+    Qdq,
+
+    /// <summary>Integer operators (QLinearConv, QLinearMatMul, ...).</summary>
+    QOperator,
+}
+
+/// <summary>Integer types of quantized tensors.</summary>
+public enum QuantizedType
+{
+    U8,
+    S8,
+    U16,
+    S16,
+}
+
+/// <summary>How activation ranges are found from calibration data.</summary>
+public enum CalibrationMethod
+{
+    /// <summary>The observed minimum and maximum.</summary>
+    MinMax,
+
+    /// <summary>A percentile of the absolute values (clips outliers).</summary>
+    Percentile,
+
+    /// <summary>The range minimizing the KL divergence between float and quantized histograms.</summary>
+    Entropy,
+
+    /// <summary>The clip range minimizing the mean squared quantization error.</summary>
+    Mse,
+}
+
+/// <summary>Weight-only rounding algorithms.</summary>
+public enum WeightOnlyAlgorithm
+{
+    /// <summary>Round to nearest.</summary>
+    Rtn,
+
+    /// <summary>GPTQ: column-by-column quantization with Hessian-based error compensation from calibration data.</summary>
+    Gptq,
+}
+
+/// <summary>The options of the <c>quantize</c> step (and of <c>Invoke-ModelQuantize</c>).</summary>
+public sealed record QuantizeOptions : PassOptions
+{
+    [Option("What to quantize: dynamic (int8, no data needed), static (int8 with calibration), weight_only (4/8-bit blocks), float16, bfloat16.")]
+    public QuantizationMode Mode { get; init; } = QuantizationMode.Dynamic;
+
+    [Option("Static mode: qdq, qoperator, or auto (measure both here and keep the fastest that meets the fidelity target).")]
+    public QuantizationFormat Format { get; init; } = QuantizationFormat.Auto;
+
+    [Option("One scale per output channel of each weight instead of one per tensor.")]
+    public bool PerChannel { get; init; } = true;
+
+    [Option("Symmetric ranges (zero point 0) for weights.")]
+    public bool Symmetric { get; init; } = true;
+
+    [Option("Integer type of activations (static): u8, s8, or u16/s16 for 16-bit QDQ.")]
+    public QuantizedType ActivationType { get; init; } = QuantizedType.U8;
+
+    [Option("Integer type of weights: s8 or u8.")]
+    public QuantizedType WeightType { get; init; } = QuantizedType.S8;
+
+    [Option("7-bit weights, for AVX2 CPUs without VNNI where 8-bit products can saturate.")]
+    public bool ReduceRange { get; init; }
+
+    [Option("Weight-only bits: 4 or 8.", Minimum = 4, Maximum = 8)]
+    public int Bits { get; init; } = 4;
+
+    [Option("Weight-only block size along the reduction dimension: a power of two from 16 to 256.", Minimum = 16, Maximum = 256)]
+    public int BlockSize { get; init; } = 32;
+
+    [Option("Weight-only rounding: rtn (round to nearest) or gptq (needs calibration data).")]
+    public WeightOnlyAlgorithm Algorithm { get; init; } = WeightOnlyAlgorithm.Rtn;
+
+    [Option("Also quantize embedding tables (Gather on a weight): int8 in dynamic mode, GatherBlockQuantized in weight-only mode.")]
+    public bool QuantizeEmbeddings { get; init; } = true;
+
+    [Option("Calibration for static mode and GPTQ: the data set, the method and its settings.")]
+    public CalibrationSpec? Calibration { get; init; }
+
+    [Option("Nodes left in float: names (wildcards * and ?) or op types (e.g. Softmax).")]
+    public IReadOnlyList<string> Exclude { get; init; } = [];
+
+    [Option("Keep the most sensitive layers in float until the target holds: measured per layer on the calibration data.")]
+    public FallbackSpec? Fallback { get; init; }
+
+    [Option("Float16/bfloat16: keep the model's inputs and outputs float32 (Casts at the edges).")]
+    public bool KeepIoTypes { get; init; } = true;
+
+    [Option("Float16/bfloat16: op types that stay float32 (added to those without CPU kernels or numerically fragile).")]
+    public IReadOnlyList<string> OpBlockList { get; init; } = [];
+
+    [Option("Float16/bfloat16: store weights in 16 bits but compute in float32 (half the file, float32 speed).")]
+    public bool StorageOnly { get; init; }
+}
+
+/// <summary>The <c>calibration</c> options.</summary>
+public sealed record CalibrationSpec
+{
+    [DataSet]
+    [Option("The data set (a name under data) to calibrate on.")]
+    public required string Data { get; init; }
+
+    [Option("How ranges are found: min_max, percentile, entropy, mse.")]
+    public CalibrationMethod Method { get; init; } = CalibrationMethod.MinMax;
+
+    [Option("Percentile method: the percentile of absolute values kept.", Minimum = 90, Maximum = 100)]
+    public double Percentile { get; init; } = 99.999;
+
+    [Option("MinMax method: average the per-batch ranges instead of taking the extremes.")]
+    public bool MovingAverage { get; init; }
+
+    [Option("Histogram bins for percentile, entropy and mse.", Minimum = 128)]
+    public int Bins { get; init; } = 2048;
+
+    [Option("Samples of the data set used (the first ones).", Minimum = 1)]
+    public int Samples { get; init; } = 256;
+
+    [Option("Samples per calibration batch.", Minimum = 1)]
+    public int BatchSize { get; init; } = 16;
+}
+
+/// <summary>The <c>fallback</c> options.</summary>
+public sealed record FallbackSpec
+{
+    [Option("What per-layer sensitivity is measured with: sqnr (of the model's outputs, dB) or agreement.")]
+    public FallbackMetric Metric { get; init; } = FallbackMetric.Sqnr;
+
+    [Option("The value the whole model must reach; layers return to float, most sensitive first, until it does.")]
+    public double Target { get; init; } = 30;
+
+    [Option("The most layers that may return to float.", Minimum = 0)]
+    public int MaxLayers { get; init; } = 8;
+}
+
+/// <summary>Sensitivity metrics for fallback.</summary>
+public enum FallbackMetric
+{
+    Sqnr,
+    Agreement,
+}
