@@ -3,7 +3,7 @@ using Compression.Core.Passes;
 
 namespace Compression.Core.Quantization;
 
-/// <summary>Quantizes a model in one mode; <see cref="QuantizePass"/> picks the quantizer by <see cref="QuantizeOptions.Mode"/>.</summary>
+/// <summary>Quantizes a model in one mode; the <c>quantize</c> pass picks the quantizer by <see cref="QuantizeOptions.Mode"/>.</summary>
 internal interface IModeQuantizer
 {
     /// <summary>
