@@ -96,6 +96,11 @@ function Invoke-Build {
     $manifest = Get-Content (Join-Path $Root 'Compression.psd1') -Raw
     $manifest = $manifest -replace "ModuleVersion\s*=\s*'[^']*'", "ModuleVersion        = '$Version'"
     Set-Content -Path (Join-Path $ModuleOut 'Compression.psd1') -Value $manifest -NoNewline
+
+    # Help: MAML and about topics from docs/cmdlets, with parameter facts from the built cmdlets.
+    $helpScript = Join-Path $Root 'module/Compression.PowerShell/Help/ConvertTo-MamlHelp.ps1'
+    Invoke-ChildPwsh "& '$helpScript' -ModulePath '$(Join-Path $ModuleOut 'Compression.psd1')' -DocsPath '$(Join-Path $Root 'docs/cmdlets')' -OutputFolder '$(Join-Path $ModuleOut 'en-US')'"
+    if ($LASTEXITCODE -ne 0) { throw 'Building the help failed.' }
     Write-Host "Module laid out at $ModuleOut (version $Version)."
 }
 

@@ -23,8 +23,11 @@ public sealed class InvokeModelQuantizeCommand : ModelCmdlet
     [ValidateNotNullOrEmpty]
     public string? OutputPath { get; set; }
 
+    // Enum-like parameters are strings with a ValidateSet: this assembly must not hold fields of the engine's
+    // value types, which PowerShell would load while it inspects the cmdlets, before the engine can resolve.
     [Parameter]
-    public QuantizationMode Mode { get; set; } = QuantizationMode.Dynamic;
+    [ValidateSet("Dynamic", "Static", "WeightOnly", "Float16", "BFloat16")]
+    public string Mode { get; set; } = "Dynamic";
 
     /// <summary>Data to calibrate on (static mode, GPTQ) and to check the result on: a file, a folder, or a YAML data description.</summary>
     [Parameter]
@@ -32,19 +35,23 @@ public sealed class InvokeModelQuantizeCommand : ModelCmdlet
     public string? CalibrationData { get; set; }
 
     [Parameter]
-    public CalibrationMethod Method { get; set; } = CalibrationMethod.MinMax;
+    [ValidateSet("MinMax", "Percentile", "Entropy", "Mse")]
+    public string Method { get; set; } = "MinMax";
 
     [Parameter]
     public SwitchParameter PerChannel { get; set; } = true;
 
     [Parameter]
-    public QuantizationFormat Format { get; set; } = QuantizationFormat.Auto;
+    [ValidateSet("Auto", "QDQ", "QOperator")]
+    public string Format { get; set; } = "Auto";
 
     [Parameter]
-    public QuantizedType ActivationType { get; set; } = QuantizedType.U8;
+    [ValidateSet("U8", "S8", "U16", "S16")]
+    public string ActivationType { get; set; } = "U8";
 
     [Parameter]
-    public QuantizedType WeightType { get; set; } = QuantizedType.S8;
+    [ValidateSet("S8", "U8")]
+    public string WeightType { get; set; } = "S8";
 
     [Parameter]
     public int Bits { get; set; } = 4;
@@ -53,7 +60,8 @@ public sealed class InvokeModelQuantizeCommand : ModelCmdlet
     public int BlockSize { get; set; } = 32;
 
     [Parameter]
-    public WeightOnlyAlgorithm Algorithm { get; set; } = WeightOnlyAlgorithm.Rtn;
+    [ValidateSet("Rtn", "Gptq")]
+    public string Algorithm { get; set; } = "Rtn";
 
     [Parameter]
     [ValidateNotNull]
@@ -78,7 +86,7 @@ public sealed class InvokeModelQuantizeCommand : ModelCmdlet
         }
         catch (CompressionException e)
         {
-            ThrowDiagnostics(e, CalibrationData ?? Mode.ToString());
+            ThrowDiagnostics(e, CalibrationData ?? Mode);
             return;
         }
 
@@ -111,16 +119,16 @@ public sealed class InvokeModelQuantizeCommand : ModelCmdlet
     {
         var options = new QuantizeOptions
         {
-            Mode = Mode,
-            Format = Format,
+            Mode = Parse<QuantizationMode>(Mode),
+            Format = Parse<QuantizationFormat>(Format),
             PerChannel = PerChannel,
-            ActivationType = ActivationType,
-            WeightType = WeightType,
+            ActivationType = Parse<QuantizedType>(ActivationType),
+            WeightType = Parse<QuantizedType>(WeightType),
             Bits = Bits,
             BlockSize = BlockSize,
-            Algorithm = Algorithm,
+            Algorithm = Parse<WeightOnlyAlgorithm>(Algorithm),
             Exclude = Exclude,
-            Calibration = CalibrationData is null ? null : new CalibrationSpec { Data = CalibrationSet, Method = Method },
+            Calibration = CalibrationData is null ? null : new CalibrationSpec { Data = CalibrationSet, Method = Parse<CalibrationMethod>(Method) },
         };
         var data = new Dictionary<string, DataSetSpec>
         {
@@ -144,19 +152,22 @@ public sealed class InvokeModelQuantizeCommand : ModelCmdlet
         };
     }
 
+    private static T Parse<T>(string value)
+        where T : struct, Enum => Enum.Parse<T>(value, ignoreCase: true);
+
     /// <summary>The default output name says what was done: model.int8.onnx, model.int4.onnx, model.fp16.onnx.</summary>
     private string Suffix() => Mode switch
     {
-        QuantizationMode.WeightOnly => $"int{Bits}",
-        QuantizationMode.Float16 => "fp16",
-        QuantizationMode.BFloat16 => "bf16",
+        "WeightOnly" => $"int{Bits}",
+        "Float16" => "fp16",
+        "BFloat16" => "bf16",
         _ => "int8",
     };
 
     private string Describe() => Mode switch
     {
-        QuantizationMode.WeightOnly => $"weight-only {Bits}-bit, block {BlockSize}, {Algorithm}",
-        QuantizationMode.Static => $"static int8, {Format}, {Method} calibration",
-        _ => Mode.ToString(),
+        "WeightOnly" => $"weight-only {Bits}-bit, block {BlockSize}, {Algorithm}",
+        "Static" => $"static int8, {Format}, {Method} calibration",
+        _ => Mode,
     };
 }
