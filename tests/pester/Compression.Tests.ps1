@@ -139,3 +139,24 @@ vocab: $(Join-Path $models 'all-MiniLM-L6-v2.vocab.txt')
         finally { Remove-Item $random }
     }
 }
+
+Describe 'examples/scripts/release-pipeline.ps1' -Skip:(-not $HasShared) {
+    It 'writes a Markdown summary and exits 1 when a gate fails, 0 when all pass' {
+        $folder = New-Item -ItemType Directory -Path (Join-Path ([IO.Path]::GetTempPath()) "release-$PID-$(Get-Random)")
+        try {
+            New-Item -ItemType Directory (Join-Path $folder 'models') | Out-Null
+            Copy-Item (Join-Path $Assets 'mnist/mnist-8.onnx') (Join-Path $folder 'models')
+            Set-Content (Join-Path $folder 'pass.yaml') "steps: []`ngates: { max_size_ratio: 1.5 }"
+            Set-Content (Join-Path $folder 'fail.yaml') "steps: []`ngates: { max_size_ratio: 0.5 }"
+            $script = Join-Path $PSScriptRoot '../../examples/scripts/release-pipeline.ps1'
+            $pwshDll = Join-Path $PSHOME 'pwsh.dll'
+            foreach ($case in @(@{ Recipe = 'pass.yaml'; Exit = 0; Text = 'All models passed' }, @{ Recipe = 'fail.yaml'; Exit = 1; Text = 'FAILED: max_size_ratio' })) {
+                $arguments = @('-NoProfile', '-File', $script, '-ModelFolder', (Join-Path $folder 'models'), '-Recipe', (Join-Path $folder $case.Recipe), '-OutputFolder', (Join-Path $folder 'out'), '-ModulePath', $ModulePath)
+                if (Test-Path $pwshDll) { & dotnet $pwshDll @arguments | Out-Null } else { & ([Environment]::ProcessPath) @arguments | Out-Null }
+                $LASTEXITCODE | Should -Be $case.Exit
+                Get-Content (Join-Path $folder 'out/summary.md') -Raw | Should -Match $case.Text
+            }
+        }
+        finally { Remove-Item $folder -Recurse -Force }
+    }
+}

@@ -93,7 +93,6 @@ public static class CompressionPipeline
         {
             var candidatePath = Path.Combine(scratch.FullName, Path.GetFileName(output));
             ModelWriter.Save(model, candidatePath);
-            var outputSize = ModelLoader.Load(candidatePath, LoadOptions.MetadataOnly).SizeOnDisk;
             var inputSize = model.Path is null ? new FileInfo(input).Length : ModelLoader.Load(input, LoadOptions.MetadataOnly).SizeOnDisk;
 
             EvaluationReport? evaluation = null;
@@ -107,20 +106,25 @@ public static class CompressionPipeline
                 }
             }
 
+            // The size gate judges the file as it will be written, metadata summary included.
+            var summary = new ReportSummary(input, output, inputSize, OutputSize: 0, steps, evaluation, [], recipe);
+            ReportWriter.StampMetadata(model, summary);
+            var stampedPath = Path.Combine(scratch.FullName, "stamped-" + Path.GetFileName(output));
+            ModelWriter.Save(model, stampedPath);
+            var outputSize = ModelLoader.Load(stampedPath, LoadOptions.MetadataOnly).SizeOnDisk;
+
             var gates = Gates.Check(recipe.Gates, inputSize, outputSize, evaluation);
             var diagnostics = gates.Where(g => !g.Passed)
                 .Select(g => Diagnostic.Error(ErrorCodes.GateFailed, g.Message, recipe.File))
                 .ToList();
             var write = diagnostics.Count == 0 || recipe.Gates.WriteOnFailure;
-            var summary = new ReportSummary(input, output, inputSize, outputSize, steps, evaluation, gates, recipe);
             if (write)
             {
-                ReportWriter.StampMetadata(model, summary);
                 ModelWriter.Save(model, output, new SaveOptions { Overwrite = true });
-                outputSize = ModelLoader.Load(output, LoadOptions.MetadataOnly).SizeOnDisk;
             }
 
-            var reportPath = ReportWriter.Write(summary with { OutputSize = outputSize }, output + ".report.json", started, clock.Elapsed, written: write);
+            summary = summary with { OutputSize = outputSize, Gates = gates };
+            var reportPath = ReportWriter.Write(summary, output + ".report.json", started, clock.Elapsed, written: write);
             return new CompressionResult
             {
                 InputPath = input,

@@ -59,10 +59,12 @@ public static class ReportWriter
             }
         }
 
+        // What was done and measured; sizes and gate verdicts depend on this very stamp, so they stay in the report.
         var compact = Deterministic(summary);
         compact.Remove("input");
         compact.Remove("output");
         compact.Remove("output_size");
+        compact.Remove("gates");
         props.Add(new StringStringEntryProto { Key = MetadataKey, Value = compact.ToJsonString() });
     }
 
