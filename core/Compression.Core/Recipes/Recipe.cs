@@ -34,6 +34,38 @@ public sealed record Recipe
 
     /// <summary>Relative paths in the recipe resolve against this folder.</summary>
     public string BaseDirectory { get; init; } = Directory.GetCurrentDirectory();
+
+    /// <summary>
+    /// The files the recipe's data sets name (data, labels, vocab, ...), by data set and option key, as full paths:
+    /// what a report hashes and what a build treats as inputs. Folders (image sets) are listed file by file.
+    /// </summary>
+    public IEnumerable<(string DataSet, string Key, string Path)> DataFiles()
+    {
+        foreach (var (name, spec) in Data.OrderBy(d => d.Key, StringComparer.Ordinal))
+        {
+            foreach (var property in spec.GetType().GetProperties().Where(p => p.PropertyType == typeof(string)))
+            {
+                if (property.GetValue(spec) is not string value || value.Length == 0)
+                {
+                    continue;
+                }
+
+                var path = System.IO.Path.GetFullPath(System.IO.Path.Combine(BaseDirectory, value));
+                var key = OptionBinder.SnakeCase(property.Name);
+                if (System.IO.File.Exists(path))
+                {
+                    yield return (name, key, path);
+                }
+                else if (System.IO.Directory.Exists(path))
+                {
+                    foreach (var file in System.IO.Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+                    {
+                        yield return (name, key, file);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// <summary>One step: a registered pass and its bound options, with where it stands in the recipe.</summary>

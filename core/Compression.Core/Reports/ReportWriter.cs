@@ -109,29 +109,34 @@ public static class ReportWriter
         ["after"] = evaluation.Candidate?.Latency is null ? null : JsonSerializer.SerializeToNode(evaluation.Candidate.Latency),
     };
 
-    /// <summary>The hash of every file a data set names (string options that resolve to files).</summary>
+    /// <summary>The hash of every file a data set names; a folder's files hash together, in name order.</summary>
     private static JsonObject DataHashes(Recipe recipe)
     {
         var hashes = new JsonObject();
-        foreach (var (name, spec) in recipe.Data.OrderBy(d => d.Key, StringComparer.Ordinal))
+        foreach (var group in recipe.DataFiles().GroupBy(f => f.DataSet))
         {
             var files = new JsonObject();
-            foreach (var property in spec.GetType().GetProperties().Where(p => p.PropertyType == typeof(string)))
+            foreach (var key in group.GroupBy(f => f.Key))
             {
-                if (property.GetValue(spec) is string value && value.Length > 0)
-                {
-                    var path = Path.GetFullPath(Path.Combine(recipe.BaseDirectory, value));
-                    if (File.Exists(path))
-                    {
-                        files[OptionBinder.SnakeCase(property.Name)] = Sha256(path);
-                    }
-                }
+                files[key.Key] = key.Count() == 1 ? Sha256(key.First().Path) : Sha256Of(key.Select(f => f.Path));
             }
 
-            hashes[name] = files;
+            hashes[group.Key] = files;
         }
 
         return hashes;
+    }
+
+    private static string Sha256Of(IEnumerable<string> paths)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var path in paths)
+        {
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(Path.GetFileName(path)));
+            hash.AppendData(File.ReadAllBytes(path));
+        }
+
+        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
     }
 
     private static string Sha256(string path)

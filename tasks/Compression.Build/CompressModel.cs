@@ -1,0 +1,210 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Compression.Core.Diagnostics;
+using Compression.Core.Pipeline;
+using Compression.Core.Recipes;
+using Microsoft.Build.Framework;
+using Microsoft.Build.Utilities;
+
+namespace Compression.Build;
+
+/// <summary>
+/// Compresses, verifies and gates the project's <c>CompressModel</c> items with their recipes: the same pipeline as
+/// <c>Invoke-ModelCompression</c>. Models whose output is newer than every input are skipped; the others run in
+/// parallel (bounded), and the log reads the same whatever the order they finish in.
+/// </summary>
+public sealed class CompressModel : Microsoft.Build.Utilities.Task
+{
+    /// <summary>The models; metadata <c>Recipe</c> (required) and <c>OutputPath</c> (relative to the output directory).</summary>
+    [Required]
+    public ITaskItem[] Models { get; set; } = [];
+
+    [Required]
+    public string ProjectDirectory { get; set; } = "";
+
+    /// <summary>Where compressed models are written (the project's intermediate folder); they are copied to the output from there.</summary>
+    [Required]
+    public string OutputDirectory { get; set; } = "";
+
+    /// <summary>A folder for the JSON reports; beside each output when empty.</summary>
+    public string? ReportDirectory { get; set; }
+
+    /// <summary>False turns failed gates into warnings.</summary>
+    public bool FailOnGate { get; set; } = true;
+
+    /// <summary>Models compressed at once; 0 for the processor count.</summary>
+    public int MaxParallelism { get; set; }
+
+    /// <summary>The compressed models, with <c>TargetPath</c> (relative path in the output) and <c>Report</c> metadata.</summary>
+    [Output]
+    public ITaskItem[] CompressedModels { get; set; } = [];
+
+    public override bool Execute()
+    {
+        var jobs = Models.Select(CompressionJob.From(ProjectDirectory, OutputDirectory)).ToList();
+        var outcomes = new ConcurrentDictionary<int, Outcome>();
+        var parallelism = MaxParallelism > 0 ? MaxParallelism : Environment.ProcessorCount;
+        Parallel.For(0, jobs.Count, new ParallelOptions { MaxDegreeOfParallelism = parallelism }, i => outcomes[i] = Run(jobs[i]));
+
+        var compressed = new List<ITaskItem>();
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            var job = jobs[i];
+            var outcome = outcomes[i];
+            foreach (var line in outcome.Verbose)
+            {
+                Log.LogMessage(MessageImportance.Low, line);
+            }
+
+            foreach (var diagnostic in outcome.Diagnostics)
+            {
+                LogDiagnostic(diagnostic, job);
+            }
+
+            if (outcome.Summary is not null)
+            {
+                Log.LogMessage(MessageImportance.Normal, outcome.Summary);
+            }
+
+            if (File.Exists(job.Output))
+            {
+                var item = new TaskItem(job.Output);
+                item.SetMetadata("TargetPath", job.TargetPath);
+                item.SetMetadata("Report", job.Output + ".report.json");
+                item.SetMetadata("SourceModel", job.Model);
+                compressed.Add(item);
+            }
+        }
+
+        CompressedModels = [.. compressed];
+        return !Log.HasLoggedErrors;
+    }
+
+    private Outcome Run(CompressionJob job)
+    {
+        var log = new BufferedLog();
+        try
+        {
+            if (job.Problem is { } problem)
+            {
+                return new Outcome([problem], [], null);
+            }
+
+            var recipe = RecipeParser.Load(job.Recipe);
+            if (IsUpToDate(job, recipe))
+            {
+                return new Outcome([], [$"{job.Relative}: up to date"], null);
+            }
+
+            var result = CompressionPipeline.Run(new CompressionRequest(job.Model, recipe) { OutputPath = job.Output, Force = true }, log);
+            MoveReport(result);
+            var gateDiagnostics = result.Diagnostics.Select(d => d with
+            {
+                Severity = FailOnGate ? DiagnosticSeverity.Error : DiagnosticSeverity.Warning,
+                Message = $"{job.Relative}: {d.Message}",
+            });
+            return new Outcome([.. log.Diagnostics, .. gateDiagnostics], log.Lines, Summarize(job, result));
+        }
+        catch (CompressionException e)
+        {
+            return new Outcome([.. log.Diagnostics, .. e.Diagnostics], log.Lines, null);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return new Outcome([Diagnostic.Error(ErrorCodes.WriteFailed, e.Message, job.Model)], log.Lines, null);
+        }
+    }
+
+    /// <summary>Up to date when the output is newer than the model, the recipe, every data file and this task's assembly.</summary>
+    private static bool IsUpToDate(CompressionJob job, Recipe recipe)
+    {
+        if (!File.Exists(job.Output))
+        {
+            return false;
+        }
+
+        var built = File.GetLastWriteTimeUtc(job.Output);
+        var inputs = new[] { job.Model, job.Recipe, typeof(CompressModel).Assembly.Location }.Concat(recipe.DataFiles().Select(f => f.Path));
+        return inputs.All(input => File.GetLastWriteTimeUtc(input) <= built);
+    }
+
+    private void MoveReport(CompressionResult result)
+    {
+        if (string.IsNullOrEmpty(ReportDirectory) || result.ReportPath is null)
+        {
+            return;
+        }
+
+        Directory.CreateDirectory(ReportDirectory);
+        File.Move(result.ReportPath, Path.Combine(ReportDirectory, Path.GetFileName(result.ReportPath)), overwrite: true);
+    }
+
+    private static string Summarize(CompressionJob job, CompressionResult result)
+    {
+        var text = new System.Text.StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"Compression: {job.Relative}: {Size(result.InputSizeBytes)} -> {Size(result.OutputSizeBytes)} ({result.SizeRatio:0.0 %})");
+        if (result.Evaluation is { Candidate: { } after } evaluation)
+        {
+            var before = evaluation.Reference.Task;
+            if (before.Top1 is { } a && after.Task.Top1 is { } b)
+            {
+                text.Append(CultureInfo.InvariantCulture, $"; top-1 {a:0.00 %} -> {b:0.00 %}");
+            }
+            else if (before.Spearman is { } s && after.Task.Spearman is { } t)
+            {
+                text.Append(CultureInfo.InvariantCulture, $"; spearman {s * 100:0.00} -> {t * 100:0.00}");
+            }
+            else if (evaluation.Fidelity.Count > 0)
+            {
+                text.Append(CultureInfo.InvariantCulture, $"; agreement {evaluation.Fidelity.Min(f => f.Agreement):0.00 %}");
+            }
+        }
+
+        var failed = result.Gates.Count(g => !g.Passed);
+        text.Append(result.Gates.Count == 0 ? "; no gates" : failed == 0 ? $"; gates: {result.Gates.Count} passed" : $"; gates: {failed} of {result.Gates.Count} failed");
+        return text.ToString();
+    }
+
+    private static string Size(long bytes) => bytes switch
+    {
+        >= 1 << 20 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1048576.0:0.0} MB"),
+        >= 1 << 10 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1024.0:0.0} KB"),
+        _ => $"{bytes} B",
+    };
+
+    /// <summary>A diagnostic as an MSBuild error or warning with its code and, for recipes, the line and column.</summary>
+    private void LogDiagnostic(Diagnostic diagnostic, CompressionJob job)
+    {
+        var file = diagnostic.File ?? job.Model;
+        if (diagnostic.Severity == DiagnosticSeverity.Error)
+        {
+            Log.LogError(null, diagnostic.Code, null, file, diagnostic.Line ?? 0, diagnostic.Column ?? 0, 0, 0, diagnostic.Message);
+        }
+        else if (diagnostic.Severity == DiagnosticSeverity.Warning)
+        {
+            Log.LogWarning(null, diagnostic.Code, null, file, diagnostic.Line ?? 0, diagnostic.Column ?? 0, 0, 0, diagnostic.Message);
+        }
+        else
+        {
+            Log.LogMessage(MessageImportance.Low, diagnostic.ToString());
+        }
+    }
+
+    private sealed record Outcome(IReadOnlyList<Diagnostic> Diagnostics, IReadOnlyList<string> Verbose, string? Summary);
+
+    /// <summary>The engine's log kept per model, so parallel models log in item order.</summary>
+    private sealed class BufferedLog : ICompressionLog
+    {
+        public List<Diagnostic> Diagnostics { get; } = [];
+
+        public List<string> Lines { get; } = [];
+
+        public void Report(Diagnostic diagnostic) => Diagnostics.Add(diagnostic);
+
+        public void Verbose(string message) => Lines.Add(message);
+
+        public void Progress(string activity, string status, double? fraction = null)
+        {
+        }
+    }
+}

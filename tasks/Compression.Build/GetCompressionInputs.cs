@@ -1,0 +1,62 @@
+using Compression.Core.Diagnostics;
+using Compression.Core.Recipes;
+using Microsoft.Build.Framework;
+using Microsoft.Build.Utilities;
+
+namespace Compression.Build;
+
+/// <summary>
+/// Lists what the compression target depends on and produces, so MSBuild skips it when nothing changed: the models,
+/// their recipes, every data file the recipes name, and the output paths. Recipe errors are left to CompressModel.
+/// </summary>
+public sealed class GetCompressionInputs : Microsoft.Build.Utilities.Task
+{
+    [Required]
+    public ITaskItem[] Models { get; set; } = [];
+
+    [Required]
+    public string ProjectDirectory { get; set; } = "";
+
+    [Required]
+    public string OutputDirectory { get; set; } = "";
+
+    [Output]
+    public ITaskItem[] Inputs { get; set; } = [];
+
+    [Output]
+    public ITaskItem[] Outputs { get; set; } = [];
+
+    public override bool Execute()
+    {
+        var inputs = new SortedSet<string>(StringComparer.Ordinal);
+        var outputs = new List<ITaskItem>();
+        foreach (var job in Models.Select(CompressionJob.From(ProjectDirectory, OutputDirectory)))
+        {
+            inputs.Add(job.Model);
+            var output = new TaskItem(job.Output);
+            output.SetMetadata("TargetPath", job.TargetPath);
+            outputs.Add(output);
+            if (job.Recipe.Length == 0)
+            {
+                continue;
+            }
+
+            inputs.Add(job.Recipe);
+            try
+            {
+                foreach (var (_, _, path) in RecipeParser.Load(job.Recipe).DataFiles())
+                {
+                    inputs.Add(path);
+                }
+            }
+            catch (CompressionException)
+            {
+                // CompressModel reports it with the line and column; here it only means the target must run.
+            }
+        }
+
+        Inputs = [.. inputs.Select(i => new TaskItem(i))];
+        Outputs = [.. outputs];
+        return true;
+    }
+}
