@@ -27,6 +27,10 @@ internal sealed record CompressionJob(string Model, string Recipe, string Output
         {
             problem = Diagnostic.Error(ErrorCodes.ModelNotFound, "The model file does not exist.", model);
         }
+        else if (string.Equals(output, model, OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase))
+        {
+            problem = Diagnostic.Error(ErrorCodes.OutputIsInput, $"The output path '{targetPath}' is the source model itself; the source is never overwritten. Set the item's OutputPath metadata to another file.", model);
+        }
 
         return new CompressionJob(model, recipe.Length == 0 ? "" : Path.GetFullPath(Path.Combine(projectDirectory, recipe)), output, targetPath, relative, problem);
     };

@@ -41,6 +41,7 @@ public static class ReportWriter
             ["machine"] = $"{Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}",
             ["latency"] = Latency(summary.Evaluation),
         };
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         var temp = path + $".{Guid.NewGuid():N}.tmp";
         File.WriteAllText(temp, report.ToJsonString(Indented));
         File.Move(temp, path, overwrite: true);

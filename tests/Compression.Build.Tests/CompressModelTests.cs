@@ -1,0 +1,122 @@
+using Microsoft.Build.Framework;
+using Microsoft.Build.Utilities;
+
+namespace Compression.Build.Tests;
+
+/// <summary>The task with a fake build engine: the exact log lines and codes a user sees.</summary>
+public sealed class CompressModelTests : IDisposable
+{
+    private readonly string project = Path.Combine(Path.GetTempPath(), "compression-task-tests", Guid.NewGuid().ToString("N"));
+
+    public CompressModelTests() => Directory.CreateDirectory(Path.Combine(project, "models"));
+
+    public void Dispose() => Directory.Delete(project, recursive: true);
+
+    [SkippableFact]
+    public void Success_logs_one_normal_line_per_model_and_returns_the_output()
+    {
+        CopyMnist();
+        Write("models/recipe.yaml", "steps:\n  - dedupe_initializers: {}\ngates: { max_size_ratio: 1.5 }\n");
+        var (task, engine) = Task(Item("models/mnist-8.onnx", "models/recipe.yaml"));
+
+        Assert.True(task.Execute());
+        Assert.Empty(engine.Errors);
+        var line = Assert.Single(engine.Messages, m => m.Importance == MessageImportance.Normal).Message;
+        Assert.Matches(@"^Compression: models/mnist-8\.onnx: 25\.8 KB -> 2\d\.\d KB \(\d+\.\d %\); gates: 1 passed$", line);
+        var output = Assert.Single(task.CompressedModels);
+        Assert.Equal(Path.Combine(project, "obj", "compressed", "models", "mnist-8.onnx"), output.ItemSpec);
+        Assert.Equal("models/mnist-8.onnx", output.GetMetadata("TargetPath"));
+        Assert.Contains(engine.Messages, m => m.Importance == MessageImportance.Low && m.Message!.StartsWith("Step 1: dedupe_initializers", StringComparison.Ordinal));
+
+        // A second run finds the output newer than every input and skips the model.
+        var (again, againEngine) = Task(Item("models/mnist-8.onnx", "models/recipe.yaml"));
+        Assert.True(again.Execute());
+        Assert.Contains(againEngine.Messages, m => m.Message == "models/mnist-8.onnx: up to date");
+    }
+
+    [Fact]
+    public void A_recipe_error_is_an_error_with_the_recipe_file_line_and_column()
+    {
+        Write("models/m.onnx", "not used");
+        Write("models/recipe.yaml", "version: 1\nstepz: []\n");
+        var (task, engine) = Task(Item("models/m.onnx", "models/recipe.yaml"));
+
+        Assert.False(task.Execute());
+        var recipe = Path.Combine(project, "models", "recipe.yaml");
+        Assert.Equal(
+            [$"{recipe}(2,1): error CMP1003: Unknown key 'stepz' in the recipe. Did you mean 'steps'? Known keys: version, data, evaluate, gates, output, steps."],
+            engine.ErrorLines);
+        Assert.Empty(task.CompressedModels);
+    }
+
+    [Fact]
+    public void A_missing_model_and_a_missing_recipe_are_errors_naming_the_model()
+    {
+        Write("models/recipe.yaml", "steps: []\n");
+        Write("models/present.onnx", "x");
+        var (task, engine) = Task(Item("models/absent.onnx", "models/recipe.yaml"), new TaskItem("models/present.onnx"));
+
+        Assert.False(task.Execute());
+        Assert.Equal(
+            [
+                $"{Path.Combine(project, "models", "absent.onnx")}(0,0): error CMP2001: The model file does not exist.",
+                $"{Path.Combine(project, "models", "present.onnx")}(0,0): error CMP1001: The CompressModel item 'models/present.onnx' has no Recipe metadata: write <CompressModel Include=\"models/present.onnx\" Recipe=\"recipe.yaml\" />.",
+            ],
+            engine.ErrorLines);
+    }
+
+    [SkippableFact]
+    public void A_failed_gate_fails_the_build_naming_the_metric_the_limit_and_the_value_or_warns_when_asked()
+    {
+        CopyMnist();
+        Write("models/recipe.yaml", "steps: []\ngates: { max_size_ratio: 0.5 }\n");
+        var (task, engine) = Task(Item("models/mnist-8.onnx", "models/recipe.yaml"));
+
+        Assert.False(task.Execute());
+        var error = Assert.Single(engine.ErrorLines);
+        Assert.Matches(@"recipe\.yaml\(0,0\): error CMP4001: models/mnist-8\.onnx: Gate max_size_ratio: the size ratio is 10\d\.\d\d %, limit 50\.00 % — failed\.$", error);
+        Assert.Empty(task.CompressedModels);
+
+        var (lenient, lenientEngine) = Task(Item("models/mnist-8.onnx", "models/recipe.yaml"));
+        lenient.FailOnGate = false;
+        Assert.True(lenient.Execute());
+        Assert.Matches(@"warning CMP4001: models/mnist-8\.onnx: Gate max_size_ratio", Assert.Single(lenientEngine.WarningLines));
+    }
+
+    [Fact]
+    public void An_output_path_onto_the_source_model_is_refused_and_nothing_is_overwritten()
+    {
+        Write("models/m.onnx", "original bytes");
+        Write("models/recipe.yaml", "steps: []\n");
+        var item = Item("models/m.onnx", "models/recipe.yaml");
+        item.SetMetadata("OutputPath", "../models/m.onnx");
+        var (task, engine) = Task(item);
+        task.OutputDirectory = Path.Combine(project, "obj");
+
+        Assert.False(task.Execute());
+        Assert.Equal("CMP2010", Assert.Single(engine.Errors).Code);
+        Assert.Equal("original bytes", File.ReadAllText(Path.Combine(project, "models", "m.onnx")));
+    }
+
+    private (CompressModel Task, FakeBuildEngine Engine) Task(params ITaskItem[] models)
+    {
+        var engine = new FakeBuildEngine();
+        return (new CompressModel { BuildEngine = engine, Models = models, ProjectDirectory = project, OutputDirectory = Path.Combine(project, "obj", "compressed") }, engine);
+    }
+
+    private static TaskItem Item(string model, string recipe)
+    {
+        var item = new TaskItem(model);
+        item.SetMetadata("Recipe", recipe);
+        return item;
+    }
+
+    private void Write(string relative, string text) => File.WriteAllText(Path.Combine(project, relative), text);
+
+    private void CopyMnist()
+    {
+        var mnist = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../../shared/assets/mnist/mnist-8.onnx"));
+        Skip.IfNot(File.Exists(mnist), $"mnist-8 is not available here ({mnist}).");
+        File.Copy(mnist, Path.Combine(project, "models", "mnist-8.onnx"));
+    }
+}
