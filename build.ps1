@@ -157,6 +157,8 @@ function Write-TestSummary([string] $results) {
 function Invoke-Pack {
     Invoke-Build
     New-Item -ItemType Directory -Path $Packages -Force | Out-Null
+    # The MSBuild task package: the task, the engine and their dependencies under tasks/net8.0.
+    Invoke-Dotnet pack (Join-Path $Root 'tasks/Compression.Build') -c $Configuration -o $Packages "-p:Version=$Version"
     # The module as a gallery-ready NuGet package, published to a local folder repository.
     $repository = 'CompressionLocalBuild'
     if (Get-PSResourceRepository -Name $repository -ErrorAction SilentlyContinue) { Unregister-PSResourceRepository -Name $repository }

@@ -1,0 +1,113 @@
+namespace Compression.Build.Tests;
+
+/// <summary>Consumer projects built with the packed task from a local feed, in temp folders.</summary>
+[Trait("Category", "EndToEnd")]
+public sealed class EndToEndTests(PackageFixture package) : IClassFixture<PackageFixture>, IDisposable
+{
+    private readonly string project = Path.Combine(package.Root, Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(project, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    [SkippableFact]
+    public void Build_no_op_touch_publish_and_clean()
+    {
+        Consumer(("models/mnist-8.onnx", "models/recipe.yaml"));
+        Write("models/recipe.yaml", "steps:\n  - dedupe_initializers: {}\ngates: { max_size_ratio: 1.5 }\n");
+
+        var build = Build("build");
+        Assert.Contains("Compression: models/mnist-8.onnx:", build);
+        var output = Path.Combine(project, "bin", "Debug", "net10.0", "models", "mnist-8.onnx");
+        Assert.True(File.Exists(output));
+        Assert.False(File.Exists(Path.Combine(project, "bin", "Debug", "net10.0", "models", "recipe.yaml")));
+
+        var noOp = Build("build");
+        Assert.Contains("Skipping target \"CompressModels\" because all output files are up-to-date", noOp);
+        Assert.DoesNotContain("Compression: models/mnist-8.onnx:", noOp);
+
+        File.SetLastWriteTimeUtc(Path.Combine(project, "models", "recipe.yaml"), DateTime.UtcNow.AddSeconds(2));
+        Assert.Contains("Compression: models/mnist-8.onnx:", Build("build"));
+
+        var publishFolder = Path.Combine(project, "published");
+        Build("publish", "-o", publishFolder);
+        Assert.True(File.Exists(Path.Combine(publishFolder, "models", "mnist-8.onnx")));
+
+        Build("clean", noRestoreSwitches: true);
+        Assert.False(File.Exists(output));
+        Assert.False(File.Exists(Path.Combine(project, "obj", "Debug", "net10.0", "compressed", "models", "mnist-8.onnx")));
+    }
+
+    [SkippableFact]
+    public void Two_models_out_of_proc()
+    {
+        Consumer(("models/mnist-8.onnx", "models/recipe.yaml"), ("models/copy.onnx", "models/recipe.yaml"));
+        File.Copy(Path.Combine(project, "models", "mnist-8.onnx"), Path.Combine(project, "models", "copy.onnx"));
+        Write("models/recipe.yaml", "steps: []\n");
+
+        var build = Build("build", "-p:CompressionTaskOutOfProc=true");
+        Assert.Contains("Compression: models/mnist-8.onnx:", build);
+        Assert.Contains("Compression: models/copy.onnx:", build);
+        Assert.True(build.IndexOf("models/copy.onnx:", StringComparison.Ordinal) < build.IndexOf("models/mnist-8.onnx:", StringComparison.Ordinal) ||
+            build.IndexOf("models/mnist-8.onnx:", StringComparison.Ordinal) < build.IndexOf("models/copy.onnx:", StringComparison.Ordinal));
+        Assert.True(File.Exists(Path.Combine(project, "bin", "Debug", "net10.0", "models", "copy.onnx")));
+    }
+
+    [SkippableFact]
+    public void A_failing_gate_fails_the_build_with_its_code()
+    {
+        Consumer(("models/mnist-8.onnx", "models/recipe.yaml"));
+        Write("models/recipe.yaml", "steps: []\ngates: { max_size_ratio: 0.5 }\n");
+        var (exitCode, output) = PackageFixture.Dotnet(project, "build", "--packages", package.Packages, "-v:n");
+        Assert.NotEqual(0, exitCode);
+        Assert.Matches(@"recipe\.yaml : error CMP4001: models/mnist-8\.onnx: Gate max_size_ratio: the size ratio is [\d.]+ %, limit 50\.00 %", output);
+
+        var (lenientExit, lenient) = PackageFixture.Dotnet(project, "build", "--packages", package.Packages, "-v:n", "-p:CompressionFailOnGate=false");
+        Assert.Equal(0, lenientExit);
+        Assert.Contains("warning CMP4001", lenient);
+    }
+
+    private void Consumer(params (string Model, string Recipe)[] items)
+    {
+        var mnist = Path.Combine(PackageFixture.SharedAssets, "mnist", "mnist-8.onnx");
+        Skip.IfNot(File.Exists(mnist), $"mnist-8 is not available here ({mnist}).");
+        Directory.CreateDirectory(Path.Combine(project, "models"));
+        File.Copy(mnist, Path.Combine(project, "models", "mnist-8.onnx"));
+        Write("nuget.config", $"""<configuration><packageSources><clear /><add key="local" value="{package.Feed}" /></packageSources></configuration>""");
+        Write("Program.cs", "System.Console.WriteLine(\"consumer\");\n");
+        Write("Consumer.csproj", $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework></PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="Compression.Build" Version="{package.Version}" PrivateAssets="all" />
+                {string.Join("\n    ", items.Select(i => $"<CompressModel Include=\"{i.Model}\" Recipe=\"{i.Recipe}\" />"))}
+              </ItemGroup>
+            </Project>
+            """);
+    }
+
+    private string Build(string verb, params string[] extra) => Build(verb, noRestoreSwitches: false, extra);
+
+    private string Build(string verb, bool noRestoreSwitches, params string[] extra)
+    {
+        // clean does not restore, so it takes no --packages.
+        string[] restore = noRestoreSwitches ? [] : ["--packages", package.Packages];
+        var (exitCode, output) = PackageFixture.Dotnet(project, [verb, .. restore, "-v:n", .. extra]);
+        Assert.True(exitCode == 0, $"dotnet {verb} failed:\n{output}");
+        return output;
+    }
+
+    private void Write(string relative, string text)
+    {
+        var path = Path.Combine(project, relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, text);
+    }
+}
