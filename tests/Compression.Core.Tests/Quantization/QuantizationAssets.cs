@@ -1,6 +1,7 @@
 using Compression.Core.Data;
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
+using Compression.Core.Onnx;
 using Compression.Core.Tests.Support;
 
 namespace Compression.Core.Tests.Quantization;
@@ -45,6 +46,17 @@ internal static class QuantizationAssets
             Mean = [0.485, 0.456, 0.406],
             Std = [0.229, 0.224, 0.225],
         }, TestAssets.SharedAssets);
+
+    /// <summary>Saves a MiniLM variant in its own folder with the vocabulary the text data source reads beside the model.</summary>
+    public static string SaveBesideVocab(OnnxModel model, string original, string temp, string tag)
+    {
+        var folder = Path.Combine(temp, tag);
+        Directory.CreateDirectory(folder);
+        File.Copy(Path.Combine(Path.GetDirectoryName(original)!, "vocab.txt"), Path.Combine(folder, "vocab.txt"));
+        var path = Path.Combine(folder, "model.onnx");
+        ModelWriter.Save(model, path);
+        return path;
+    }
 
     /// <summary>STS-B test Spearman x100 of a MiniLM file, and the candidate's when one is given.</summary>
     public static EvaluationReport Stsb(string reference, string? candidate) =>

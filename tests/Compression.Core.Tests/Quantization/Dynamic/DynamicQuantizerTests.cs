@@ -26,7 +26,7 @@ public sealed class DynamicQuantizerTests(ITestOutputHelper output) : IDisposabl
         var started = Stopwatch.GetTimestamp();
         var result = new DynamicQuantizer().Quantize(model, new QuantizeOptions(), new PassContext(harness.Log));
         var elapsed = Stopwatch.GetElapsedTime(started);
-        var quantized = SaveBesideVocab(result.Model, path, "dynamic");
+        var quantized = QuantizationAssets.SaveBesideVocab(result.Model, path, harness.Temp, "dynamic");
 
         var report = QuantizationAssets.Stsb(path, quantized);
         var spearman = report.Candidate!.Task.Spearman!.Value * 100;
@@ -39,15 +39,5 @@ public sealed class DynamicQuantizerTests(ITestOutputHelper output) : IDisposabl
         var byOp = (Dictionary<string, int>)result.Statistics["quantized_by_op"];
         Assert.Equal(36, byOp["MatMul"]);
         Assert.Equal(3, byOp["Gather"]);
-    }
-
-    private string SaveBesideVocab(OnnxModel model, string original, string tag)
-    {
-        var folder = Path.Combine(harness.Temp, tag);
-        Directory.CreateDirectory(folder);
-        File.Copy(Path.Combine(Path.GetDirectoryName(original)!, "vocab.txt"), Path.Combine(folder, "vocab.txt"));
-        var path = Path.Combine(folder, "model.onnx");
-        ModelWriter.Save(model, path);
-        return path;
     }
 }
