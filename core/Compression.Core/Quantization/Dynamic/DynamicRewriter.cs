@@ -25,6 +25,7 @@ internal sealed class DynamicRewriter
     private readonly Dictionary<string, QuantizedInitializers> matMulWeights = new(StringComparer.Ordinal);
     private readonly Dictionary<string, QuantizedInitializers> tables = new(StringComparer.Ordinal);
     private readonly HashSet<string> replacedWeights = new(StringComparer.Ordinal);
+    private readonly List<NodeProto> foldedReshapes = [];
     private bool usesMicrosoftDomain;
 
     public DynamicRewriter(OnnxModel model, QuantizeOptions options, DynamicMatMulForm form)
@@ -90,7 +91,7 @@ internal sealed class DynamicRewriter
         string? biasInput = null;
         if (node.Input.Count > 2 && node.Input[2].Length > 0 && beta != 0)
         {
-            if (ConstantSources.Find(graph, node.Input[2]) is { } c && TensorCodec.ElementTypeOf(c) == ElementType.Float)
+            if (Constant(node.Input[2]) is { } c && TensorCodec.ElementTypeOf(c) == ElementType.Float)
             {
                 var values = TensorCodec.ToSingle(c);
                 if (values.Length != n && values.Length != 1)
@@ -200,11 +201,48 @@ internal sealed class DynamicRewriter
     /// <summary>Drops float weights nothing reads any more, restores the node order and declares the contrib domain.</summary>
     public void Finish()
     {
+        foreach (var reshape in foldedReshapes.Distinct())
+        {
+            if (graph.Consumers(reshape.Output[0]).Count == 0 && !graph.IsGraphOutput(reshape.Output[0]))
+            {
+                graph.RemoveNode(reshape);
+                GraphScopes.RemoveValueInfo(graph, reshape.Output[0]);
+                replacedWeights.UnionWith(reshape.Input);
+            }
+        }
+
         ConstantSources.RemoveUnread(graph, replacedWeights);
+        RemoveUnreadListedInitializers();
         graph.SortTopologically();
         if (usesMicrosoftDomain && model.OpsetVersion(MicrosoftDomain) is null)
         {
             model.Proto.OpsetImport.Add(new OperatorSetIdProto { Domain = MicrosoftDomain, Version = 1 });
+        }
+    }
+
+    /// <summary>Before IR 4, a replaced initializer is also a graph input: both go once nothing reads them.</summary>
+    private void RemoveUnreadListedInitializers()
+    {
+        if (model.Proto.IrVersion >= 4)
+        {
+            return;
+        }
+
+        foreach (var name in replacedWeights)
+        {
+            if (graph.Initializer(name) is null || graph.Consumers(name).Count > 0 || graph.IsGraphOutput(name))
+            {
+                continue;
+            }
+
+            graph.RemoveInitializer(name);
+            for (var i = graph.Proto.Input.Count - 1; i >= 0; i--)
+            {
+                if (graph.Proto.Input[i].Name == name)
+                {
+                    graph.Proto.Input.RemoveAt(i);
+                }
+            }
         }
     }
 
@@ -260,7 +298,7 @@ internal sealed class DynamicRewriter
         }
 
         var other = add.Input[0] == output ? add.Input[1] : add.Input[0];
-        if (other == output || ConstantSources.Find(graph, other) is not { } bias || TensorCodec.ElementTypeOf(bias) != ElementType.Float
+        if (other == output || Constant(other) is not { } bias || TensorCodec.ElementTypeOf(bias) != ElementType.Float
             || bias.Dims.Count != 1 || bias.Dims[0] != columns)
         {
             return null;
@@ -271,9 +309,69 @@ internal sealed class DynamicRewriter
 
     private TensorProto? FloatMatrix(string name)
     {
-        var tensor = ConstantSources.Find(graph, name);
+        var tensor = Constant(name) ?? ReshapedConstant(name);
         return tensor is not null && TensorCodec.ElementTypeOf(tensor) == ElementType.Float && tensor.Dims.Count == 2
             && tensor.Dims[0] > 0 && tensor.Dims[1] > 0 ? tensor : null;
+    }
+
+    /// <summary>
+    /// A constant of the graph. Before IR 4 every initializer had to be listed as a graph input too, so there the
+    /// listing says nothing about intent to override and the initializer counts as a weight.
+    /// </summary>
+    private TensorProto? Constant(string name) =>
+        ConstantSources.Find(graph, name) ?? (model.Proto.IrVersion < 4 && name.Length > 0 ? graph.Initializer(name) : null);
+
+    /// <summary>
+    /// A constant reshaped by a Reshape node (CNTK and some PyTorch exports store the classifier's weight in the
+    /// conv layout and reshape it in the graph), as a tensor named after the Reshape's output. The Reshape goes in
+    /// <see cref="Finish"/> once nothing reads it.
+    /// </summary>
+    private TensorProto? ReshapedConstant(string name)
+    {
+        if (graph.Producer(name) is not { OpType: "Reshape" } reshape || !GraphScopes.IsStandard(reshape) || reshape.Input.Count < 2
+            || Constant(reshape.Input[0]) is not { } data || Constant(reshape.Input[1]) is not { } shapeTensor
+            || IntAttribute(reshape, "allowzero", 0) != 0)
+        {
+            return null;
+        }
+
+        var shape = TensorCodec.ToInt64(shapeTensor);
+        var count = TensorCodec.ElementCount(data);
+        long known = 1;
+        var inferred = -1;
+        for (var i = 0; i < shape.Length; i++)
+        {
+            if (shape[i] == 0 && i < data.Dims.Count)
+            {
+                shape[i] = data.Dims[i];
+            }
+
+            if (shape[i] == -1)
+            {
+                inferred = i;
+            }
+            else
+            {
+                known *= shape[i];
+            }
+        }
+
+        if (inferred >= 0 && known > 0)
+        {
+            shape[inferred] = count / known;
+        }
+
+        if (TensorCodec.ElementCount(shape) != count)
+        {
+            return null;
+        }
+
+        var reshaped = data.Clone();
+        reshaped.Name = name;
+        reshaped.Dims.Clear();
+        reshaped.Dims.AddRange(shape);
+        foldedReshapes.Add(reshape);
+        return reshaped;
     }
 
     private QuantizedInitializers MatMulWeight(TensorProto weight, bool transpose, int k, int n)
