@@ -49,7 +49,12 @@ internal sealed class FloatConverter : IModeQuantizer
             var candidate = new OnnxModel(model.Proto.Clone(), model.Path);
             var rewriter = new PrecisionRewriter(candidate, target, blocked, new NodeExclusions(options.Exclude), options.KeepIoTypes);
             rewriter.Rewrite();
-            var (missing, error) = OrtLoadCheck.TryLoad(candidate);
+            var (missing, error) = OrtLoadCheck.TryLoad(candidate, optimized: false);
+            if (error is null && OrtLoadCheck.TryLoad(candidate).Error is { } optimizedError)
+            {
+                throw LoadFailure(model, $"after ONNX Runtime's graph optimizations: {optimizedError}");
+            }
+
             if (error is null)
             {
                 ReportBlocked(rewriter.BlockedNodes, foundMissing, context, model.Path);
@@ -64,16 +69,27 @@ internal sealed class FloatConverter : IModeQuantizer
                 });
             }
 
-            if (missing is null || !blocked.Add(missing))
+            var culprits = missing is null ? [] : Culprits(candidate, missing).Where(blocked.Add).ToList();
+            if (culprits.Count == 0)
             {
                 throw LoadFailure(model, error);
             }
 
-            foundMissing.Add(missing);
-            context.Log.Verbose($"quantize: ONNX Runtime has no {ElementTypes.OnnxName(target)} kernel for {missing} here; it stays float32.");
+            foundMissing.AddRange(culprits);
+            context.Log.Verbose($"quantize: ONNX Runtime has no {ElementTypes.OnnxName(target)} kernel for {missing} here; {string.Join(", ", culprits)} stay float32.");
         }
 
         throw LoadFailure(model, "too many op types without kernels");
+    }
+
+    /// <summary>
+    /// The op types to keep in float32 for a kernel ONNX Runtime lacks: the op itself when the graph has it, else the
+    /// function ops (Softmax and the like) ONNX Runtime expands into it when it has no kernel for them either.
+    /// </summary>
+    private static IEnumerable<string> Culprits(OnnxModel model, string missing)
+    {
+        var present = model.Proto.Graph.Node.Select(n => n.OpType).ToHashSet(StringComparer.Ordinal);
+        return present.Contains(missing) ? [missing] : FloatBlockList.FunctionOps.Where(present.Contains);
     }
 
     private PassResult Checked(OnnxModel model, PassContext context, Dictionary<string, object> statistics)

@@ -5,6 +5,7 @@ using Compression.Core.Onnx.Tensors;
 using Compression.Core.Passes;
 using Compression.Core.Quantization;
 using Compression.Core.Quantization.Float;
+using Compression.Core.Tests.Passes;
 using Compression.Core.Tests.Support;
 using Xunit.Abstractions;
 
@@ -73,6 +74,55 @@ public sealed class FloatConverterTests(ITestOutputHelper output) : IDisposable
         output.WriteLine($"fp16 ResNet18: cosine {cosine:F6} on {report.Reference.Task.Samples} photos, " +
             $"{new FileInfo(converted).Length / 1e6:F1} MB from {new FileInfo(path).Length / 1e6:F1} MB");
         Assert.True(cosine >= 0.999, $"Cosine {cosine}.");
+    }
+
+    [SkippableFact]
+    public void PaddleOcr_models_in_float16_keep_their_predictions()
+    {
+        foreach (var file in TestAssets.PaddleOcrModels)
+        {
+            var path = TestAssets.Require(TestAssets.PaddleOcr(file), $"PaddleOCR {file}");
+            var reference = ModelLoader.Load(path);
+            PassHarness.ExposeSigmoidLogits(reference);
+            var exposed = ModelLoader.Load(path);
+            PassHarness.ExposeSigmoidLogits(exposed);
+            var result = Convert(exposed, ElementType.Float16, new QuantizeOptions { Mode = QuantizationMode.Float16 });
+
+            foreach (var fidelity in OutputFidelity.Compare(reference, result.Model, harness.Temp, inputs: 8))
+            {
+                output.WriteLine($"fp16 {file} {fidelity.Output}: {fidelity.Metric} {fidelity.Value:F4}; blocked {Blocked(result)}; {result.Statistics["casts_inserted"]} Casts");
+                Assert.True(fidelity.Value >= 0.99, $"{file} {fidelity.Output}: {fidelity.Metric} {fidelity.Value}.");
+            }
+        }
+    }
+
+    [Fact]
+    public void Blocked_neighbours_share_float32_and_no_cast_reads_a_cast()
+    {
+        var model = GraphBuilder.Model(
+            [
+                GraphBuilder.Node("Relu", ["x"], ["r"]),
+                GraphBuilder.Node("Sigmoid", ["r"], ["s1"]),
+                GraphBuilder.Node("Sigmoid", ["s1"], ["s2"]),
+                GraphBuilder.Node("Add", ["s2", "w"], ["y"]),
+            ],
+            [GraphBuilder.Value("x", ElementType.Float, 2, 4)],
+            [GraphBuilder.Value("y", ElementType.Float, 2, 4)],
+            [TensorCodec.FromSingle("w", [4], [1f, 2f, 3f, 4f], ElementType.Float)]);
+        var result = Convert(model, ElementType.Float16, new QuantizeOptions { Mode = QuantizationMode.Float16, OpBlockList = ["Sigmoid"] });
+        var graph = result.Model.MainGraph;
+        var nodes = result.Model.Proto.Graph.Node;
+        foreach (var cast in nodes.Where(n => n.OpType == "Cast"))
+        {
+            Assert.NotEqual("Cast", graph.Producer(cast.Input[0])?.OpType);
+        }
+
+        // Input (float32) -> Relu (fp16) -> Sigmoid, Sigmoid (blocked, float32 between them) -> Add (fp16) -> output (float32).
+        Assert.Equal(4, nodes.Count(n => n.OpType == "Cast"));
+        var sigmoids = nodes.Where(n => n.OpType == "Sigmoid").ToList();
+        Assert.Equal(sigmoids[0].Output[0], sigmoids[1].Input[0]);
+        Assert.Equal((int)ElementType.Float, result.Model.Proto.Graph.Output[0].Type.TensorType.ElemType);
+        Assert.Equal((int)ElementType.Float16, result.Model.Proto.Graph.Initializer.Single().DataType);
     }
 
     private PassResult Convert(OnnxModel model, ElementType target, QuantizeOptions options) =>
