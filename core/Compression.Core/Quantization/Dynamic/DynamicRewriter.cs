@@ -142,7 +142,11 @@ internal sealed class DynamicRewriter
         return null;
     }
 
-    /// <summary>Gather on axis 0 of a constant float [V, D] table: 8-bit rows, dequantized after the gather.</summary>
+    /// <summary>
+    /// Gather on axis 0 of a constant float [V, D] table: 8-bit rows, dequantized after the gather with one scale per
+    /// column (per embedding dimension), which broadcasts over the gathered rows with no second Gather and costs D
+    /// floats instead of V.
+    /// </summary>
     public string? TryGather(NodeProto node)
     {
         if (FloatMatrix(node.Input[0]) is not { } table)
@@ -173,18 +177,6 @@ internal sealed class DynamicRewriter
         };
         var scale = quantized.Scale;
         var zeroPoint = quantized.ZeroPoint;
-        if (quantized.PerChannel)
-        {
-            // Each gathered row brings its own scale (and zero point) along: [..., 1] broadcasts over the row.
-            scale = Fresh(stem + "_row_scale");
-            nodes.Add(Node("Gather", [quantized.Scale, indices], [scale], node.Name + "_scales", ("axis", 0L)));
-            if (quantized.ZeroPoint is not null)
-            {
-                zeroPoint = Fresh(stem + "_row_zero_point");
-                nodes.Add(Node("Gather", [quantized.ZeroPoint, indices], [zeroPoint], node.Name + "_zero_points", ("axis", 0L)));
-            }
-        }
-
         if (zeroPoint is not null)
         {
             var centered = Fresh(stem + "_centered");
@@ -405,7 +397,7 @@ internal sealed class DynamicRewriter
 
         // No reduced range: a table is only gathered, never multiplied in 8 bits, so the 8th bit costs nothing.
         var values = WeightQuantizer.FloatBytes(table);
-        var quantized = WeightQuantizer.QuantizeRows(values, rows, columns, options.WeightType, options.Symmetric, reduceRange: false, options.PerChannel);
+        var quantized = WeightQuantizer.QuantizeColumns(values, rows, columns, options.WeightType, options.Symmetric, reduceRange: false, options.PerChannel);
         var result = StoreTable(table.Name, quantized, rows, columns);
         replacedWeights.Add(table.Name);
         tables[table.Name] = result;
@@ -428,13 +420,13 @@ internal sealed class DynamicRewriter
             zeroPoint = AddInitializer(TensorCodec.FromRaw(Fresh(stem + "_zero_point"), parameterDims, CodeType, bytes));
         }
 
-        return new QuantizedInitializers(codes, scale, zeroPoint, weight.PerChannel);
+        return new QuantizedInitializers(codes, scale, zeroPoint);
     }
 
-    /// <summary>A table's scales (and zero points, as floats for the Sub) are [V, 1] per row, so gathered ones broadcast over D.</summary>
+    /// <summary>A table's scales (and zero points, as floats for the Sub) are [D] per column, so they broadcast over the gathered rows.</summary>
     private QuantizedInitializers StoreTable(string stem, QuantizedWeight weight, int rows, int columns)
     {
-        long[] parameterDims = weight.PerChannel ? [rows, 1] : [];
+        long[] parameterDims = weight.PerChannel ? [columns] : [];
         var codes = AddInitializer(Codes(Fresh(stem + "_quantized"), [rows, columns], weight.Codes));
         var scale = AddInitializer(TensorCodec.FromSingle(Fresh(stem + "_scale"), parameterDims, weight.Scales, ElementType.Float));
         string? zeroPoint = null;
@@ -449,7 +441,7 @@ internal sealed class DynamicRewriter
             zeroPoint = AddInitializer(TensorCodec.FromSingle(Fresh(stem + "_zero_point"), parameterDims, zeroPoints, ElementType.Float));
         }
 
-        return new QuantizedInitializers(codes, scale, zeroPoint, weight.PerChannel);
+        return new QuantizedInitializers(codes, scale, zeroPoint);
     }
 
     /// <summary>The codes tensor wraps the array (no copy): it is megabytes and nothing else holds it.</summary>
@@ -514,5 +506,5 @@ internal sealed class DynamicRewriter
     }
 
     /// <summary>The initializer names of one quantized weight.</summary>
-    private sealed record QuantizedInitializers(string Codes, string Scale, string? ZeroPoint, bool PerChannel);
+    private sealed record QuantizedInitializers(string Codes, string Scale, string? ZeroPoint);
 }

@@ -6,16 +6,16 @@ using Compression.Core.Onnx.Tensors;
 namespace Compression.Core.Quantization.Dynamic;
 
 /// <summary>
-/// Quantizes float matrices to 8-bit codes offline. Channels run along columns (a MatMul weight [K, N], one scale
-/// per output column) or along rows (an embedding table [V, D], one scale per token). Codes are stored as bytes: an
-/// s8 code is its two's-complement byte.
+/// Quantizes float matrices to 8-bit codes offline, with one scale per column (a MatMul weight [K, N]: per output
+/// channel; an embedding table [V, D]: per dimension) or one for the whole matrix. Codes are stored as bytes: an s8
+/// code is its two's-complement byte.
 /// </summary>
 internal static class WeightQuantizer
 {
     /// <summary>Matrices larger than this are split over threads; below it the hand-off costs more than it saves.</summary>
     private const int ParallelThreshold = 1 << 18;
 
-    /// <summary>Rows up to this many floats get their scratch on the stack.</summary>
+    /// <summary>Rows up to this many floats get their scratch space on the stack.</summary>
     private const int StackLimit = 4096;
 
     /// <summary>Quantizes a row-major [rows, columns] matrix with one range per column (or one for all).</summary>
@@ -29,11 +29,8 @@ internal static class WeightQuantizer
         for (var r = 0; r < rows; r++)
         {
             var row = matrix.Slice(r * columns, columns);
-            for (var c = 0; c < columns; c++)
-            {
-                min[c] = MathF.Min(min[c], row[c]);
-                max[c] = MathF.Max(max[c], row[c]);
-            }
+            TensorPrimitives.Min(min, row, min);
+            TensorPrimitives.Max(max, row, max);
         }
 
         var parameters = perColumn ? new QuantParams[columns] : new QuantParams[1];
@@ -63,32 +60,6 @@ internal static class WeightQuantizer
         return weight;
     }
 
-    /// <summary>Quantizes a row-major [rows, columns] matrix with one range per row (or one for all).</summary>
-    public static QuantizedWeight QuantizeRows(ReadOnlyMemory<byte> matrixBytes, int rows, int columns, QuantizedType type, bool symmetric, bool reduceRange, bool perRow)
-    {
-        var matrix = MemoryMarshal.Cast<byte, float>(matrixBytes.Span);
-        var parameters = new QuantParams[perRow ? rows : 1];
-        if (!perRow)
-        {
-            parameters[0] = QuantMath.Compute(Min(matrix), Max(matrix), type, symmetric, reduceRange);
-        }
-
-        var (qmin, qmax) = QuantMath.Range(type, reduceRange);
-        var codes = new byte[matrix.Length];
-        For(rows, matrix.Length, r =>
-        {
-            var source = MemoryMarshal.Cast<byte, float>(matrixBytes.Span).Slice(r * columns, columns);
-            if (perRow)
-            {
-                parameters[r] = QuantMath.Compute(Min(source), Max(source), type, symmetric, reduceRange);
-            }
-
-            var p = parameters[perRow ? r : 0];
-            Quantize(source, p.Scale, p.ZeroPoint, qmin, qmax, codes.AsSpan(r * columns, columns));
-        });
-        return ToWeight(parameters, codes);
-    }
-
     /// <summary>
     /// A float tensor's little-endian bytes: raw data (the usual form, often memory-mapped) is read in place, since
     /// copying a large table costs more than quantizing it.
@@ -97,17 +68,9 @@ internal static class WeightQuantizer
         tensor.HasRawData ? tensor.RawData.Memory : TensorCodec.GetRawBytes(tensor);
 
     /// <summary>
-    /// One row with one scale and zero point: round half to even, clamp, store the code's low byte; the same codes as
-    /// <see cref="QuantMath.Quantize(float, QuantParams, int, int)"/>, vectorized.
+    /// One row of a matrix whose columns each have their own scale and zero point: round half to even, clamp, store;
+    /// the codes of <see cref="QuantMath.Quantize(float, QuantParams, int, int)"/>, vectorized.
     /// </summary>
-    public static void Quantize(ReadOnlySpan<float> values, float scale, int zeroPoint, int qmin, int qmax, Span<byte> codes)
-    {
-        var scaled = values.Length <= StackLimit ? stackalloc float[values.Length] : new float[values.Length];
-        TensorPrimitives.Divide(values, scale, scaled);
-        Finish(scaled, zeroPoint, qmin, qmax, codes);
-    }
-
-    /// <summary>One row of a matrix whose columns each have their own scale and zero point.</summary>
     public static void QuantizeRow(ReadOnlySpan<float> values, ReadOnlySpan<float> scales, ReadOnlySpan<float> zeroPoints, int qmin, int qmax, Span<byte> codes)
     {
         var scaled = values.Length <= StackLimit ? stackalloc float[values.Length] : new float[values.Length];
@@ -144,13 +107,6 @@ internal static class WeightQuantizer
         }
 
         return new QuantizedWeight(codes, scales, zeroPoints);
-    }
-
-    private static void Finish(Span<float> scaled, int zeroPoint, int qmin, int qmax, Span<byte> codes)
-    {
-        TensorPrimitives.Round(scaled, MidpointRounding.ToEven, scaled);
-        TensorPrimitives.Add(scaled, zeroPoint, scaled);
-        Clamp(scaled, qmin, qmax, codes);
     }
 
     /// <summary>Clamps rounded values to the type's range and stores them as bytes (an s8 code as its two's complement).</summary>
