@@ -37,6 +37,7 @@ internal sealed class DynamicQuantizer(DynamicMatMulForm form = DynamicMatMulFor
 
         var rewriter = new DynamicRewriter(model, options, effectiveForm);
         var exclusions = new NodeExclusions(options.Exclude);
+        var smoothed = rewriter.SmoothLayerNormOutputs(exclusions);
         var skipped = new Dictionary<string, string>(StringComparer.Ordinal);
         var graph = model.MainGraph;
         foreach (var node in graph.Proto.Node.ToList())
@@ -82,6 +83,7 @@ internal sealed class DynamicQuantizer(DynamicMatMulForm form = DynamicMatMulFor
             ["quantized_nodes"] = rewriter.QuantizedNodes,
             ["quantized_by_op"] = rewriter.QuantizedByOp,
             ["quantized_weights"] = rewriter.QuantizedWeights,
+            ["smoothed_layer_norms"] = smoothed,
             ["form"] = effectiveForm.ToString(),
             ["skipped"] = skipped,
             ["milliseconds"] = Math.Round(elapsed.TotalMilliseconds),

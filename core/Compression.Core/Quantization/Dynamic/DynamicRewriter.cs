@@ -45,6 +45,15 @@ internal sealed class DynamicRewriter
 
     private ElementType CodeType => QuantMath.ElementType(options.WeightType);
 
+    /// <summary>Smooths the activations layer norms feed to MatMuls (see <see cref="LayerNormSmoothing"/>); returns how many.</summary>
+    public int SmoothLayerNormOutputs(NodeExclusions exclusions)
+    {
+        var count = LayerNormSmoothing.Apply(graph, Constant, Fresh, exclusions, replacedWeights);
+        ConstantSources.RemoveUnread(graph, replacedWeights);
+        graph.SortTopologically();
+        return count;
+    }
+
     /// <summary>MatMul(A, B) with B a constant float matrix [K, N]; a following Add of a constant [N] becomes the bias.</summary>
     public string? TryMatMul(NodeProto node)
     {
