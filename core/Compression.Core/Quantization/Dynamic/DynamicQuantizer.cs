@@ -13,7 +13,8 @@ namespace Compression.Core.Quantization.Dynamic;
 /// Dynamic int8: weights are quantized offline and activations at run time. MatMul and Gemm with constant float
 /// weights become <see cref="DynamicMatMulForm"/> nodes; embedding tables (Gather on a constant float [V, D]) are
 /// stored in 8 bits and dequantized after the gather, so only the gathered rows are ever expanded. Conv stays float:
-/// ONNX Runtime's ConvInteger has no fast CPU kernel (several times slower than float Conv, measured here).
+/// ONNX Runtime's ConvInteger has no fast CPU kernel (about 9x slower than float Conv at batch 1, one thread, in the
+/// reference measurements of shared/README.md; not re-measured in this change).
 /// Only the main graph is rewritten; operators inside subgraphs keep float and are reported.
 /// </summary>
 internal sealed class DynamicQuantizer(DynamicMatMulForm form = DynamicMatMulForm.DynamicQuantizeMatMul) : IModeQuantizer
