@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using Compression.Core.Diagnostics;
+using Compression.Core.Onnx;
+using Compression.Core.Onnx.Graphs;
+using Compression.Core.Onnx.Protobuf;
+using Compression.Core.Onnx.Tensors;
+using Compression.Core.Passes;
+using Compression.Core.Passes.Graph;
+
+namespace Compression.Core.Quantization.Dynamic;
+
+/// <summary>
+/// Dynamic int8: weights are quantized offline and activations at run time. MatMul and Gemm with constant float
+/// weights become <see cref="DynamicMatMulForm"/> nodes; embedding tables (Gather on a constant float [V, D]) are
+/// stored in 8 bits and dequantized after the gather, so only the gathered rows are ever expanded. Conv stays float:
+/// ONNX Runtime's ConvInteger has no fast CPU kernel (about 9x slower than float Conv at batch 1, one thread, in the
+/// reference measurements of shared/README.md; not re-measured in this change).
+/// Only the main graph is rewritten; operators inside subgraphs keep float and are reported.
+/// </summary>
+internal sealed class DynamicQuantizer(DynamicMatMulForm form = DynamicMatMulForm.DynamicQuantizeMatMul) : IModeQuantizer
+{
+    public PassResult Quantize(OnnxModel model, QuantizeOptions options, PassContext context)
+    {
+        QuantizedModelCheck.ThrowIfQuantized(model);
+        if (options.WeightType is not (QuantizedType.S8 or QuantizedType.U8))
+        {
+            throw new ArgumentException($"Dynamic quantization stores weights as s8 or u8, not {options.WeightType}.", nameof(options));
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var effectiveForm = form == DynamicMatMulForm.MatMulInteger && (model.OpsetVersion("") ?? 1) < 11
+            ? DynamicMatMulForm.DynamicQuantizeMatMul
+            : form;
+        if (effectiveForm != form)
+        {
+            context.Log.Verbose("quantize: MatMulInteger needs opset 11 (DynamicQuantizeLinear); this model is older, so DynamicQuantizeMatMul is used.");
+        }
+
+        var rewriter = new DynamicRewriter(model, options, effectiveForm);
+        var exclusions = new NodeExclusions(options.Exclude);
+        var smoothed = rewriter.SmoothLayerNormOutputs(exclusions);
+        var skipped = new Dictionary<string, string>(StringComparer.Ordinal);
+        var graph = model.MainGraph;
+        foreach (var node in graph.Proto.Node.ToList())
+        {
+            context.Cancellation.ThrowIfCancellationRequested();
+            if (!GraphScopes.IsStandard(node) || node.OpType is not ("MatMul" or "Gemm" or "Gather" or "Conv"))
+            {
+                continue;
+            }
+
+            if (exclusions.Excludes(node))
+            {
+                skipped[Describe(node)] = "excluded";
+                continue;
+            }
+
+            var reason = node.OpType switch
+            {
+                "MatMul" => rewriter.TryMatMul(node),
+                "Gemm" => rewriter.TryGemm(node),
+                "Gather" when options.QuantizeEmbeddings => rewriter.TryGather(node),
+                "Gather" => "quantize_embeddings is off",
+                _ => "ConvInteger is slower than float Conv in ONNX Runtime on CPU",
+            };
+            if (reason is not null && !(node.OpType == "Gather" && reason == DynamicRewriter.NotAnEmbedding))
+            {
+                skipped[Describe(node)] = reason;
+            }
+        }
+
+        rewriter.Finish();
+        ReportSkipped(model, skipped, context);
+        if (rewriter.QuantizedNodes == 0)
+        {
+            context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingQuantized,
+                "Dynamic quantization found no MatMul, Gemm or Gather on constant float weights to quantize; the model is unchanged.", model.Path));
+        }
+
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        context.Log.Verbose($"quantize: dynamic int8 quantized {rewriter.QuantizedNodes} nodes in {elapsed.TotalMilliseconds:F0} ms.");
+        return new PassResult(model, new Dictionary<string, object>
+        {
+            ["quantized_nodes"] = rewriter.QuantizedNodes,
+            ["quantized_by_op"] = rewriter.QuantizedByOp,
+            ["quantized_weights"] = rewriter.QuantizedWeights,
+            ["smoothed_layer_norms"] = smoothed,
+            ["form"] = effectiveForm.ToString(),
+            ["skipped"] = skipped,
+            ["milliseconds"] = Math.Round(elapsed.TotalMilliseconds),
+        });
+    }
+
+    private static string Describe(NodeProto node) => node.Name.Length > 0 ? node.Name : $"{node.OpType}:{node.Output[0]}";
+
+    /// <summary>One warning per reason (a model can skip dozens of Convs for the same one), and one for subgraphs.</summary>
+    private static void ReportSkipped(OnnxModel model, Dictionary<string, string> skipped, PassContext context)
+    {
+        foreach (var group in skipped.GroupBy(s => s.Value))
+        {
+            var names = group.Select(s => s.Key).ToList();
+            var shown = string.Join(", ", names.Take(5)) + (names.Count > 5 ? $" and {names.Count - 5} more" : "");
+            context.Log.Report(Diagnostic.Warning(ErrorCodes.QuantizationFallback,
+                $"Dynamic quantization left {names.Count} node(s) in float ({group.Key}): {shown}.", model.Path));
+        }
+
+        var inSubgraphs = 0;
+        foreach (var node in model.Proto.Graph.Node)
+        {
+            foreach (var subgraph in model.MainGraph.Subgraphs(node))
+            {
+                inSubgraphs += subgraph.AllNodes().Count(n => n.Node.OpType is "MatMul" or "Gemm" or "Gather");
+            }
+        }
+
+        if (inSubgraphs > 0)
+        {
+            context.Log.Report(Diagnostic.Warning(ErrorCodes.QuantizationFallback,
+                $"Dynamic quantization left {inSubgraphs} MatMul/Gemm/Gather node(s) inside subgraphs (If, Loop, Scan bodies) in float.", model.Path));
+        }
+    }
+}
