@@ -18,14 +18,40 @@ internal static class HessianCollector
     public static Dictionary<string, double[]> Collect(OnnxModel model, IReadOnlyDictionary<string, int> inputSizes, CalibrationSpec calibration,
         PassContext context)
     {
-        if (!context.DataSets.TryGetValue(calibration.Data, out var data))
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataMissing,
-                $"GPTQ calibrates on the data set '{calibration.Data}', which the recipe does not define."));
-        }
-
+        var data = context.DataSets[calibration.Data]; // checked with the options
         var values = inputSizes.Keys.ToList();
         var accumulators = values.Select(v => new HessianAccumulator(inputSizes[v])).ToList();
+        int samples;
+        try
+        {
+            samples = Accumulate(model, values, accumulators, data, calibration, context);
+        }
+        catch (CompressionException error) when (error.Code == ErrorCodes.DataSetEmpty)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataEmpty,
+                $"The calibration data set '{calibration.Data}' gave no samples for GPTQ: {error.Message}"), error);
+        }
+
+        if (samples == 0 || accumulators.Any(a => a.Rows == 0))
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataEmpty,
+                $"The calibration data set '{calibration.Data}' gave no samples (or only padding) for GPTQ."));
+        }
+
+        context.Log.Verbose($"quantize: GPTQ Hessians of {values.Count} MatMul inputs from {samples} samples.");
+        var hessians = new Dictionary<string, double[]>(StringComparer.Ordinal);
+        for (var i = 0; i < values.Count; i++)
+        {
+            hessians[values[i]] = accumulators[i].Hessian();
+        }
+
+        return hessians;
+    }
+
+    /// <summary>Folds batches into the accumulators until the calibration's sample count; returns the samples seen.</summary>
+    private static int Accumulate(OnnxModel model, List<string> values, List<HessianAccumulator> accumulators, IDataSource data,
+        CalibrationSpec calibration, PassContext context)
+    {
         var samples = 0;
         foreach (var (batch, outputs) in ActivationCapture.Capture(model, values, data, calibration.BatchSize, Environment.ProcessorCount, context.Cancellation))
         {
@@ -49,20 +75,7 @@ internal static class HessianCollector
             }
         }
 
-        if (samples == 0 || accumulators.Any(a => a.Rows == 0))
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataEmpty,
-                $"The calibration data set '{calibration.Data}' gave no samples (or only padding) for GPTQ."));
-        }
-
-        context.Log.Verbose($"quantize: GPTQ Hessians of {values.Count} MatMul inputs from {samples} samples.");
-        var hessians = new Dictionary<string, double[]>(StringComparer.Ordinal);
-        for (var i = 0; i < values.Count; i++)
-        {
-            hessians[values[i]] = accumulators[i].Hessian();
-        }
-
-        return hessians;
+        return samples;
     }
 
     /// <summary>One flag per activation row: false where the batch's attention mask of the same [batch, sequence] says padding.</summary>

@@ -25,13 +25,13 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
 
     public PassResult Quantize(OnnxModel model, QuantizeOptions options, PassContext context)
     {
-        Validate(options);
+        Validate(options, context);
         RefuseQuantized(model);
         var layout = new BlockLayout(options.Bits, options.BlockSize, options.Symmetric);
         var stopwatch = Stopwatch.StartNew();
         var exclusion = new NodeExclusion(options.Exclude);
         var targets = new List<WeightTarget>();
-        var biases = new Dictionary<NodeProto, (float Alpha, string? Bias)>(ReferenceEqualityComparer.Instance);
+        var biases = new Dictionary<NodeProto, GemmBias>(ReferenceEqualityComparer.Instance);
         var names = GraphScopes.AllValueNames(model);
         foreach (var graph in GraphScopes.InnermostFirst(model))
         {
@@ -94,14 +94,20 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             }
             else
             {
-                var (alpha, bias) = biases.GetValueOrDefault(target.Node, (1f, null));
-                bytesAfter += MatMulNBitsRewriter.Rewrite(target, quantized, alpha, bias, names);
+                var gemm = biases.GetValueOrDefault(target.Node, new GemmBias(1f, null, null));
+                if (gemm.ScaledBias is not null)
+                {
+                    target.Graph.SetInitializer(gemm.ScaledBias);
+                }
+
+                bytesAfter += MatMulNBitsRewriter.Rewrite(target, quantized, gemm.Alpha, gemm.Bias, names);
             }
         }
 
         foreach (var group in targets.GroupBy(t => t.Graph))
         {
-            ConstantSources.RemoveUnread(group.Key, group.Select(t => t.WeightName));
+            // The weights, and a Gemm's C that was replaced by its beta-scaled copy, unless something else reads them.
+            ConstantSources.RemoveUnread(group.Key, group.SelectMany(t => t.Node.Input));
         }
 
         if (model.OpsetVersion(MatMulNBitsRewriter.Domain) is null)
@@ -117,7 +123,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
     }
 
     /// <summary>Checks the options before anything is read or written.</summary>
-    private static void Validate(QuantizeOptions options)
+    private static void Validate(QuantizeOptions options, PassContext context)
     {
         if (options.Bits is not (4 or 8))
         {
@@ -135,6 +141,12 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataMissing,
                 "GPTQ needs calibration data: set calibration.data to a data set of the recipe."));
+        }
+
+        if (options.Algorithm == WeightOnlyAlgorithm.Gptq && !context.DataSets.ContainsKey(options.Calibration!.Data))
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataMissing,
+                $"GPTQ calibrates on the data set '{options.Calibration.Data}', which the recipe does not define."));
         }
     }
 
@@ -162,10 +174,11 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
 
     /// <summary>
     /// Gemm computes alpha * A' * B' + beta * C. transA = 1 is left alone (MatMulNBits has no transposed A);
-    /// alpha goes into the scales, beta into a copy of a constant C, which an Add applies after MatMulNBits.
+    /// alpha goes into the scales, beta into a copy of a constant C (added to the graph only when the node is
+    /// rewritten, so a refusal later leaves the model untouched), which an Add applies after MatMulNBits.
     /// </summary>
     private static WeightTarget? GemmTarget(OnnxGraph graph, NodeProto node, HashSet<string> names,
-        Dictionary<NodeProto, (float Alpha, string? Bias)> biases, ICompressionLog log)
+        Dictionary<NodeProto, GemmBias> biases, ICompressionLog log)
     {
         if (FloatMatrix(graph, node.Input[1]) is not { } weight)
         {
@@ -182,6 +195,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         var alpha = Attribute(node, "alpha")?.F ?? 1f;
         var beta = Attribute(node, "beta")?.F ?? 1f;
         string? bias = null;
+        TensorProto? scaled = null;
         if (node.Input.Count > 2 && node.Input[2].Length > 0 && beta != 0)
         {
             if (beta == 1)
@@ -196,8 +210,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
                     values[i] *= beta;
                 }
 
-                var scaled = TensorCodec.FromSingle(GraphScopes.UniqueName(names, $"{node.Input[2]}_beta"), constant.Dims.ToArray(), values, ElementType.Float);
-                graph.SetInitializer(scaled);
+                scaled = TensorCodec.FromSingle(GraphScopes.UniqueName(names, $"{node.Input[2]}_beta"), constant.Dims.ToArray(), values, ElementType.Float);
                 bias = scaled.Name;
             }
             else
@@ -207,7 +220,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             }
         }
 
-        biases[node] = (alpha, bias);
+        biases[node] = new GemmBias(alpha, bias, scaled);
         return Transposed(graph, node, weight, transposed: Attribute(node, "transB")?.I is 1);
     }
 
@@ -266,6 +279,9 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
 
         return inputs;
     }
+
+    /// <summary>What a Gemm adds to its product: alpha (into the scales) and the value an Add applies, maybe a new beta-scaled C.</summary>
+    private sealed record GemmBias(float Alpha, string? Bias, TensorProto? ScaledBias);
 
     private static AttributeProto? Attribute(NodeProto node, string name)
     {

@@ -1,3 +1,4 @@
+using Compression.Core.Data;
 using Compression.Core.Diagnostics;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
@@ -124,6 +125,26 @@ public sealed class WeightOnlyQuantizerTests(ITestOutputHelper output) : IDispos
         var error = Assert.Throws<CompressionException>(() => new WeightOnlyQuantizer().Quantize(WeightOnlyModels.Mixed(), options, new PassContext(new CollectingLog())));
 
         Assert.Equal(ErrorCodes.CalibrationDataMissing, error.Code);
+    }
+
+    [Fact]
+    public void Gptq_on_an_empty_data_set_is_refused_before_the_model_is_touched()
+    {
+        var model = WeightOnlyModels.Mixed();
+        var before = model.Proto.Clone();
+        var empty = DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Random, Count = 4, Skip = 4 }, temp);
+        var options = new QuantizeOptions
+        {
+            Mode = QuantizationMode.WeightOnly,
+            Algorithm = WeightOnlyAlgorithm.Gptq,
+            Calibration = new CalibrationSpec { Data = "empty" },
+        };
+        var context = new PassContext(new CollectingLog()) { DataSets = new Dictionary<string, IDataSource> { ["empty"] = empty } };
+
+        var error = Assert.Throws<CompressionException>(() => new WeightOnlyQuantizer().Quantize(model, options, context));
+
+        Assert.Equal(ErrorCodes.CalibrationDataEmpty, error.Code);
+        Assert.Equal(before, model.Proto);
     }
 
     [Fact]
