@@ -17,7 +17,8 @@ internal static class GptqQuantizer
     /// Quantizes a [rows, length] weight (rows are output features, length is K) given H [K, K]. Features are
     /// visited in order of decreasing H diagonal ("act order": the most active first, while the most features
     /// remain to absorb their error), with each block's scale fixed beforehand from the original weights ("static
-    /// groups"), so blocks stay contiguous along K as MatMulNBits requires.
+    /// groups"), so blocks stay contiguous along K as MatMulNBits requires. The weights of features that never
+    /// fire on the calibration data are zeroed in <paramref name="weight"/>; <paramref name="hessian"/> is only read.
     /// </summary>
     public static QuantizedRows Quantize(float[] weight, int rows, int length, double[] hessian, BlockLayout layout, CancellationToken cancellation)
     {
@@ -70,7 +71,8 @@ internal static class GptqQuantizer
     }
 
     /// <summary>
-    /// U with (H + damping)^-1 = U^T U. Features that never fire (zero diagonal) get a unit diagonal and zero
+    /// U with (H + damping)^-1 = U^T U, for H already permuted into visiting order (<paramref name="order"/> maps
+    /// it back to the weight's features). Features that never fire (zero diagonal) get a unit diagonal and zero
     /// weights, as in the paper; the damping grows by its first amount until H is positive definite.
     /// </summary>
     private static float[] UpperFactor(double[] hessian, int size, float[] weight, int rows, int[] order)

@@ -85,9 +85,9 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             var target = targets[i];
             context.Log.Progress("Weight-only quantization", target.Node.Name.Length > 0 ? target.Node.Name : target.Node.OpType, (double)i / targets.Count);
             var quantized = !target.IsEmbedding && hessians.TryGetValue(target.Node.Input[0], out var hessian) && ReferenceEquals(target.Graph.Proto, model.Proto.Graph)
-                ? GptqQuantizer.Quantize(target.Rows, target.RowCount, target.Length, (double[])hessian.Clone(), layout, context.Cancellation)
-                : BlockQuantizer.QuantizeRows(target.Rows, target.RowCount, target.Length, layout, context.Cancellation);
-            bytesBefore += (long)target.Rows.Length * sizeof(float);
+                ? GptqQuantizer.Quantize(target.Rows(), target.RowCount, target.Length, hessian, layout, context.Cancellation)
+                : BlockQuantizer.QuantizeRows(target.Rows(), target.RowCount, target.Length, layout, context.Cancellation);
+            bytesBefore += target.FloatBytes;
             if (target.IsEmbedding)
             {
                 bytesAfter += EmbeddingRewriter.Rewrite(target, quantized, names);
@@ -169,7 +169,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
 
     private static WeightTarget? MatMulTarget(OnnxGraph graph, NodeProto node) =>
         FloatMatrix(graph, node.Input[1]) is { } weight && ConstantSources.Find(graph, node.Input[0]) is null
-            ? Transposed(graph, node, weight, transposed: false)
+            ? new WeightTarget(graph, node, weight, StoredAsRows: false)
             : null;
 
     /// <summary>
@@ -221,30 +221,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         }
 
         biases[node] = new GemmBias(alpha, bias, scaled);
-        return Transposed(graph, node, weight, transposed: Attribute(node, "transB")?.I is 1);
-    }
-
-    /// <summary>The weight as [N, K] rows; <paramref name="transposed"/> says it is stored [N, K] already (Gemm transB).</summary>
-    private static WeightTarget Transposed(OnnxGraph graph, NodeProto node, TensorProto weight, bool transposed)
-    {
-        var values = TensorCodec.ToSingle(weight);
-        var (k, n) = transposed ? ((int)weight.Dims[1], (int)weight.Dims[0]) : ((int)weight.Dims[0], (int)weight.Dims[1]);
-        if (transposed)
-        {
-            return new WeightTarget(graph, node, node.Input[1], values, n, k);
-        }
-
-        var rows = new float[values.Length];
-        for (var row = 0; row < k; row++)
-        {
-            var source = values.AsSpan(row * n, n);
-            for (var column = 0; column < n; column++)
-            {
-                rows[column * k + row] = source[column];
-            }
-        }
-
-        return new WeightTarget(graph, node, node.Input[1], rows, n, k);
+        return new WeightTarget(graph, node, weight, StoredAsRows: Attribute(node, "transB")?.I is 1);
     }
 
     private static WeightTarget? EmbeddingTarget(OnnxGraph graph, NodeProto node, BlockLayout layout, ICompressionLog log)
@@ -262,7 +239,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             return null;
         }
 
-        return new WeightTarget(graph, node, node.Input[0], TensorCodec.ToSingle(table), (int)table.Dims[0], hidden);
+        return new WeightTarget(graph, node, table, StoredAsRows: true);
     }
 
     /// <summary>The main-graph MatMul/Gemm inputs GPTQ needs a Hessian of, with their sizes (K).</summary>
