@@ -98,7 +98,7 @@ public sealed record QuantizeOptions : PassOptions
     public int Bits { get; init; } = 4;
 
     [Option("Weight-only block size along the reduction dimension: a power of two from 16 to 256.", Minimum = 16, Maximum = 256)]
-    public int BlockSize { get; init; } = 32;
+    public int BlockSize { get; init; } = 64;
 
     [Option("Weight-only rounding: rtn (round to nearest) or gptq (needs calibration data).")]
     public WeightOnlyAlgorithm Algorithm { get; init; } = WeightOnlyAlgorithm.Rtn;

@@ -1,0 +1,77 @@
+using System.Numerics.Tensors;
+
+namespace Compression.Core.Quantization.WeightOnly;
+
+/// <summary>
+/// The upper Cholesky factor U of the inverse of a symmetric positive definite H (H^-1 = U^T U), which GPTQ
+/// walks row by row. With J the order reversal, U = J L^-1 J where L L^T = J H J: one Cholesky and one triangular
+/// inverse, instead of an inverse and a second Cholesky. Double precision, span kernels.
+/// </summary>
+internal static class InverseCholesky
+{
+    /// <summary>U as a row-major float [n, n]; false when H is not positive definite.</summary>
+    public static bool TryUpperFactorOfInverse(ReadOnlySpan<double> hessian, int n, out float[] upper)
+    {
+        upper = [];
+        var lower = new double[(long)n * n];
+        for (var i = 0; i < n; i++)
+        {
+            for (var j = 0; j <= i; j++)
+            {
+                lower[i * n + j] = hessian[(n - 1 - i) * n + (n - 1 - j)];
+            }
+        }
+
+        if (!FactorInPlace(lower, n))
+        {
+            return false;
+        }
+
+        // Row k of inverseTransposed holds column k of L^-1 (entries k..n-1): both spans of each dot are contiguous.
+        var inverseTransposed = new double[(long)n * n];
+        Parallel.For(0, n, k =>
+        {
+            var y = inverseTransposed.AsSpan(k * n, n);
+            y[k] = 1 / lower[k * n + k];
+            for (var i = k + 1; i < n; i++)
+            {
+                y[i] = -TensorPrimitives.Dot(lower.AsSpan(i * n + k, i - k), y.Slice(k, i - k)) / lower[i * n + i];
+            }
+        });
+
+        var result = new float[(long)n * n];
+        for (var a = 0; a < n; a++)
+        {
+            for (var b = a; b < n; b++)
+            {
+                result[a * n + b] = (float)inverseTransposed[(n - 1 - b) * n + (n - 1 - a)];
+            }
+        }
+
+        upper = result;
+        return true;
+    }
+
+    /// <summary>Row-oriented Cholesky of the lower triangle in place: L[i, j] = (A[i, j] - L[i, :j] . L[j, :j]) / L[j, j].</summary>
+    private static bool FactorInPlace(double[] matrix, int n)
+    {
+        for (var i = 0; i < n; i++)
+        {
+            var rowI = matrix.AsSpan(i * n, n);
+            for (var j = 0; j < i; j++)
+            {
+                rowI[j] = (rowI[j] - TensorPrimitives.Dot(rowI[..j], matrix.AsSpan(j * n, j))) / matrix[j * n + j];
+            }
+
+            var diagonal = rowI[i] - TensorPrimitives.Dot(rowI[..i], rowI[..i]);
+            if (!(diagonal > 0))
+            {
+                return false;
+            }
+
+            rowI[i] = Math.Sqrt(diagonal);
+        }
+
+        return true;
+    }
+}

@@ -1,0 +1,177 @@
+using Compression.Core.Data;
+using Compression.Core.Diagnostics;
+using Compression.Core.Onnx;
+using Compression.Core.Onnx.Graphs;
+using Compression.Core.Passes;
+using Compression.Core.Quantization;
+using Compression.Core.Quantization.WeightOnly;
+using Compression.Core.Tests.Support;
+using Xunit.Abstractions;
+
+namespace Compression.Core.Tests.Quantization.WeightOnly;
+
+/// <summary>
+/// The packed layouts are checked by ONNX Runtime itself: the quantized model must compute what the float model
+/// computes, within what the bits allow. A wrong nibble order, block layout or zero point gives errors of the
+/// order of the outputs themselves, far above these tolerances.
+/// </summary>
+public sealed class WeightOnlyQuantizerTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly string temp = TestAssets.TempDirectory();
+
+    public void Dispose() => Directory.Delete(temp, recursive: true);
+
+    [Theory]
+    [InlineData(8, 16, true, 0.02)]
+    [InlineData(8, 32, false, 0.02)]
+    [InlineData(8, 128, true, 0.02)]
+    [InlineData(4, 16, false, 0.12)]
+    [InlineData(4, 32, true, 0.12)]
+    [InlineData(4, 128, false, 0.2)]
+    public void Quantized_model_computes_what_the_float_model_computes_in_onnx_runtime(int bits, int blockSize, bool symmetric, double tolerance)
+    {
+        var model = WeightOnlyModels.Mixed();
+        var inputs = WeightOnlyModels.Inputs();
+        var expected = OrtFloatRunner.Run(model, temp, inputs);
+        var log = new CollectingLog();
+
+        var result = new WeightOnlyQuantizer().Quantize(model,
+            new QuantizeOptions { Mode = QuantizationMode.WeightOnly, Bits = bits, BlockSize = blockSize, Symmetric = symmetric }, new PassContext(log));
+
+        Assert.DoesNotContain(GraphChecker.Check(result.Model), d => d.Severity == DiagnosticSeverity.Error);
+        Assert.Empty(log.Diagnostics);
+        Assert.Equal(1, PassHarness.Stat(result, "quantized_matmul"));
+        Assert.Equal(3, PassHarness.Stat(result, "quantized_gemm"));
+        Assert.Equal(1, PassHarness.Stat(result, "quantized_gather"));
+        var graph = result.Model.Proto.Graph;
+        Assert.Equal(4, graph.Node.Count(n => n.OpType == "MatMulNBits"));
+        Assert.Single(graph.Node, n => n.OpType == "GatherBlockQuantized");
+        Assert.DoesNotContain(graph.Initializer, t => t.Name is "w1" or "w2" or "w4" or "table");
+        Assert.DoesNotContain(graph.Node, n => n.OpType == "Constant");
+
+        var actual = OrtFloatRunner.Run(result.Model, temp, inputs);
+        for (var i = 0; i < expected.Count; i++)
+        {
+            var error = RelativeError(expected[i], actual[i]);
+            output.WriteLine($"output {i}: max |error| / max |value| = {error:F4}");
+            Assert.True(error < tolerance, $"Output {i} is off by {error:F4} (allowed {tolerance}) at {bits} bits, block {blockSize}, symmetric {symmetric}.");
+        }
+    }
+
+    [Fact]
+    public void Gemm_with_transposed_A_stays_in_float_with_a_warning()
+    {
+        var model = WeightOnlyModels.Mixed();
+        model.Proto.Graph.Node.Single(n => n.Name == "gemm_trans_b").Attribute.Add(Passes.GraphBuilder.Int("transA", 1));
+        model.Proto.Graph.Node.Single(n => n.Name == "gemm_trans_b").Input[0] = "x_t";
+        var transpose = Passes.GraphBuilder.Node("Transpose", ["x"], ["x_t"], "transpose");
+        model.Proto.Graph.Node.Insert(0, transpose);
+        var log = new CollectingLog();
+
+        var result = new WeightOnlyQuantizer().Quantize(model, new QuantizeOptions { Mode = QuantizationMode.WeightOnly }, new PassContext(log));
+
+        Assert.Equal(2, PassHarness.Stat(result, "quantized_gemm"));
+        Assert.Contains(result.Model.Proto.Graph.Node, n => n.Name == "gemm_trans_b" && n.OpType == "Gemm");
+        var warning = Assert.Single(log.Diagnostics);
+        Assert.Equal(ErrorCodes.NodeLeftInFloat, warning.Code);
+        Assert.Contains("gemm_trans_b", warning.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Excluded_nodes_and_embeddings_can_stay_in_float()
+    {
+        var model = WeightOnlyModels.Mixed();
+        var options = new QuantizeOptions { Mode = QuantizationMode.WeightOnly, Exclude = ["gemm_*", "MatMul"], QuantizeEmbeddings = false };
+
+        var result = new WeightOnlyQuantizer().Quantize(model, options, new PassContext(new CollectingLog()));
+
+        Assert.Equal(0, PassHarness.Stat(result, "quantized_matmul") + PassHarness.Stat(result, "quantized_gemm") + PassHarness.Stat(result, "quantized_gather"));
+    }
+
+    [Fact]
+    public void A_model_without_weights_is_left_unchanged_with_a_warning()
+    {
+        var model = WeightOnlyModels.Mixed();
+        var log = new CollectingLog();
+
+        new WeightOnlyQuantizer().Quantize(model, new QuantizeOptions { Mode = QuantizationMode.WeightOnly, Exclude = ["*"] }, new PassContext(log));
+
+        Assert.Equal(ErrorCodes.NothingQuantized, Assert.Single(log.Diagnostics).Code);
+        Assert.Null(model.OpsetVersion("com.microsoft"));
+    }
+
+    [Theory]
+    [InlineData(3, 32, WeightOnlyAlgorithm.Rtn, "CMP3202")]
+    [InlineData(4, 48, WeightOnlyAlgorithm.Rtn, "CMP3203")]
+    [InlineData(4, 512, WeightOnlyAlgorithm.Rtn, "CMP3203")]
+    [InlineData(4, 32, WeightOnlyAlgorithm.Gptq, "CMP3204")]
+    public void Bad_options_are_refused_before_the_model_is_touched(int bits, int blockSize, WeightOnlyAlgorithm algorithm, string code)
+    {
+        var model = WeightOnlyModels.Mixed();
+        var before = model.Proto.Clone();
+        var options = new QuantizeOptions { Mode = QuantizationMode.WeightOnly, Bits = bits, BlockSize = blockSize, Algorithm = algorithm };
+
+        var error = Assert.Throws<CompressionException>(() => new WeightOnlyQuantizer().Quantize(model, options, new PassContext(new CollectingLog())));
+
+        Assert.Equal(code, error.Code);
+        Assert.Equal(before, model.Proto);
+    }
+
+    [Fact]
+    public void Gptq_on_a_data_set_the_recipe_does_not_define_is_refused()
+    {
+        var options = new QuantizeOptions { Mode = QuantizationMode.WeightOnly, Algorithm = WeightOnlyAlgorithm.Gptq, Calibration = new CalibrationSpec { Data = "missing" } };
+
+        var error = Assert.Throws<CompressionException>(() => new WeightOnlyQuantizer().Quantize(WeightOnlyModels.Mixed(), options, new PassContext(new CollectingLog())));
+
+        Assert.Equal(ErrorCodes.CalibrationDataMissing, error.Code);
+    }
+
+    [Fact]
+    public void Gptq_on_an_empty_data_set_is_refused_before_the_model_is_touched()
+    {
+        var model = WeightOnlyModels.Mixed();
+        var before = model.Proto.Clone();
+        var empty = DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Random, Count = 4, Skip = 4 }, temp);
+        var options = new QuantizeOptions
+        {
+            Mode = QuantizationMode.WeightOnly,
+            Algorithm = WeightOnlyAlgorithm.Gptq,
+            Calibration = new CalibrationSpec { Data = "empty" },
+        };
+        var context = new PassContext(new CollectingLog()) { DataSets = new Dictionary<string, IDataSource> { ["empty"] = empty } };
+
+        var error = Assert.Throws<CompressionException>(() => new WeightOnlyQuantizer().Quantize(model, options, context));
+
+        Assert.Equal(ErrorCodes.CalibrationDataEmpty, error.Code);
+        Assert.Equal(before, model.Proto);
+    }
+
+    [Fact]
+    public void An_already_quantized_model_is_refused()
+    {
+        var quantizer = new WeightOnlyQuantizer();
+        var options = new QuantizeOptions { Mode = QuantizationMode.WeightOnly };
+        var model = quantizer.Quantize(WeightOnlyModels.Mixed(), options, new PassContext(new CollectingLog())).Model;
+        var before = model.Proto.Clone();
+
+        var error = Assert.Throws<CompressionException>(() => quantizer.Quantize(model, options, new PassContext(new CollectingLog())));
+
+        Assert.Equal(ErrorCodes.AlreadyQuantized, error.Code);
+        Assert.Contains("MatMulNBits", error.Message, StringComparison.Ordinal);
+        Assert.Equal(before, model.Proto);
+    }
+
+    private static double RelativeError(float[] expected, float[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double maxError = 0, maxValue = 0;
+        for (var i = 0; i < expected.Length; i++)
+        {
+            maxError = Math.Max(maxError, Math.Abs(expected[i] - actual[i]));
+            maxValue = Math.Max(maxValue, Math.Abs(expected[i]));
+        }
+
+        return maxError / maxValue;
+    }
+}
