@@ -21,7 +21,7 @@ internal static class QuantizedModelCheck
     {
         foreach (var (_, node) in model.MainGraph.AllNodes())
         {
-            if (QuantizedOpTypes.Contains(node.OpType))
+            if (QuantizedOpTypes.Contains(node.OpType) || node.OpType.StartsWith("QLinear", StringComparison.Ordinal))
             {
                 throw new CompressionException(Diagnostic.Error(ErrorCodes.AlreadyQuantized,
                     $"The model is already quantized: node '{OnnxGraph.Describe(node)}' is a quantized operator. Quantize the float model instead.",

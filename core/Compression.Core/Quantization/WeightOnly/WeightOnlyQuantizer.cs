@@ -17,19 +17,13 @@ namespace Compression.Core.Quantization.WeightOnly;
 /// </summary>
 internal sealed class WeightOnlyQuantizer : IModeQuantizer
 {
-    private static readonly HashSet<string> QuantizedOpTypes = new(StringComparer.Ordinal)
-    {
-        "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "MatMulNBits",
-        "GatherBlockQuantized", "MatMulIntegerToFloat", "DynamicQuantizeMatMul",
-    };
-
     public PassResult Quantize(OnnxModel model, QuantizeOptions options, PassContext context)
     {
         Validate(options, context);
-        RefuseQuantized(model);
+        QuantizedModelCheck.ThrowIfQuantized(model);
         var layout = new BlockLayout(options.Bits, options.BlockSize, options.Symmetric);
         var stopwatch = Stopwatch.StartNew();
-        var exclusion = new NodeExclusion(options.Exclude);
+        var exclusion = new NodeExclusions(options.Exclude);
         var targets = new List<WeightTarget>();
         var biases = new Dictionary<NodeProto, GemmBias>(ReferenceEqualityComparer.Instance);
         var names = GraphScopes.AllValueNames(model);
@@ -147,18 +141,6 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataMissing,
                 $"GPTQ calibrates on the data set '{options.Calibration.Data}', which the recipe does not define."));
-        }
-    }
-
-    private static void RefuseQuantized(OnnxModel model)
-    {
-        foreach (var (_, node) in model.MainGraph.AllNodes())
-        {
-            if (QuantizedOpTypes.Contains(node.OpType) || node.OpType.StartsWith("QLinear", StringComparison.Ordinal))
-            {
-                throw new CompressionException(Diagnostic.Error(ErrorCodes.AlreadyQuantized,
-                    $"The model is already quantized: it holds '{OnnxGraph.Describe(node)}. Quantize the float original."));
-            }
         }
     }
 
