@@ -1,0 +1,50 @@
+namespace Compression.Core.Quantization.Calibration;
+
+/// <summary>
+/// The observed extremes, or with <c>movingAverage</c> the mean of the per-batch extremes (softens one
+/// unusual batch, as ONNX Runtime's MinMax calibrator does with its averaging constant).
+/// </summary>
+public sealed class MinMaxCalibrator(bool movingAverage = false) : ITensorCalibrator
+{
+    private float min = float.PositiveInfinity;
+    private float max = float.NegativeInfinity;
+    private double sumMin;
+    private double sumMax;
+    private long batches;
+
+    public void Collect(ReadOnlySpan<float> values)
+    {
+        if (values.IsEmpty)
+        {
+            return;
+        }
+
+        var (batchMin, batchMax) = Extremes(values);
+        min = MathF.Min(min, batchMin);
+        max = MathF.Max(max, batchMax);
+        sumMin += batchMin;
+        sumMax += batchMax;
+        batches++;
+    }
+
+    public (float Min, float Max) ComputeRange() => batches == 0
+        ? (0, 0)
+        : movingAverage ? ((float)(sumMin / batches), (float)(sumMax / batches)) : (min, max);
+
+    /// <summary>Smallest and largest finite value of a span (NaN and infinities are skipped: they have no scale).</summary>
+    public static (float Min, float Max) Extremes(ReadOnlySpan<float> values)
+    {
+        var low = float.PositiveInfinity;
+        var high = float.NegativeInfinity;
+        foreach (var value in values)
+        {
+            if (float.IsFinite(value))
+            {
+                low = MathF.Min(low, value);
+                high = MathF.Max(high, value);
+            }
+        }
+
+        return float.IsFinite(low) ? (low, high) : (0, 0);
+    }
+}
