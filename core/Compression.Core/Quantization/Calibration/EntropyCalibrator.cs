@@ -4,7 +4,8 @@ namespace Compression.Core.Quantization.Calibration;
 /// TensorRT's entropy calibration: for each candidate threshold (bin edge) the histogram below it, with the
 /// clipped tail folded into its last bin, is compared with its quantized version (merged into as many bins as
 /// there are integer steps, spread back over the bins that were non-zero); the threshold with the least KL
-/// divergence wins.
+/// divergence wins. Candidates start at as many bins as levels (below that the normalized KL cannot see the
+/// clipping), so the smallest threshold is levels x bin width. O(bins^2) per tensor, once, after collection.
 /// </summary>
 public sealed class EntropyCalibrator(int bins, int integerSpan) : HistogramCalibrator(bins, integerSpan)
 {
