@@ -28,14 +28,8 @@ public sealed class AbsoluteHistogram
 
     public void Add(ReadOnlySpan<float> values)
     {
-        var batchLimit = 0f;
-        foreach (var value in values)
-        {
-            if (float.IsFinite(value))
-            {
-                batchLimit = MathF.Max(batchLimit, MathF.Abs(value));
-            }
-        }
+        var (low, high) = MinMaxCalibrator.Extremes(values);
+        var batchLimit = MathF.Max(MathF.Abs(low), MathF.Abs(high));
 
         Widen(batchLimit);
         if (Limit == 0)

@@ -58,10 +58,13 @@ public static class ActivationRangeCollector
             throw Empty(data, model, null);
         }
 
+        // Histogram searches are O(bins^2) for entropy: tensors are independent, so use every core.
+        var computed = new (float, float)[tensors.Count];
+        Parallel.For(0, tensors.Count, new ParallelOptions { CancellationToken = cancellation }, i => computed[i] = calibrators[i].ComputeRange());
         var ranges = new Dictionary<string, (float, float)>(StringComparer.Ordinal);
         for (var i = 0; i < tensors.Count; i++)
         {
-            ranges[tensors[i]] = calibrators[i].ComputeRange();
+            ranges[tensors[i]] = computed[i];
         }
 
         return ranges;

@@ -25,9 +25,18 @@ public sealed class EntropyCalibrator(int bins, int integerSpan) : HistogramCali
             tail[i] = tail[i + 1] + counts[i];
         }
 
-        var best = counts.Length;
+        // Coarse then fine: every stride-th edge, then every edge around the best coarse one; 1/stride of the work
+        // of trying them all, and the divergence is smooth enough in the edge for the best to lie near a coarse best.
+        var stride = Math.Max(1, (counts.Length - levels) / 256);
+        var coarse = Search(counts, levels, levels, counts.Length, stride, reference, candidate, tail);
+        return Search(counts, levels, Math.Max(levels, coarse - stride), Math.Min(counts.Length, coarse + stride), 1, reference, candidate, tail) * width;
+    }
+
+    private static int Search(ReadOnlySpan<long> counts, int levels, int first, int last, int stride, double[] reference, double[] candidate, long[] tail)
+    {
+        var best = last;
         var bestDivergence = double.PositiveInfinity;
-        for (var edge = levels; edge <= counts.Length; edge++)
+        for (var edge = first; edge <= last; edge += stride)
         {
             for (var i = 0; i < edge; i++)
             {
@@ -44,7 +53,7 @@ public sealed class EntropyCalibrator(int bins, int integerSpan) : HistogramCali
             }
         }
 
-        return best * width;
+        return best;
     }
 
     /// <summary>Merges the bins into <paramref name="levels"/> groups and spreads each group's count evenly over its non-empty bins.</summary>

@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace Compression.Core.Quantization.Calibration;
 
 /// <summary>
@@ -34,8 +36,21 @@ public sealed class MinMaxCalibrator(bool movingAverage = false) : ITensorCalibr
     /// <summary>Smallest and largest finite value of a span (NaN and infinities are skipped: they have no scale).</summary>
     public static (float Min, float Max) Extremes(ReadOnlySpan<float> values)
     {
-        var low = float.PositiveInfinity;
-        var high = float.NegativeInfinity;
+        if (values.IsEmpty)
+        {
+            return (0, 0);
+        }
+
+        // The vector kernels propagate NaN and keep infinities; only then is the slow, filtering loop needed.
+        var low = TensorPrimitives.Min(values);
+        var high = TensorPrimitives.Max(values);
+        if (float.IsFinite(low) && float.IsFinite(high))
+        {
+            return (low, high);
+        }
+
+        low = float.PositiveInfinity;
+        high = float.NegativeInfinity;
         foreach (var value in values)
         {
             if (float.IsFinite(value))
