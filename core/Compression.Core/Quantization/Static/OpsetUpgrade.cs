@@ -25,12 +25,13 @@ internal static class OpsetUpgrade
         "Not", "And", "Or", "ReduceMean", "ReduceMax", "ReduceMin", "ArgMax", "ArgMin", "Range",
     };
 
-    public static bool TryRaise(OnnxModel model, long target)
+    /// <summary>Raises the import to <paramref name="target"/>; returns null when done, else the op type that prevents it.</summary>
+    public static string? TryRaise(OnnxModel model, long target)
     {
         var current = model.OpsetVersion("") ?? 1;
         if (current >= target)
         {
-            return true;
+            return null;
         }
 
         var graphs = GraphScopes.InnermostFirst(model);
@@ -40,7 +41,7 @@ internal static class OpsetUpgrade
             {
                 if (GraphScopes.IsStandard(node) && !Stable.Contains(node.OpType) && !Convertible(node, current, target))
                 {
-                    return false;
+                    return node.OpType;
                 }
             }
         }
@@ -57,6 +58,11 @@ internal static class OpsetUpgrade
             }
         }
 
+        foreach (var graph in graphs)
+        {
+            graph.SortTopologically();
+        }
+
         foreach (var opset in model.Proto.OpsetImport)
         {
             if (OnnxModel.NormalizeDomain(opset.Domain).Length == 0)
@@ -67,7 +73,7 @@ internal static class OpsetUpgrade
 
         // Opset 13 needs IR 7; IR 3 models (mnist-8) would be refused.
         model.Proto.IrVersion = Math.Max(model.Proto.IrVersion, 7);
-        return true;
+        return null;
     }
 
     /// <summary>Whether an op outside the stable list can move to the target opset (rewritten, or unchanged up to it).</summary>
@@ -75,9 +81,11 @@ internal static class OpsetUpgrade
     {
         "Clip" => true,
         "Squeeze" or "Unsqueeze" => true,
-        "Softmax" or "LogSoftmax" or "Hardmax" or "Split" or "ReduceSum" => target < 13,
+        "Softmax" or "LogSoftmax" or "Hardmax" => true,
+        "Split" or "ReduceSum" => target < 13,
         "Pad" or "Resize" => target < 11,
-        "Slice" or "Dropout" or "TopK" or "Upsample" => current >= 10 && target < 12,
+        "Slice" => true,
+        "Dropout" or "TopK" or "Upsample" => current >= 10 && target < 12,
         _ => false,
     };
 
@@ -92,16 +100,58 @@ internal static class OpsetUpgrade
                 node.Input.Add(max is null ? "" : Scalar(graph, names, node, "max", max.F));
                 TrimEmptyInputs(node);
                 break;
+            case "Slice" when current < 10 && target >= 10:
+                // Opset 10 reads starts, ends and axes as inputs, with the same clamping.
+                var starts = Take(node, "starts")!;
+                var ends = Take(node, "ends")!;
+                var sliceAxes = Take(node, "axes");
+                node.Input.Add(Int64s(graph, names, node, "starts", starts.Ints));
+                node.Input.Add(Int64s(graph, names, node, "ends", ends.Ints));
+                if (sliceAxes is not null)
+                {
+                    node.Input.Add(Int64s(graph, names, node, "axes", sliceAxes.Ints));
+                }
+
+                break;
+            case "Softmax" or "LogSoftmax" or "Hardmax" when current < 13 && target >= 13:
+                SoftmaxOverFlattened(graph, node, names);
+                break;
             case "Squeeze" or "Unsqueeze" when current < 13 && target >= 13:
                 if (Take(node, "axes") is { } axes)
                 {
-                    var name = GraphScopes.UniqueName(names, $"{node.Output[0]}_axes");
-                    graph.SetInitializer(TensorCodec.FromInt64(name, [axes.Ints.Count], axes.Ints.ToArray()));
-                    node.Input.Add(name);
+                    node.Input.Add(Int64s(graph, names, node, "axes", axes.Ints));
                 }
 
                 break;
         }
+    }
+
+    /// <summary>
+    /// Before opset 13 Softmax normalizes over all dims from its axis on (the input seen as 2-D), from 13 over the axis
+    /// alone. Unless the axis is already the last, the old meaning is rebuilt exactly without knowing the rank:
+    /// Flatten at the axis, Softmax over the last dim, Reshape back to the input's shape.
+    /// </summary>
+    private static void SoftmaxOverFlattened(OnnxGraph graph, NodeProto node, HashSet<string> names)
+    {
+        var axis = Take(node, "axis")?.I ?? 1;
+        node.Attribute.Add(GraphEdits.Int("axis", -1));
+        if (axis == -1)
+        {
+            return;
+        }
+
+        var input = node.Input[0];
+        var output = node.Output[0];
+        var shape = GraphScopes.UniqueName(names, $"{output}_input_shape");
+        var flat = GraphScopes.UniqueName(names, $"{output}_flat_input");
+        var flatOutput = GraphScopes.UniqueName(names, $"{output}_flat");
+        var flatten = GraphEdits.Node("Flatten", flat, [input], [flat]);
+        flatten.Attribute.Add(GraphEdits.Int("axis", axis));
+        graph.InsertNodeBefore(node, GraphEdits.Node("Shape", shape, [input], [shape]));
+        graph.InsertNodeBefore(node, flatten);
+        node.Input[0] = flat;
+        node.Output[0] = flatOutput;
+        graph.AddNode(GraphEdits.Node("Reshape", output + "_restore_shape", [flatOutput, shape], [output]));
     }
 
     private static AttributeProto? Take(NodeProto node, string name)
@@ -123,6 +173,13 @@ internal static class OpsetUpgrade
     {
         var name = GraphScopes.UniqueName(names, $"{node.Output[0]}_{what}");
         graph.SetInitializer(TensorCodec.FromSingle(name, [], [value], ElementType.Float));
+        return name;
+    }
+
+    private static string Int64s(OnnxGraph graph, HashSet<string> names, NodeProto node, string what, IReadOnlyList<long> values)
+    {
+        var name = GraphScopes.UniqueName(names, $"{node.Output[0]}_{what}");
+        graph.SetInitializer(TensorCodec.FromInt64(name, [values.Count], values.ToArray()));
         return name;
     }
 

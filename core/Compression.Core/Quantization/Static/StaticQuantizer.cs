@@ -39,7 +39,13 @@ internal sealed class StaticQuantizer : IModeQuantizer
         var wantsIntegerOps = options.Format != QuantizationFormat.Qdq;
         var opset = options.PerChannel || wantsIntegerOps ? 13 : 10;
         // 16-bit QDQ uses ONNX Runtime's com.microsoft Q/DQ (opset 21 would re-version far more ops than 16-bit needs).
-        var qdqDomain = !sixteenBit && OpsetUpgrade.TryRaise(prepared, opset) ? "" : MicrosoftDomain;
+        var blocker = sixteenBit ? null : OpsetUpgrade.TryRaise(prepared, opset);
+        if (blocker is not null)
+        {
+            context.Log.Verbose($"static quantization: opset {prepared.OpsetVersion("")} cannot be raised to {opset} ({blocker} changed meaning); using com.microsoft QuantizeLinear/DequantizeLinear.");
+        }
+
+        var qdqDomain = !sixteenBit && blocker is null ? "" : MicrosoftDomain;
         if (qdqDomain == MicrosoftDomain || wantsIntegerOps)
         {
             EnsureImport(prepared, MicrosoftDomain, 1);
