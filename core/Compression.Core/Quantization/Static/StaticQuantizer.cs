@@ -86,7 +86,7 @@ internal sealed class StaticQuantizer : IModeQuantizer
             _ => ChooseFastest(qdq.Model, integerOpsPossible, workspace, statistics, context, model.Path),
         };
         statistics["quantized_nodes"] = qdq.QuantizedNodes.Count;
-        statistics["float_nodes"] = chosen.Proto.Graph.Node.Count(n => !QuantizableOps.IsQuantizedOp(n.OpType) && n.OpType is not ("QuantizeLinear" or "DequantizeLinear"));
+        statistics["nodes"] = chosen.Proto.Graph.Node.Count;
         statistics["qdq_domain"] = qdqDomain.Length == 0 ? "ai.onnx" : qdqDomain;
         return new PassResult(chosen, statistics);
     }
