@@ -51,7 +51,7 @@ internal sealed class StaticQuantizer : IModeQuantizer
             EnsureImport(prepared, MicrosoftDomain, 1);
         }
 
-        var ranges = ActivationRangeCollector.Collect(prepared, QdqBuilder.TensorsToCalibrate(prepared.MainGraph), data, spec,
+        var ranges = ActivationRangeCollector.Collect(prepared, QdqBuilder.TensorsToCalibrate(prepared.MainGraph, options.ActivationType), data, spec,
             options.ActivationType, context.Log, context.Cancellation);
         var excluded = Excluded(prepared, options.Exclude);
         var statistics = new Dictionary<string, object>

@@ -72,6 +72,7 @@ public sealed class MnistStaticTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(sensitivity.Keys.Take(2), returned);
         var warning = Assert.Single(log.Diagnostics, d => d.Code == ErrorCodes.QuantizationFallback);
         Assert.Contains("not reached", warning.Message, StringComparison.Ordinal);
-        Assert.Equal(6 - 2, result.Statistics["quantized_nodes"]);
+        // Left quantized: the first Conv and the MaxPool that carries its scale; the Reshape now follows float values.
+        Assert.Equal(2, result.Statistics["quantized_nodes"]);
     }
 }

@@ -48,7 +48,7 @@ public sealed class ResNet18StaticTests(ITestOutputHelper output) : IDisposable
         // 32 batches of random images: enough that session start-up does not decide the ratio.
         var batches = Core.Data.DataSourceFactory.Create(new Core.Data.DataSetSpec { Format = Core.Data.DataFormat.Random, Count = 32, Name = "random" }, harness.Temp);
         var (prepared, _) = ModelPreparation.Prepare(ModelLoader.Load(source), new Core.Passes.PassContext(new CollectingLog()));
-        var tensors = QdqBuilder.TensorsToCalibrate(prepared.MainGraph);
+        var tensors = QdqBuilder.TensorsToCalibrate(prepared.MainGraph, QuantizedType.U8);
         var preparedPath = harness.Save(prepared);
 
         var plain = Stopwatch.StartNew();
