@@ -49,6 +49,7 @@ internal sealed class QdqBuilder
     public static IReadOnlyList<string> TensorsToCalibrate(OnnxGraph graph, QuantizedType activationType)
     {
         var asymmetric = activationType is QuantizedType.U8 or QuantizedType.U16;
+        var floats = FloatValues.Find(graph);
         var tensors = new List<string>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var node in graph.TopologicalOrder())
@@ -66,7 +67,7 @@ internal sealed class QdqBuilder
                 && QuantizableOps.Role(readers[0]) == OpRole.Clamp && ClampsAtZero(graph, readers[0]);
             foreach (var value in absorbed ? inputs : inputs.Append(node.Output[0]))
             {
-                if (value.Length > 0 && graph.Initializer(value) is null && seen.Add(value))
+                if (value.Length > 0 && graph.Initializer(value) is null && floats.Contains(value) && seen.Add(value))
                 {
                     tensors.Add(value);
                 }
