@@ -11,4 +11,5 @@ public static partial class ErrorCodes
     public const string CalibrationDataEmpty = "CMP3206";
     public const string NothingQuantized = "CMP3207";
     public const string QuantizationFallback = "CMP3208";
+    public const string StaticFormatNotUsed = "CMP3209";
 }

@@ -85,15 +85,37 @@ internal sealed class StaticQuantizer : IModeQuantizer
             QuantizationFormat.QOperator => WarnQdqOnly(qdq.Model, context, model.Path),
             _ => ChooseFastest(qdq.Model, integerOpsPossible, workspace, statistics, context, model.Path),
         };
+        if (options.Format == QuantizationFormat.QOperator && integerOpsPossible)
+        {
+            // Auto has run its candidates already; an explicit QOperator model is loaded once here, and falls back to
+            // QDQ when this ONNX Runtime lacks one of its integer kernels.
+            chosen = LoadsOrQdq(chosen, qdq.Model, workspace, context, model.Path);
+        }
+
         statistics["quantized_nodes"] = qdq.QuantizedNodes.Count;
         statistics["nodes"] = chosen.Proto.Graph.Node.Count;
         statistics["qdq_domain"] = qdqDomain.Length == 0 ? "ai.onnx" : qdqDomain;
         return new PassResult(chosen, statistics);
     }
 
+    private static OnnxModel LoadsOrQdq(OnnxModel integerOps, OnnxModel qdq, CandidateWorkspace workspace, PassContext context, string? path)
+    {
+        try
+        {
+            using var runner = new Evaluation.ModelRunner(workspace.Save(integerOps));
+            return integerOps;
+        }
+        catch (CompressionException e) when (e.Code == ErrorCodes.RuntimeRejectedModel)
+        {
+            context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed,
+                $"ONNX Runtime cannot load the integer-operator model ({e.Diagnostic.Message}); it is written as QDQ instead.", path));
+            return qdq;
+        }
+    }
+
     private static OnnxModel WarnQdqOnly(OnnxModel qdq, PassContext context, string? path)
     {
-        context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingQuantized,
+        context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed,
             "Integer operators need the model's opset raised to 13 and 8-bit activations; this model cannot be, so it is written as QDQ instead.", path));
         return qdq;
     }
@@ -116,13 +138,13 @@ internal sealed class StaticQuantizer : IModeQuantizer
         var best = faithful.Count > 0 ? faithful.MinBy(c => c.Ms) : candidates.MaxBy(c => c.Fidelity.Cosine);
         if (faithful.Count == 0)
         {
-            context.Log.Report(Diagnostic.Warning(ErrorCodes.QuantizationFallback, string.Create(CultureInfo.InvariantCulture,
+            context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed, string.Create(CultureInfo.InvariantCulture,
                 $"No static format keeps cosine >= {AutoCosineTarget} to the float model on the calibration data; kept {best.Format} (cosine {best.Fidelity.Cosine:F4}).")));
         }
 
         if (best.Ms >= floatLatency)
         {
-            context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingQuantized, string.Create(CultureInfo.InvariantCulture,
+            context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed, string.Create(CultureInfo.InvariantCulture,
                 $"On this machine no quantized format is faster than float32 at batch 1 on one thread ({best.Format} {best.Ms:F3} ms, float32 {floatLatency:F3} ms); kept {best.Format} for its size."), path));
         }
 
