@@ -85,11 +85,21 @@ internal sealed class StaticQuantizer : IModeQuantizer
             QuantizationFormat.QOperator => WarnQdqOnly(qdq.Model, context, model.Path),
             _ => ChooseFastest(qdq.Model, integerOpsPossible, workspace, statistics, context, model.Path),
         };
-        if (options.Format == QuantizationFormat.QOperator && integerOpsPossible)
+        // Auto has run its candidates already; an explicit format is loaded once here. An integer-operator model this
+        // ONNX Runtime lacks a kernel for falls back to QDQ; a QDQ model it refuses (an op whose opset could not be
+        // raised, fused at the old opset) is worse than none, and the model stays float.
+        if (options.Format != QuantizationFormat.Auto && !Loads(chosen, workspace, out var reason))
         {
-            // Auto has run its candidates already; an explicit QOperator model is loaded once here, and falls back to
-            // QDQ when this ONNX Runtime lacks one of its integer kernels.
-            chosen = LoadsOrQdq(chosen, qdq.Model, workspace, context, model.Path);
+            if (!ReferenceEquals(chosen, qdq.Model) && Loads(qdq.Model, workspace, out _))
+            {
+                context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed, $"ONNX Runtime cannot load the integer-operator model ({reason}); it is written as QDQ instead.", model.Path));
+                chosen = qdq.Model;
+            }
+            else
+            {
+                context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed, $"ONNX Runtime cannot load the quantized model ({reason}); the model is left float.", model.Path));
+                return new PassResult(model, statistics);
+            }
         }
 
         statistics["quantized_nodes"] = qdq.QuantizedNodes.Count;
@@ -98,18 +108,19 @@ internal sealed class StaticQuantizer : IModeQuantizer
         return new PassResult(chosen, statistics);
     }
 
-    private static OnnxModel LoadsOrQdq(OnnxModel integerOps, OnnxModel qdq, CandidateWorkspace workspace, PassContext context, string? path)
+    /// <summary>Whether ONNX Runtime loads the model (with its graph optimizations, where QDQ fusion happens).</summary>
+    private static bool Loads(OnnxModel candidate, CandidateWorkspace workspace, out string reason)
     {
         try
         {
-            using var runner = new Evaluation.ModelRunner(workspace.Save(integerOps));
-            return integerOps;
+            using var runner = new Evaluation.ModelRunner(workspace.Save(candidate));
+            reason = "";
+            return true;
         }
         catch (CompressionException e) when (e.Code == ErrorCodes.RuntimeRejectedModel)
         {
-            context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed,
-                $"ONNX Runtime cannot load the integer-operator model ({e.Diagnostic.Message}); it is written as QDQ instead.", path));
-            return qdq;
+            reason = e.Diagnostic.Message;
+            return false;
         }
     }
 
