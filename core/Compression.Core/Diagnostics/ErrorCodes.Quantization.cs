@@ -12,4 +12,5 @@ public static partial class ErrorCodes
     public const string NothingQuantized = "CMP3207";
     public const string QuantizationFallback = "CMP3208";
     public const string NodeLeftInFloat = "CMP3209";
+    public const string StaticFormatNotUsed = "CMP3210";
 }

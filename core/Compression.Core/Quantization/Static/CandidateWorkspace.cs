@@ -1,0 +1,66 @@
+using Compression.Core.Data;
+using Compression.Core.Evaluation;
+using Compression.Core.Evaluation.Metrics;
+using Compression.Core.Onnx;
+
+namespace Compression.Core.Quantization.Static;
+
+/// <summary>
+/// A temporary folder where candidate models are saved so ONNX Runtime can run them: fidelity to the float model
+/// on the calibration samples, and latency at batch 1 on one thread. Owns the folder: dispose it.
+/// </summary>
+internal sealed class CandidateWorkspace : IDisposable
+{
+    private readonly string folder = Path.Combine(Path.GetTempPath(), "compression", $"static-{Environment.ProcessId}-{Guid.NewGuid():N}");
+    private readonly IDataSource data;
+    private readonly CalibrationSpec spec;
+    private int saved;
+
+    public CandidateWorkspace(OnnxModel reference, IDataSource data, CalibrationSpec spec)
+    {
+        Directory.CreateDirectory(folder);
+        this.data = data;
+        this.spec = spec;
+        ReferencePath = Save(reference);
+    }
+
+    public string ReferencePath { get; }
+
+    public string Save(OnnxModel model)
+    {
+        var path = Path.Combine(folder, $"candidate-{saved++}.onnx");
+        ModelWriter.Save(model, path);
+        return path;
+    }
+
+    /// <summary>The candidate against the float model on the calibration samples, the worst output first.</summary>
+    public FidelityMetrics Fidelity(string candidatePath, CancellationToken cancellation)
+    {
+        using var reference = new ModelRunner(ReferencePath);
+        using var candidate = new ModelRunner(candidatePath);
+        var accumulators = reference.OutputNames.Select(n => new FidelityAccumulator(n)).ToList();
+        var seen = 0;
+        foreach (var batch in data.ReadBatches(ModelSignature.Of(ModelLoader.Load(ReferencePath, LoadOptions.MetadataOnly)), spec.BatchSize, cancellation))
+        {
+            var expected = reference.Run(batch);
+            var actual = candidate.Run(batch);
+            for (var i = 0; i < accumulators.Count; i++)
+            {
+                accumulators[i].Add(expected[i], actual[i]);
+            }
+
+            seen += batch.Count;
+            if (seen >= spec.Samples)
+            {
+                break;
+            }
+        }
+
+        return accumulators.Select(a => a.Result()).MinBy(r => r.SqnrDb)!;
+    }
+
+    public LatencyMetrics Latency(string path, CancellationToken cancellation) =>
+        Evaluator.MeasureLatency(path, data, new LatencyOptions { Batch = 1, Threads = 1, Warmup = 5, Runs = 30 }, cancellation);
+
+    public void Dispose() => Directory.Delete(folder, recursive: true);
+}

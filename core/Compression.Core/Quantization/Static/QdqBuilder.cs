@@ -1,0 +1,363 @@
+using Compression.Core.Onnx;
+using Compression.Core.Onnx.Graphs;
+using Compression.Core.Onnx.Protobuf;
+using Compression.Core.Onnx.Tensors;
+using Compression.Core.Passes.Graph;
+
+namespace Compression.Core.Quantization.Static;
+
+/// <summary>A QDQ model and which nodes in it are quantized.</summary>
+internal sealed record QdqModel(OnnxModel Model, IReadOnlyList<string> QuantizedNodes);
+
+/// <summary>
+/// Writes the QDQ form: QuantizeLinear/DequantizeLinear on every activation a quantized node reads or writes,
+/// DequantizeLinear on int8 weights and int32 biases. ONNX Runtime fuses DQ -> op -> Q into integer kernels.
+/// Every reader of a quantized activation reads the DequantizeLinear output, so the producer's only reader is the
+/// QuantizeLinear and the fusion applies. Relu/Clip(0, x) after a quantized op is absorbed into its output range
+/// when activations are asymmetric (the zero point then clamps at 0 exactly).
+/// </summary>
+internal sealed class QdqBuilder
+{
+    private readonly OnnxGraph graph;
+    private readonly IReadOnlyDictionary<string, (float Min, float Max)> ranges;
+    private readonly QuantizeOptions options;
+    private readonly string qdqDomain;
+    private readonly HashSet<string> names;
+    private readonly Dictionary<string, QuantParams> activationParams = new(StringComparer.Ordinal);
+
+    // Tensors whose scale and zero point are another tensor's (outputs of Reshape, MaxPool ...): they share its initializers.
+    private readonly Dictionary<string, string> sharedWith = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (string Scale, string ZeroPoint)> paramNames = new(StringComparer.Ordinal);
+    private readonly List<string> quantizedTensors = [];
+
+    private QdqBuilder(OnnxModel model, IReadOnlyDictionary<string, (float, float)> ranges, QuantizeOptions options, string qdqDomain)
+    {
+        graph = model.MainGraph;
+        this.ranges = ranges;
+        this.options = options;
+        this.qdqDomain = qdqDomain;
+        names = GraphScopes.AllValueNames(model);
+    }
+
+    private bool AsymmetricActivations => options.ActivationType is QuantizedType.U8 or QuantizedType.U16;
+
+    /// <summary>
+    /// The activations whose ranges calibration must find: data inputs and outputs of every node that may be
+    /// quantized. With asymmetric activations an output read only by a Relu/Clip(0, x) takes the clamp's range, so it
+    /// is not captured: fewer values to copy, and ONNX Runtime can still fuse Conv with Relu while calibrating.
+    /// </summary>
+    public static IReadOnlyList<string> TensorsToCalibrate(OnnxGraph graph, QuantizedType activationType)
+    {
+        var asymmetric = activationType is QuantizedType.U8 or QuantizedType.U16;
+        var floats = FloatValues.Find(graph);
+        var tensors = new List<string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var node in graph.TopologicalOrder())
+        {
+            var role = QuantizableOps.Role(node);
+            if (role == OpRole.Float)
+            {
+                continue;
+            }
+
+            // A clamp is never quantized on its own: only its output's range is used, by the op it is absorbed into.
+            var inputs = role == OpRole.Clamp ? Enumerable.Empty<string>() : DataInputs(node);
+            var readers = graph.Consumers(node.Output[0]);
+            var absorbed = asymmetric && readers.Count == 1 && !graph.IsGraphOutput(node.Output[0])
+                && QuantizableOps.Role(readers[0]) == OpRole.Clamp && ClampsAtZero(graph, readers[0]);
+            foreach (var value in absorbed ? inputs : inputs.Append(node.Output[0]))
+            {
+                if (value.Length > 0 && graph.Initializer(value) is null && floats.Contains(value) && seen.Add(value))
+                {
+                    tensors.Add(value);
+                }
+            }
+        }
+
+        return tensors;
+    }
+
+    /// <summary>Builds the QDQ model from a prepared float model (which is not changed); nodes named in <paramref name="keepFloat"/> stay float.</summary>
+    public static QdqModel Build(OnnxModel prepared, IReadOnlyDictionary<string, (float Min, float Max)> ranges, QuantizeOptions options,
+        IReadOnlySet<string> keepFloat, string qdqDomain)
+    {
+        var model = new OnnxModel(prepared.Proto.Clone(), prepared.Path);
+        var builder = new QdqBuilder(model, ranges, options, qdqDomain);
+        var quantized = builder.Plan(keepFloat);
+        foreach (var node in quantized.Where(n => QuantizableOps.Role(n) == OpRole.Weighted))
+        {
+            builder.QuantizeWeights(node);
+        }
+
+        foreach (var tensor in builder.quantizedTensors)
+        {
+            builder.InsertQdq(tensor);
+        }
+
+        builder.graph.SortTopologically();
+        builder.graph.RemoveDeadNodes();
+        return new QdqModel(model, quantized.Select(n => n.Name).ToList());
+    }
+
+    /// <summary>The inputs of a node that carry activations (not shapes, axes or weights).</summary>
+    private static IEnumerable<string> DataInputs(NodeProto node) => node.OpType switch
+    {
+        "Add" or "Mul" or "Concat" => node.Input,
+        "MatMul" => node.Input.Take(2),
+        _ => node.Input.Take(1),
+    };
+
+    /// <summary>Chooses the nodes to quantize, in topological order, and the activations they need quantized.</summary>
+    private List<NodeProto> Plan(IReadOnlySet<string> keepFloat)
+    {
+        var quantized = new List<NodeProto>();
+        var removed = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
+        foreach (var node in graph.TopologicalOrder())
+        {
+            if (removed.Contains(node) || keepFloat.Contains(node.Name))
+            {
+                continue;
+            }
+
+            var role = QuantizableOps.Role(node);
+            var accepted = role switch
+            {
+                OpRole.Weighted => PlanWeighted(node),
+                OpRole.Activation => PlanActivation(node),
+                OpRole.Propagating => PlanPropagating(node),
+                _ => false,
+            };
+            if (!accepted)
+            {
+                continue;
+            }
+
+            quantized.Add(node);
+            if (role != OpRole.Propagating)
+            {
+                PlanOutput(node, keepFloat, removed);
+            }
+        }
+
+        return quantized;
+    }
+
+    private bool PlanWeighted(NodeProto node)
+    {
+        if (!HasRange(node.Input[0]))
+        {
+            return false;
+        }
+
+        var weight = graph.Initializer(node.Input[1]);
+        if (weight is null)
+        {
+            // MatMul of two activations quantizes both like an Add does.
+            return node.OpType == "MatMul" && PlanActivation(node);
+        }
+
+        var expectedRank = node.OpType == "Conv" ? weight.Dims.Count : 2;
+        if (TensorCodec.ElementTypeOf(weight) != ElementType.Float || weight.Dims.Count != expectedRank || weight.Dims.Count < 2
+            || GraphScopes.IsGraphInput(graph, weight.Name))
+        {
+            return false;
+        }
+
+        if (node.OpType == "Gemm" && GraphEdits.IntAttribute(node, "transA", 0) != 0)
+        {
+            return false;
+        }
+
+        Require(node.Input[0]);
+        return true;
+    }
+
+    private bool PlanActivation(NodeProto node)
+    {
+        var inputs = DataInputs(node).ToList();
+        if (inputs.Count == 0 || inputs.Any(i => i.Length == 0 || graph.Initializer(i) is not null || !HasRange(i)))
+        {
+            // A constant operand (x * 0.5) stays float with its node: quantizing it as an activation loses more than it saves.
+            return false;
+        }
+
+        foreach (var input in inputs)
+        {
+            Require(input);
+        }
+
+        return true;
+    }
+
+    private bool PlanPropagating(NodeProto node)
+    {
+        var input = node.Input[0];
+        if (!activationParams.ContainsKey(input))
+        {
+            return false;
+        }
+
+        // Same values in, same values out: the output reuses the input's scale so no requantization happens.
+        var output = node.Output[0];
+        var source = sharedWith.GetValueOrDefault(input, input);
+        sharedWith[output] = source;
+        activationParams[output] = activationParams[input];
+        quantizedTensors.Add(output);
+        return true;
+    }
+
+    /// <summary>Quantizes the node's output, absorbing a following Relu or Clip(0, x) into the range when that is exact.</summary>
+    private void PlanOutput(NodeProto node, IReadOnlySet<string> keepFloat, HashSet<NodeProto> removed)
+    {
+        var output = node.Output[0];
+        var readers = graph.Consumers(output);
+        if (AsymmetricActivations && readers.Count == 1 && !graph.IsGraphOutput(output) && readers[0] is var clamp
+            && QuantizableOps.Role(clamp) == OpRole.Clamp && !keepFloat.Contains(clamp.Name) && ClampsAtZero(graph, clamp)
+            && ranges.ContainsKey(clamp.Output[0]))
+        {
+            node.Output[0] = clamp.Output[0];
+            graph.RemoveNode(clamp);
+            removed.Add(clamp);
+            output = node.Output[0];
+        }
+
+        if (HasRange(output))
+        {
+            Require(output);
+        }
+    }
+
+    private static bool ClampsAtZero(OnnxGraph graph, NodeProto clamp)
+    {
+        if (clamp.OpType == "Relu")
+        {
+            return true;
+        }
+
+        if (GraphEdits.FloatAttribute(clamp, "min") is { } min)
+        {
+            return min == 0;
+        }
+
+        return clamp.Input.Count > 1 && graph.Initializer(clamp.Input[1]) is { } bound && TensorCodec.ToSingle(bound) is [0f];
+    }
+
+    private bool HasRange(string tensor) => ranges.ContainsKey(tensor) || activationParams.ContainsKey(tensor);
+
+    private void Require(string tensor)
+    {
+        if (activationParams.ContainsKey(tensor))
+        {
+            return;
+        }
+
+        var (min, max) = ranges[tensor];
+        var symmetric = !AsymmetricActivations;
+        activationParams[tensor] = QuantMath.Compute(min, max, options.ActivationType, symmetric);
+        quantizedTensors.Add(tensor);
+    }
+
+    private (string Scale, string ZeroPoint) ParamNames(string tensor)
+    {
+        var source = sharedWith.GetValueOrDefault(tensor, tensor);
+        if (paramNames.TryGetValue(source, out var existing))
+        {
+            return existing;
+        }
+
+        var p = activationParams[source];
+        var scale = GraphScopes.UniqueName(names, source + "_scale");
+        var zeroPoint = GraphScopes.UniqueName(names, source + "_zero_point");
+        graph.SetInitializer(IntegerTensors.Scales(scale, [p.Scale], perChannel: false));
+        graph.SetInitializer(IntegerTensors.ZeroPoints(zeroPoint, [p.ZeroPoint], perChannel: false, QuantMath.ElementType(options.ActivationType)));
+        return paramNames[source] = (scale, zeroPoint);
+    }
+
+    /// <summary>QuantizeLinear then DequantizeLinear on one activation; every former reader reads the dequantized value.</summary>
+    private void InsertQdq(string tensor)
+    {
+        var (scale, zeroPoint) = ParamNames(tensor);
+        var quantizedName = GraphScopes.UniqueName(names, tensor + "_quantized");
+        if (graph.Producer(tensor) is { } producer)
+        {
+            // The producer writes a new name; the DequantizeLinear takes over the old one, graph outputs included.
+            var floatName = GraphScopes.UniqueName(names, tensor + "_float");
+            producer.Output[producer.Output.IndexOf(tensor)] = floatName;
+            graph.AddNode(GraphEdits.Node("QuantizeLinear", quantizedName, [floatName, scale, zeroPoint], [quantizedName], qdqDomain));
+            graph.AddNode(GraphEdits.Node("DequantizeLinear", tensor + "_dequantize", [quantizedName, scale, zeroPoint], [tensor], qdqDomain));
+            return;
+        }
+
+        // A graph input keeps its name: its readers move to the dequantized copy.
+        var dequantizedName = GraphScopes.UniqueName(names, tensor + "_dequantized");
+        foreach (var reader in graph.Consumers(tensor).ToList())
+        {
+            for (var i = 0; i < reader.Input.Count; i++)
+            {
+                if (reader.Input[i] == tensor)
+                {
+                    reader.Input[i] = dequantizedName;
+                }
+            }
+        }
+
+        graph.AddNode(GraphEdits.Node("QuantizeLinear", quantizedName, [tensor, scale, zeroPoint], [quantizedName], qdqDomain));
+        graph.AddNode(GraphEdits.Node("DequantizeLinear", dequantizedName, [quantizedName, scale, zeroPoint], [dequantizedName], qdqDomain));
+    }
+
+    /// <summary>Replaces the node's weight (and bias) with DequantizeLinear of int8 (int32) initializers.</summary>
+    private void QuantizeWeights(NodeProto node)
+    {
+        var weightTensor = graph.Initializer(node.Input[1]);
+        if (weightTensor is null)
+        {
+            return; // MatMul of two activations: both are quantized as activations.
+        }
+
+        var axis = node.OpType switch
+        {
+            "Conv" => 0,
+            "Gemm" => GraphEdits.IntAttribute(node, "transB", 0) != 0 ? 0 : 1,
+            _ => 1,
+        };
+        var weight = TensorCodec.ToSingle(weightTensor);
+        var dims = weightTensor.Dims.ToArray();
+        var quantized = WeightQuantizer.Quantize(weight, dims, axis, options.PerChannel, options.WeightType, options.Symmetric, options.ReduceRange);
+
+        var bias = node.Input.Count > 2 && node.Input[2].Length > 0 ? graph.Initializer(node.Input[2]) : null;
+        var biasFits = bias is not null && TensorCodec.ElementTypeOf(bias) == ElementType.Float && bias.Dims.Count == 1 && bias.Dims[0] == dims[axis]
+            && (node.OpType != "Gemm" || GraphEdits.FloatAttribute(node, "alpha") is null or 1f && GraphEdits.FloatAttribute(node, "beta") is null or 1f);
+        if (biasFits)
+        {
+            // The bias may raise weight scales (see QuantizeBias), so it is done before the weights are written.
+            var inputScale = activationParams[node.Input[0]].Scale;
+            var (values, scales) = WeightQuantizer.QuantizeBias(TensorCodec.ToSingle(bias!), inputScale, weight, quantized,
+                WeightQuantizer.Inner(dims, axis), options.WeightType, options.ReduceRange);
+            var perChannel = options.PerChannel;
+            node.Input[2] = Dequantized(bias!.Name, [bias.Dims[0]], values, perChannel ? scales : [scales[0]], new int[perChannel ? scales.Length : 1],
+                ElementType.Int32, perChannel, 0);
+        }
+
+        node.Input[1] = Dequantized(weightTensor.Name, dims, quantized.Values, quantized.Scales, quantized.ZeroPoints,
+            QuantMath.ElementType(options.WeightType), quantized.PerChannel, axis);
+    }
+
+    private string Dequantized(string stem, long[] dims, int[] values, float[] scales, int[] zeroPoints, ElementType type, bool perChannel, int axis)
+    {
+        var quantizedName = GraphScopes.UniqueName(names, stem + "_quantized");
+        var scaleName = GraphScopes.UniqueName(names, stem + "_scale");
+        var zeroPointName = GraphScopes.UniqueName(names, stem + "_zero_point");
+        var output = GraphScopes.UniqueName(names, stem + "_dequantized");
+        graph.SetInitializer(IntegerTensors.Create(quantizedName, dims, values, type));
+        graph.SetInitializer(IntegerTensors.Scales(scaleName, scales, perChannel));
+        graph.SetInitializer(IntegerTensors.ZeroPoints(zeroPointName, zeroPoints, perChannel, type));
+        var dequantize = GraphEdits.Node("DequantizeLinear", output, [quantizedName, scaleName, zeroPointName], [output], qdqDomain);
+        if (perChannel)
+        {
+            dequantize.Attribute.Add(GraphEdits.Int("axis", axis));
+        }
+
+        graph.AddNode(dequantize);
+        return output;
+    }
+}

@@ -1,0 +1,239 @@
+using System.Globalization;
+using System.IO.Enumeration;
+using Compression.Core.Diagnostics;
+using Compression.Core.Evaluation.Metrics;
+using Compression.Core.Onnx;
+using Compression.Core.Onnx.Protobuf;
+using Compression.Core.Passes;
+using Compression.Core.Quantization.Calibration;
+
+namespace Compression.Core.Quantization.Static;
+
+/// <summary>
+/// Static int8 (or 16-bit) quantization: activation ranges calibrated on data, weights per channel or per tensor,
+/// int32 biases, written as QDQ or as integer operators. With <c>format: auto</c> both are measured here (batch 1,
+/// one thread) and the fastest one whose outputs keep cosine >= <see cref="AutoCosineTarget"/> to the float model
+/// on the calibration data is kept. When no candidate beats float32 the faster quantized one is still kept (the
+/// file is ~4x smaller, which is what was asked for) with a warning that says so; when none meets the fidelity
+/// target the most faithful is kept with a warning.
+/// </summary>
+internal sealed class StaticQuantizer : IModeQuantizer
+{
+    public const double AutoCosineTarget = 0.99;
+
+    private const string MicrosoftDomain = "com.microsoft";
+
+    public PassResult Quantize(OnnxModel model, QuantizeOptions options, PassContext context)
+    {
+        ModelPreparation.RefuseQuantized(model);
+        var spec = options.Calibration ?? throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataMissing,
+            "Static quantization needs calibration data: add calibration: { data: <name> }.", model.Path));
+        if (!context.DataSets.TryGetValue(spec.Data, out var data))
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataMissing,
+                $"The calibration data set '{spec.Data}' is not defined; defined: {(context.DataSets.Count == 0 ? "none" : string.Join(", ", context.DataSets.Keys))}.", model.Path));
+        }
+
+        var (prepared, fusedBiases) = ModelPreparation.Prepare(model, context);
+        var sixteenBit = options.ActivationType is QuantizedType.U16 or QuantizedType.S16;
+        var wantsIntegerOps = options.Format != QuantizationFormat.Qdq;
+        var opset = options.PerChannel || wantsIntegerOps ? 13 : 10;
+        // 16-bit QDQ uses ONNX Runtime's com.microsoft Q/DQ (opset 21 would re-version far more ops than 16-bit needs).
+        var blocker = sixteenBit ? null : OpsetUpgrade.TryRaise(prepared, opset);
+        if (blocker is not null)
+        {
+            context.Log.Verbose($"static quantization: opset {prepared.OpsetVersion("")} cannot be raised to {opset} ({blocker} changed meaning); using com.microsoft QuantizeLinear/DequantizeLinear.");
+        }
+
+        var qdqDomain = !sixteenBit && blocker is null ? "" : MicrosoftDomain;
+        if (qdqDomain == MicrosoftDomain || wantsIntegerOps)
+        {
+            EnsureImport(prepared, MicrosoftDomain, 1);
+        }
+
+        var ranges = ActivationRangeCollector.Collect(prepared, QdqBuilder.TensorsToCalibrate(prepared.MainGraph, options.ActivationType), data, spec,
+            options.ActivationType, context.Log, context.Cancellation);
+        var excluded = Excluded(prepared, options.Exclude);
+        var statistics = new Dictionary<string, object>
+        {
+            ["calibration_method"] = spec.Method.ToString(),
+            ["calibrated_tensors"] = ranges.Count,
+            ["fused_biases"] = fusedBiases,
+            ["excluded"] = excluded.Count,
+        };
+
+        using var workspace = new CandidateWorkspace(prepared, data, spec);
+        var keepFloat = new HashSet<string>(excluded, StringComparer.Ordinal);
+        if (options.Fallback is { } fallback)
+        {
+            Fallback(prepared, ranges, options, fallback, keepFloat, qdqDomain, workspace, statistics, context);
+        }
+
+        var qdq = QdqBuilder.Build(prepared, ranges, options, keepFloat, qdqDomain);
+        if (qdq.QuantizedNodes.Count == 0)
+        {
+            context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingQuantized,
+                "Static quantization found nothing to quantize (no Conv, MatMul or Gemm on float weights with calibrated inputs, or all excluded); the model is unchanged.", model.Path));
+            return new PassResult(model, statistics);
+        }
+
+        var integerOpsPossible = qdqDomain.Length == 0 && !sixteenBit;
+        var chosen = options.Format switch
+        {
+            QuantizationFormat.Qdq => qdq.Model,
+            QuantizationFormat.QOperator when integerOpsPossible => QOperatorConverter.Convert(qdq.Model),
+            QuantizationFormat.QOperator => WarnQdqOnly(qdq.Model, context, model.Path),
+            _ => ChooseFastest(qdq.Model, integerOpsPossible, workspace, statistics, context, model.Path),
+        };
+        // Auto has run its candidates already; an explicit format is loaded once here. An integer-operator model this
+        // ONNX Runtime lacks a kernel for falls back to QDQ; a QDQ model it refuses (an op whose opset could not be
+        // raised, fused at the old opset) is worse than none, and the model stays float.
+        if (options.Format != QuantizationFormat.Auto && !Loads(chosen, workspace, out var reason))
+        {
+            if (!ReferenceEquals(chosen, qdq.Model) && Loads(qdq.Model, workspace, out _))
+            {
+                context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed, $"ONNX Runtime cannot load the integer-operator model ({reason}); it is written as QDQ instead.", model.Path));
+                chosen = qdq.Model;
+            }
+            else
+            {
+                context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed, $"ONNX Runtime cannot load the quantized model ({reason}); the model is left float.", model.Path));
+                return new PassResult(model, statistics);
+            }
+        }
+
+        statistics["quantized_nodes"] = qdq.QuantizedNodes.Count;
+        statistics["nodes"] = chosen.Proto.Graph.Node.Count;
+        statistics["qdq_domain"] = qdqDomain.Length == 0 ? "ai.onnx" : qdqDomain;
+        return new PassResult(chosen, statistics);
+    }
+
+    /// <summary>Whether ONNX Runtime loads the model (with its graph optimizations, where QDQ fusion happens).</summary>
+    private static bool Loads(OnnxModel candidate, CandidateWorkspace workspace, out string reason)
+    {
+        try
+        {
+            using var runner = new Evaluation.ModelRunner(workspace.Save(candidate));
+            reason = "";
+            return true;
+        }
+        catch (CompressionException e) when (e.Code == ErrorCodes.RuntimeRejectedModel)
+        {
+            reason = e.Diagnostic.Message;
+            return false;
+        }
+    }
+
+    private static OnnxModel WarnQdqOnly(OnnxModel qdq, PassContext context, string? path)
+    {
+        context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed,
+            "Integer operators need the model's opset raised to 13 and 8-bit activations; this model cannot be, so it is written as QDQ instead.", path));
+        return qdq;
+    }
+
+    /// <summary>Measures float, QDQ and (when possible) QOperator here and keeps the fastest faithful quantized one.</summary>
+    private static OnnxModel ChooseFastest(OnnxModel qdq, bool integerOpsPossible, CandidateWorkspace workspace, Dictionary<string, object> statistics,
+        PassContext context, string? path)
+    {
+        var floatLatency = workspace.Latency(workspace.ReferencePath, context.Cancellation).MedianMs;
+        var candidates = new List<(string Format, OnnxModel Model, double Ms, FidelityMetrics Fidelity)>();
+        foreach (var (format, candidate) in integerOpsPossible ? [("qdq", qdq), ("qoperator", QOperatorConverter.Convert(qdq))] : new[] { ("qdq", qdq) })
+        {
+            var file = workspace.Save(candidate);
+            candidates.Add((format, candidate, workspace.Latency(file, context.Cancellation).MedianMs, workspace.Fidelity(file, context.Cancellation)));
+        }
+
+        statistics["latency_ms"] = candidates.ToDictionary(c => c.Format, c => (object)Math.Round(c.Ms, 4)).Append(new("float32", Math.Round(floatLatency, 4))).ToDictionary();
+        statistics["cosine"] = candidates.ToDictionary(c => c.Format, c => (object)Math.Round(c.Fidelity.Cosine, 6));
+        var faithful = candidates.Where(c => c.Fidelity.Cosine >= AutoCosineTarget).ToList();
+        var best = faithful.Count > 0 ? faithful.MinBy(c => c.Ms) : candidates.MaxBy(c => c.Fidelity.Cosine);
+        if (faithful.Count == 0)
+        {
+            context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed, string.Create(CultureInfo.InvariantCulture,
+                $"No static format keeps cosine >= {AutoCosineTarget} to the float model on the calibration data; kept {best.Format} (cosine {best.Fidelity.Cosine:F4}).")));
+        }
+
+        if (best.Ms >= floatLatency)
+        {
+            context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed, string.Create(CultureInfo.InvariantCulture,
+                $"On this machine no quantized format is faster than float32 at batch 1 on one thread ({best.Format} {best.Ms:F3} ms, float32 {floatLatency:F3} ms); kept {best.Format} for its size."), path));
+        }
+
+        statistics["format"] = best.Format;
+        return best.Model;
+    }
+
+    /// <summary>
+    /// Measures each quantized layer alone (the rest float) and returns the most sensitive ones to float, worst first,
+    /// until the whole model reaches the target or <see cref="FallbackSpec.MaxLayers"/> layers are float.
+    /// </summary>
+    private static void Fallback(OnnxModel prepared, IReadOnlyDictionary<string, (float, float)> ranges, QuantizeOptions options, FallbackSpec fallback,
+        HashSet<string> keepFloat, string qdqDomain, CandidateWorkspace workspace, Dictionary<string, object> statistics, PassContext context)
+    {
+        double Score(FidelityMetrics f) => fallback.Metric == FallbackMetric.Sqnr ? f.SqnrDb : f.Agreement * 100;
+        double Measure(IReadOnlySet<string> floatNodes) =>
+            Score(workspace.Fidelity(workspace.Save(QdqBuilder.Build(prepared, ranges, options, floatNodes, qdqDomain).Model), context.Cancellation));
+
+        var layers = QdqBuilder.Build(prepared, ranges, options, keepFloat, qdqDomain).QuantizedNodes
+            .Where(n => QuantizableOps.Role(prepared.MainGraph.Nodes.First(node => node.Name == n)) != OpRole.Propagating).ToList();
+        var sensitivity = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var layer in layers)
+        {
+            context.Log.Progress("Layer sensitivity", layer, (double)sensitivity.Count / layers.Count);
+            var others = new HashSet<string>(keepFloat, StringComparer.Ordinal);
+            others.UnionWith(layers.Where(l => l != layer));
+            sensitivity[layer] = Measure(others);
+        }
+
+        statistics["sensitivity"] = sensitivity.OrderBy(s => s.Value).ToDictionary(s => s.Key, s => (object)Math.Round(s.Value, 3));
+        var value = Measure(keepFloat);
+        var returned = new List<string>();
+        foreach (var (layer, _) in sensitivity.OrderBy(s => s.Value))
+        {
+            if (value >= fallback.Target || returned.Count >= fallback.MaxLayers)
+            {
+                break;
+            }
+
+            keepFloat.Add(layer);
+            returned.Add(layer);
+            value = Measure(keepFloat);
+        }
+
+        statistics["fallback_layers"] = returned;
+        statistics["fallback_value"] = Math.Round(value, 3);
+        if (returned.Count > 0 || value < fallback.Target)
+        {
+            context.Log.Report(Diagnostic.Warning(ErrorCodes.QuantizationFallback, string.Create(CultureInfo.InvariantCulture,
+                $"Fallback kept {returned.Count} layer(s) in float ({(returned.Count == 0 ? "none" : string.Join(", ", returned))}); {fallback.Metric} {value:F3}, target {fallback.Target}{(value < fallback.Target ? ": not reached" : "")}."),
+                prepared.Path));
+        }
+    }
+
+    /// <summary>Nodes matching an exclude entry: a node name with * and ? wildcards, or an op type.</summary>
+    private static HashSet<string> Excluded(OnnxModel model, IReadOnlyList<string> patterns)
+    {
+        var excluded = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var node in model.MainGraph.Nodes)
+        {
+            foreach (var pattern in patterns)
+            {
+                if (node.OpType == pattern || FileSystemName.MatchesSimpleExpression(pattern, node.Name, ignoreCase: false))
+                {
+                    excluded.Add(node.Name);
+                    break;
+                }
+            }
+        }
+
+        return excluded;
+    }
+
+    private static void EnsureImport(OnnxModel model, string domain, long version)
+    {
+        if (model.OpsetVersion(domain) is null)
+        {
+            model.Proto.OpsetImport.Add(new OperatorSetIdProto { Domain = domain, Version = version });
+        }
+    }
+}

@@ -1,0 +1,78 @@
+using Compression.Core.Diagnostics;
+using Compression.Core.Evaluation;
+using Compression.Core.Onnx;
+using Compression.Core.Quantization;
+using Compression.Core.Tests.Support;
+using Xunit.Abstractions;
+
+namespace Compression.Core.Tests.Quantization.Static;
+
+/// <summary>mnist-8 calibrated on the first 256 test images and evaluated on all 10,000 (fp32: 98.90 %).</summary>
+public sealed class MnistStaticTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly PassHarness harness = new();
+
+    public void Dispose() => harness.Dispose();
+
+    [SkippableTheory]
+    [InlineData(QuantizationFormat.Qdq, true)]
+    [InlineData(QuantizationFormat.QOperator, true)]
+    [InlineData(QuantizationFormat.Qdq, false)]
+    [InlineData(QuantizationFormat.QOperator, false)]
+    public void Static_int8_keeps_accuracy_in_under_13_KB(QuantizationFormat format, bool perChannel)
+    {
+        var source = TestAssets.Require(TestAssets.Mnist, "mnist-8");
+        var log = new CollectingLog();
+        var result = StaticTestData.Quantize(ModelLoader.Load(source), StaticTestData.Options(format, perChannel), StaticTestData.Mnist(256), log);
+        var path = harness.Save(result.Model);
+
+        var report = Evaluator.Evaluate(source, path, StaticTestData.Mnist(null), new EvaluationOptions(), log);
+        var top1 = report.Candidate!.Task.Top1!.Value;
+        var size = new FileInfo(path).Length;
+        output.WriteLine($"{format} per-channel={perChannel}: top-1 {top1:P2}, {size} bytes, agreement {report.Fidelity[0].Agreement:P2}; stats {string.Join(", ", result.Statistics.Select(s => $"{s.Key}={s.Value}"))}");
+        Assert.Equal(10_000, report.Candidate.Task.Samples);
+        Assert.True(top1 >= 0.9885, $"top-1 {top1:P2}");
+        Assert.True(size <= 13_312, $"{size} bytes");
+    }
+
+    /// <summary>Entropy clips the ReLU outputs of this small network hardest (98.74 %): its floor is lower, on purpose and in view.</summary>
+    [SkippableTheory]
+    [InlineData(CalibrationMethod.Percentile, QuantizedType.U8, 0.9885)]
+    [InlineData(CalibrationMethod.Entropy, QuantizedType.U8, 0.985)]
+    [InlineData(CalibrationMethod.Mse, QuantizedType.U8, 0.9885)]
+    [InlineData(CalibrationMethod.MinMax, QuantizedType.S8, 0.9885)]
+    [InlineData(CalibrationMethod.MinMax, QuantizedType.U16, 0.9885)]
+    public void Other_calibrations_and_activation_types_keep_accuracy(CalibrationMethod method, QuantizedType activations, double minimumTop1)
+    {
+        var source = TestAssets.Require(TestAssets.Mnist, "mnist-8");
+        var log = new CollectingLog();
+        var options = StaticTestData.Options(QuantizationFormat.Qdq, method: method) with { ActivationType = activations };
+        var result = StaticTestData.Quantize(ModelLoader.Load(source), options, StaticTestData.Mnist(256), log);
+        var path = harness.Save(result.Model);
+
+        var top1 = Evaluator.Evaluate(source, path, StaticTestData.Mnist(null), new EvaluationOptions(), log).Candidate!.Task.Top1!.Value;
+        output.WriteLine($"{method} {activations}: top-1 {top1:P2}, {new FileInfo(path).Length} bytes, Q/DQ domain {result.Statistics["qdq_domain"]}");
+        Assert.True(top1 >= minimumTop1, $"top-1 {top1:P2}");
+        Assert.Equal(activations == QuantizedType.U16 ? "com.microsoft" : "ai.onnx", result.Statistics["qdq_domain"]);
+    }
+
+    [SkippableFact]
+    public void Fallback_ranks_layers_by_sensitivity_and_returns_the_worst_to_float()
+    {
+        var source = TestAssets.Require(TestAssets.Mnist, "mnist-8");
+        var log = new CollectingLog();
+        // An unreachable SQNR target: the fallback spends its two layers and says the target was not reached.
+        var options = StaticTestData.Options(QuantizationFormat.Qdq) with { Fallback = new FallbackSpec { Target = 200, MaxLayers = 2 } };
+        var result = StaticTestData.Quantize(ModelLoader.Load(source), options, StaticTestData.Mnist(256), log);
+
+        var sensitivity = Assert.IsType<Dictionary<string, object>>(result.Statistics["sensitivity"]);
+        var returned = Assert.IsType<List<string>>(result.Statistics["fallback_layers"]);
+        output.WriteLine($"sensitivity (SQNR dB, quantized alone): {string.Join(", ", sensitivity.Select(s => $"{s.Key} {s.Value}"))}; returned {string.Join(", ", returned)}");
+        Assert.Equal(3, sensitivity.Count); // the two Convs and the Gemm (MaxPool and Reshape only carry scales)
+        Assert.Equal(sensitivity.Keys.Take(2), returned);
+        var warning = Assert.Single(log.Diagnostics, d => d.Code == ErrorCodes.QuantizationFallback);
+        Assert.Contains("not reached", warning.Message, StringComparison.Ordinal);
+        // Left quantized: the first Conv and the MaxPool that carries its scale; the Reshape now follows float values.
+        Assert.Equal(2, result.Statistics["quantized_nodes"]);
+    }
+}
