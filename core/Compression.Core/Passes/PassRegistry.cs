@@ -1,4 +1,5 @@
 using Compression.Core.Passes.Graph;
+using Compression.Core.Quantization;
 
 namespace Compression.Core.Passes;
 
@@ -14,6 +15,7 @@ public static class PassRegistry
         new DedupeInitializersPass(),
         new FoldBatchNormPass(),
         new FoldConstantsPass(),
+        new QuantizePass(),
     ];
 
     public static IPass? Find(string name) => All.FirstOrDefault(p => p.Name == name);

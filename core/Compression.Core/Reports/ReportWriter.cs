@@ -48,7 +48,11 @@ public static class ReportWriter
         return path;
     }
 
-    /// <summary>Adds the summary to the model's metadata_props (replacing an earlier one).</summary>
+    /// <summary>
+    /// Adds a compact summary to the model's metadata_props (replacing an earlier one): the tool, the hashes of the
+    /// input and recipe, the steps, and the figures that matter. Small on purpose: a 12 KB model should not grow by
+    /// its own report (the full report is the JSON file). Sizes and gates depend on this very stamp and stay out.
+    /// </summary>
     public static void StampMetadata(OnnxModel model, ReportSummary summary)
     {
         var props = model.Proto.MetadataProps;
@@ -60,13 +64,48 @@ public static class ReportWriter
             }
         }
 
-        // What was done and measured; sizes and gate verdicts depend on this very stamp, so they stay in the report.
-        var compact = Deterministic(summary);
-        compact.Remove("input");
-        compact.Remove("output");
-        compact.Remove("output_size");
-        compact.Remove("gates");
-        props.Add(new StringStringEntryProto { Key = MetadataKey, Value = compact.ToJsonString() });
+        var stamp = new JsonObject
+        {
+            ["tool"] = $"Compression {ToolVersion}",
+            ["input_sha256"] = Sha256(summary.Input),
+            ["recipe_sha256"] = summary.Recipe.File is { } recipeFile && File.Exists(recipeFile) ? Sha256(recipeFile) : null,
+            ["steps"] = new JsonArray(summary.Steps.Select(s => (JsonNode)s.Name).ToArray()),
+        };
+        if (summary.Evaluation is { } evaluation)
+        {
+            stamp["data"] = evaluation.DataSet;
+            stamp["before"] = Figures(evaluation.Reference.Task, null);
+            stamp["after"] = Figures(evaluation.Candidate?.Task, evaluation.Fidelity);
+        }
+
+        props.Add(new StringStringEntryProto { Key = MetadataKey, Value = stamp.ToJsonString() });
+    }
+
+    private static JsonObject? Figures(Evaluation.Metrics.TaskMetrics? task, IReadOnlyList<Evaluation.Metrics.FidelityMetrics>? fidelity)
+    {
+        if (task is null)
+        {
+            return null;
+        }
+
+        var figures = new JsonObject { ["samples"] = task.Samples };
+        if (task.Top1 is { } top1)
+        {
+            figures["top1"] = Math.Round(top1, 6);
+        }
+
+        if (task.Spearman is { } spearman)
+        {
+            figures["spearman"] = Math.Round(spearman, 6);
+        }
+
+        if (fidelity is { Count: > 0 })
+        {
+            figures["min_agreement"] = Math.Round(fidelity.Min(f => f.Agreement), 6);
+            figures["min_cosine"] = Math.Round(fidelity.Min(f => f.Cosine), 6);
+        }
+
+        return figures;
     }
 
     /// <summary>A pass's options as snake_case keys and plain values, for the report.</summary>
@@ -74,7 +113,7 @@ public static class ReportWriter
         OptionBinder.Options(options.GetType()).ToDictionary(p => OptionBinder.SnakeCase(p.Name), p => Plain(p.GetValue(options)));
 
     public static string Describe(IReadOnlyDictionary<string, object> statistics) =>
-        statistics.Count == 0 ? "" : "(" + string.Join(", ", statistics.Select(s => $"{s.Key}: {s.Value}")) + ")";
+        statistics.Count == 0 ? "" : "(" + string.Join(", ", statistics.Select(s => $"{s.Key}: {(s.Value is string or ValueType ? s.Value : JsonSerializer.Serialize(s.Value))}")) + ")";
 
     private static JsonObject Deterministic(ReportSummary s) => new()
     {
