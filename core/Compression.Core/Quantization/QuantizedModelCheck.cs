@@ -24,7 +24,7 @@ internal static class QuantizedModelCheck
             if (QuantizedOpTypes.Contains(node.OpType) || node.OpType.StartsWith("QLinear", StringComparison.Ordinal))
             {
                 throw new CompressionException(Diagnostic.Error(ErrorCodes.AlreadyQuantized,
-                    $"The model is already quantized: node '{OnnxGraph.Describe(node)}' is a quantized operator. Quantize the float model instead.",
+                    $"The model is already quantized: node '{OnnxGraph.Describe(node)} is a quantized operator. Quantize the float model instead.",
                     model.Path));
             }
         }
