@@ -156,7 +156,7 @@ public sealed class CompressModel : Microsoft.Build.Utilities.Task
             }
             else if (evaluation.Fidelity.Count > 0)
             {
-                text.Append(CultureInfo.InvariantCulture, $"; agreement {evaluation.Fidelity.Min(f => f.Agreement):0.00 %}");
+                text.Append(CultureInfo.InvariantCulture, $"; cosine {evaluation.Fidelity.Min(f => f.Cosine):0.0000}");
             }
         }
 
