@@ -13,19 +13,8 @@ namespace Compression.Build;
 /// <c>Invoke-ModelCompression</c>. Models whose output is newer than every input are skipped; the others run in
 /// parallel (bounded), and the log reads the same whatever the order they finish in.
 /// </summary>
-public sealed class CompressModel : Microsoft.Build.Utilities.Task
+public sealed class CompressModel : CompressionTask
 {
-    /// <summary>The models; metadata <c>Recipe</c> (required) and <c>OutputPath</c> (relative to the output directory).</summary>
-    [Required]
-    public ITaskItem[] Models { get; set; } = [];
-
-    [Required]
-    public string ProjectDirectory { get; set; } = "";
-
-    /// <summary>Where compressed models are written (the project's intermediate folder); they are copied to the output from there.</summary>
-    [Required]
-    public string OutputDirectory { get; set; } = "";
-
     /// <summary>A folder for the JSON reports; beside each output when empty.</summary>
     public string? ReportDirectory { get; set; }
 
@@ -41,7 +30,7 @@ public sealed class CompressModel : Microsoft.Build.Utilities.Task
 
     public override bool Execute()
     {
-        var jobs = Models.Select(CompressionJob.From(ProjectDirectory, OutputDirectory)).ToList();
+        var jobs = Jobs().ToList();
         var outcomes = new ConcurrentDictionary<int, Outcome>();
         var parallelism = MaxParallelism > 0 ? MaxParallelism : Environment.ProcessorCount;
         Parallel.For(0, jobs.Count, new ParallelOptions { MaxDegreeOfParallelism = parallelism }, i => outcomes[i] = Run(jobs[i]));

@@ -9,17 +9,8 @@ namespace Compression.Build;
 /// Lists what the compression target depends on and produces, so MSBuild skips it when nothing changed: the models,
 /// their recipes, every data file the recipes name, and the output paths. Recipe errors are left to CompressModel.
 /// </summary>
-public sealed class GetCompressionInputs : Microsoft.Build.Utilities.Task
+public sealed class GetCompressionInputs : CompressionTask
 {
-    [Required]
-    public ITaskItem[] Models { get; set; } = [];
-
-    [Required]
-    public string ProjectDirectory { get; set; } = "";
-
-    [Required]
-    public string OutputDirectory { get; set; } = "";
-
     [Output]
     public ITaskItem[] Inputs { get; set; } = [];
 
@@ -30,7 +21,7 @@ public sealed class GetCompressionInputs : Microsoft.Build.Utilities.Task
     {
         var inputs = new SortedSet<string>(StringComparer.Ordinal);
         var outputs = new List<ITaskItem>();
-        foreach (var job in Models.Select(CompressionJob.From(ProjectDirectory, OutputDirectory)))
+        foreach (var job in Jobs())
         {
             inputs.Add(job.Model);
             var output = new TaskItem(job.Output);
