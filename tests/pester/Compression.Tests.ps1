@@ -160,3 +160,33 @@ Describe 'examples/scripts/release-pipeline.ps1' -Skip:(-not $HasShared) {
         finally { Remove-Item $folder -Recurse -Force }
     }
 }
+
+Describe 'Invoke-ModelQuantize' -Skip:(-not $HasShared) {
+    BeforeEach {
+        $script:Folder = New-Item -ItemType Directory -Path (Join-Path ([IO.Path]::GetTempPath()) "quantize-$PID-$(Get-Random)")
+        Copy-Item (Join-Path $Assets 'mnist/mnist-8.onnx') $Folder
+        $script:Model = Join-Path $Folder 'mnist-8.onnx'
+    }
+    AfterEach { Remove-Item $Folder -Recurse -Force }
+
+    It 'writes model.int8.onnx with dynamic int8 by default, checked on the given data' {
+        $result = Invoke-ModelQuantize $Model -CalibrationData $Images
+        $result.OutputPath | Should -Be (Join-Path $Folder 'mnist-8.int8.onnx')
+        $result.SizeRatio | Should -BeLessThan 0.8
+        $result.Evaluation.Candidate.Task.Top1 | Should -BeGreaterThan 0.98
+    }
+
+    It '-WhatIf writes nothing' {
+        Invoke-ModelQuantize $Model -Mode Static -CalibrationData $Images -WhatIf
+        (Get-ChildItem $Folder).Name | Should -Be 'mnist-8.onnx'
+    }
+
+    It 'refuses 3 bits with CMP3202 and an already quantized model with CMP3201' {
+        Invoke-ModelQuantize $Model -Mode WeightOnly -Bits 3 -ErrorVariable errors -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $errors[0].FullyQualifiedErrorId | Should -BeLike 'CMP3202,*'
+        $quantized = (Invoke-ModelQuantize $Model).OutputPath
+        Invoke-ModelQuantize $quantized -OutputPath (Join-Path $Folder 'twice.onnx') -ErrorVariable twice -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $twice[0].FullyQualifiedErrorId | Should -BeLike 'CMP3201,*'
+        Test-Path (Join-Path $Folder 'twice.onnx') | Should -BeFalse
+    }
+}

@@ -31,15 +31,18 @@ internal static class DataParameters
 {
     public static IDataSource Open(IDataParameters parameters, Func<string, string> resolve)
     {
-        var path = resolve(parameters.Data);
-        var spec = Path.GetExtension(path) is ".yaml" or ".yml" ? RecipeParser.LoadDataSet(path) : DataSourceFactory.Describe(path);
+        var (spec, folder) = Describe(resolve(parameters.Data));
         spec = spec with
         {
             Labels = parameters.Labels is null ? spec.Labels : resolve(parameters.Labels),
             Take = parameters.Take == int.MaxValue ? spec.Take : parameters.Take,
         };
-        return DataSourceFactory.Create(spec, Path.GetDirectoryName(path)!);
+        return DataSourceFactory.Create(spec, folder);
     }
+
+    /// <summary>A -Data argument as a data set: a YAML description (paths relative to it), or a file or folder whose format is guessed.</summary>
+    public static (DataSetSpec Spec, string Folder) Describe(string path) =>
+        (Path.GetExtension(path) is ".yaml" or ".yml" ? RecipeParser.LoadDataSet(path) : DataSourceFactory.Describe(path), Path.GetDirectoryName(path)!);
 
     public static EvaluationOptions Options(IDataParameters parameters) => new()
     {

@@ -130,12 +130,10 @@ public sealed class InvokeModelQuantizeCommand : ModelCmdlet
             Exclude = Exclude,
             Calibration = CalibrationData is null ? null : new CalibrationSpec { Data = CalibrationSet, Method = Parse<CalibrationMethod>(Method) },
         };
-        var data = new Dictionary<string, DataSetSpec>
-        {
-            [CheckSet] = CalibrationData is null
-                ? new DataSetSpec { Format = DataFormat.Random, Count = 16, Name = "random inputs" }
-                : DataSourceFactory.Describe(ResolveOtherPath(CalibrationData)) with { Take = 256 },
-        };
+        var (check, folder) = CalibrationData is null
+            ? (new DataSetSpec { Format = DataFormat.Random, Count = 16, Name = "random inputs" }, SessionState.Path.CurrentFileSystemLocation.Path)
+            : DataParameters.Describe(ResolveOtherPath(CalibrationData));
+        var data = new Dictionary<string, DataSetSpec> { [CheckSet] = CalibrationData is null ? check : check with { Take = check.Take ?? 256 } };
         if (CalibrationData is not null)
         {
             data[CalibrationSet] = data[CheckSet];
@@ -148,7 +146,7 @@ public sealed class InvokeModelQuantizeCommand : ModelCmdlet
             Steps = [new RecipeStep(pass, options, 0, 0)],
             Evaluate = new EvaluateSpec { Data = CheckSet },
             Output = "{name}." + Suffix() + ".onnx",
-            BaseDirectory = SessionState.Path.CurrentFileSystemLocation.Path,
+            BaseDirectory = folder,
         };
     }
 

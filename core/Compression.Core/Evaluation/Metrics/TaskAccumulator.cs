@@ -129,6 +129,6 @@ public sealed record TaskMetrics(long Samples, double? Top1, double? TopK, doubl
         { Spearman: { } s, Pearson: { } p } => FormattableString.Invariant($"{Samples} pairs: Spearman {s * 100:0.00}, Pearson {p * 100:0.00}"),
         { Top1: { } t, TopK: { } k } => FormattableString.Invariant($"{Samples} samples: top-1 {t:0.00 %}, top-k {k:0.00 %}"),
         { Top1: { } t } => FormattableString.Invariant($"{Samples} samples: top-1 {t:0.00 %}"),
-        _ => $"{Samples} samples (no labels)",
+        _ => "no task metrics (the data has no labels); see the fidelity to the original",
     };
 }
