@@ -7,7 +7,11 @@ namespace Compression.Core.Tests.Support;
 /// <summary>Runs a model file in ONNX Runtime (one thread) and returns a byte-exact fingerprint per output.</summary>
 public static class OrtRunner
 {
-    public static IReadOnlyList<byte[]> Run(string modelPath, IReadOnlyList<(string Name, TensorProto Tensor)> inputs)
+    public static IReadOnlyList<byte[]> Run(string modelPath, IReadOnlyList<(string Name, TensorProto Tensor)> inputs) =>
+        Run(modelPath, inputs, OrtTensors.Fingerprint);
+
+    /// <summary>Runs the model and reads each output with <paramref name="read"/> while the outputs are alive.</summary>
+    public static IReadOnlyList<T> Run<T>(string modelPath, IReadOnlyList<(string Name, TensorProto Tensor)> inputs, Func<OrtValue, T> read)
     {
         using var options = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
         using var session = new InferenceSession(modelPath, options);
@@ -15,9 +19,8 @@ public static class OrtRunner
         try
         {
             using var runOptions = new RunOptions();
-            var outputNames = session.OutputNames;
-            using var outputs = session.Run(runOptions, inputs.Select(i => i.Name).ToList(), values, outputNames);
-            return outputs.Select(OrtTensors.Fingerprint).ToList();
+            using var outputs = session.Run(runOptions, inputs.Select(i => i.Name).ToList(), values, session.OutputNames);
+            return outputs.Select(read).ToList();
         }
         finally
         {

@@ -54,9 +54,6 @@ public sealed class OnnxGraph
         return initializers!.GetValueOrDefault(name);
     }
 
-    /// <summary>An initializer visible from this graph: its own, or one of an enclosing graph.</summary>
-    public TensorProto? FindInitializer(string name) => Initializer(name) ?? Parent?.FindInitializer(name);
-
     public bool IsGraphOutput(string value)
     {
         foreach (var output in Proto.Output)
