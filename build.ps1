@@ -138,14 +138,14 @@ Invoke-Pester -Configuration `$config
 function Write-TestSummary([string] $results) {
     $passed = $failed = $skipped = 0
     foreach ($trx in Get-ChildItem $results -Filter '*.trx' -Recurse) {
-        $counters = ([xml](Get-Content $trx.FullName -Raw)).TestRun.ResultSummary.Counters
+        $counters = ([xml](Get-Content -LiteralPath $trx.FullName -Raw)).TestRun.ResultSummary.Counters
         $passed += [int]$counters.passed
         $failed += [int]$counters.failed + [int]$counters.error + [int]$counters.timeout
         $skipped += [int]$counters.total - [int]$counters.executed
     }
     $junit = Join-Path $results 'pester.xml'
     if (Test-Path $junit) {
-        foreach ($suite in ([xml](Get-Content $junit -Raw)).testsuites.testsuite) {
+        foreach ($suite in ([xml](Get-Content -LiteralPath $junit -Raw)).testsuites.testsuite) {
             $passed += [int]$suite.tests - [int]$suite.failures - [int]$suite.errors - [int]$suite.skipped
             $failed += [int]$suite.failures + [int]$suite.errors
             $skipped += [int]$suite.skipped
