@@ -16,6 +16,7 @@ public static class PassRegistry
         new FoldBatchNormPass(),
         new FoldConstantsPass(),
         new QuantizePass(),
+        new Pruning.PrunePass(),
     ];
 
     public static IPass? Find(string name) => All.FirstOrDefault(p => p.Name == name);

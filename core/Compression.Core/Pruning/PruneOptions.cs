@@ -1,0 +1,97 @@
+using Compression.Core.Passes;
+using Compression.Core.Recipes;
+
+namespace Compression.Core.Pruning;
+
+/// <summary>Which weights are removed.</summary>
+public enum PruningMethod
+{
+    /// <summary>Individual weights are zeroed, anywhere in the tensor.</summary>
+    Unstructured,
+
+    /// <summary>Semi-structured: at most N of every M consecutive weights along the reduction dimension are kept.</summary>
+    NM,
+
+    /// <summary>Whole output channels, neurons and attention heads are removed and every coupled tensor shrinks.</summary>
+    Structured,
+}
+
+/// <summary>Where the sparsity target applies.</summary>
+public enum PruningScope
+{
+    /// <summary>Every layer reaches the target sparsity.</summary>
+    Layer,
+
+    /// <summary>The target is reached over all layers together; each layer's share follows importance (within min/max ratio).</summary>
+    Global,
+}
+
+/// <summary>How the importance of a weight, channel or group is scored.</summary>
+public enum ImportanceCriterion
+{
+    /// <summary>Sum of absolute values.</summary>
+    L1,
+
+    /// <summary>Euclidean norm.</summary>
+    L2,
+
+    /// <summary>Distance to the geometric median of the layer's filters (FPGM): redundant filters go first.</summary>
+    Fpgm,
+
+    /// <summary>Activation statistics on calibration data (mean |a|, and |w| x ||x|| for single weights).</summary>
+    Activation,
+
+    /// <summary>Average percentage of zeros of the activation on calibration data (APoZ): mostly-dead channels go first.</summary>
+    Apoz,
+
+    /// <summary>How much the layer's output on calibration data changes when the weight or group is removed.</summary>
+    OutputError,
+}
+
+/// <summary>The options of the <c>prune</c> step (and of <c>Invoke-ModelPrune</c>).</summary>
+public sealed record PruneOptions : PassOptions
+{
+    [Option("What is removed: unstructured (single weights), nm (N of every M weights kept, see pattern), structured (whole channels, neurons, heads; the model shrinks).")]
+    public PruningMethod Method { get; init; } = PruningMethod.Unstructured;
+
+    [Option("Fraction of the prunable weights (or, structured, of each group's channels) removed.", Minimum = 0, Maximum = 1, ExclusiveMaximum = true)]
+    public double Sparsity { get; init; } = 0.5;
+
+    [Option("N:M method: the pattern 'N:M', N weights kept of every M consecutive ones along the reduction dimension (2:4, 4:8).")]
+    public string Pattern { get; init; } = "2:4";
+
+    [Option("How importance is scored: l1, l2, fpgm, activation, apoz (need calibration for the last three), output_error.")]
+    public ImportanceCriterion Criterion { get; init; } = ImportanceCriterion.L1;
+
+    [Option("layer: every layer reaches the sparsity; global: the sparsity holds over all layers, shared by importance.")]
+    public PruningScope Scope { get; init; } = PruningScope.Layer;
+
+    [Option("Smallest sparsity of any pruned layer (global scope).", Minimum = 0, Maximum = 1)]
+    public double MinRatio { get; init; }
+
+    [Option("Largest sparsity of any layer (global scope): no layer is emptied.", Minimum = 0, Maximum = 1)]
+    public double MaxRatio { get; init; } = 0.95;
+
+    [Option("Nodes left alone: names (wildcards * and ?) or op types (e.g. Gemm).")]
+    public IReadOnlyList<string> Exclude { get; init; } = [];
+
+    [Option("Calibration data for activation criteria and reconstruction.")]
+    public PruneCalibrationSpec? Calibration { get; init; }
+
+    [Option("After pruning a layer, refit the remaining weights on calibration activations so its output moves as little as possible (needs calibration).")]
+    public bool Reconstruct { get; init; } = true;
+}
+
+/// <summary>The <c>calibration</c> options of the <c>prune</c> step.</summary>
+public sealed record PruneCalibrationSpec
+{
+    [DataSet]
+    [Option("The data set (a name under data) whose activations are used.")]
+    public required string Data { get; init; }
+
+    [Option("Samples of the data set used (the first ones).", Minimum = 1)]
+    public int Samples { get; init; } = 128;
+
+    [Option("Samples per calibration batch.", Minimum = 1)]
+    public int BatchSize { get; init; } = 16;
+}
