@@ -181,9 +181,8 @@ Describe 'Invoke-ModelQuantize' -Skip:(-not $HasShared) {
         (Get-ChildItem $Folder).Name | Should -Be 'mnist-8.onnx'
     }
 
-    It 'refuses 3 bits with CMP3202 and an already quantized model with CMP3201' {
-        Invoke-ModelQuantize $Model -Mode WeightOnly -Bits 3 -ErrorVariable errors -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
-        $errors[0].FullyQualifiedErrorId | Should -BeLike 'CMP3202,*'
+    It 'refuses 3 bits as a parameter validation error and an already quantized model with CMP3201' {
+        { Invoke-ModelQuantize $Model -Mode WeightOnly -Bits 3 } | Should -Throw -ErrorId 'ParameterArgumentValidationError,*'
         $quantized = (Invoke-ModelQuantize $Model).OutputPath
         Invoke-ModelQuantize $quantized -OutputPath (Join-Path $Folder 'twice.onnx') -ErrorVariable twice -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         $twice[0].FullyQualifiedErrorId | Should -BeLike 'CMP3201,*'

@@ -32,4 +32,5 @@ public static partial class ErrorCodes
     // 5xxx: hosts
     public const string HostPathNotFound = "CMP5001";
     public const string HostNotFileSystem = "CMP5002";
+    public const string HostOutputPathForManyInputs = "CMP5003";
 }

@@ -11,7 +11,12 @@ public sealed class CompareModelCommand : CompressionCmdlet, IDataParameters
 {
     [Parameter(Mandatory = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DataSetNameCompleter))]
     public string Data { get; set; } = "";
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Recipe { get; set; }
 
     [Parameter]
     [ValidateNotNullOrEmpty]

@@ -42,7 +42,7 @@ public sealed class InvokeModelCompressionCommand : ModelCmdlet
         if (OutputPath is not null && inputs.Count > 1)
         {
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-OutputPath names one file; give one model, or let the recipe's output name each result."),
-                ErrorCodes.HostNotFileSystem, ErrorCategory.InvalidArgument, OutputPath));
+                ErrorCodes.HostOutputPathForManyInputs, ErrorCategory.InvalidArgument, OutputPath));
         }
 
         foreach (var input in inputs)

@@ -54,9 +54,11 @@ public sealed class InvokeModelQuantizeCommand : ModelCmdlet
     public string WeightType { get; set; } = "S8";
 
     [Parameter]
+    [ValidateSet("4", "8")]
     public int Bits { get; set; } = 4;
 
     [Parameter]
+    [ValidateSet("16", "32", "64", "128", "256")]
     public int BlockSize { get; set; } = 32;
 
     [Parameter]
@@ -76,7 +78,7 @@ public sealed class InvokeModelQuantizeCommand : ModelCmdlet
         if (OutputPath is not null && inputs.Count > 1)
         {
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-OutputPath names one file; give one model, or let the default names (model.int8.onnx, ...) name each result."),
-                ErrorCodes.HostNotFileSystem, ErrorCategory.InvalidArgument, OutputPath));
+                ErrorCodes.HostOutputPathForManyInputs, ErrorCategory.InvalidArgument, OutputPath));
         }
 
         Recipe recipe;

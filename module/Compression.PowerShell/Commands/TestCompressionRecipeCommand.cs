@@ -3,19 +3,17 @@ using Compression.Core.Recipes;
 
 namespace Compression.PowerShell.Commands;
 
-/// <summary>Validates a recipe without running it; returns its diagnostics (nothing when it is valid).</summary>
-[Cmdlet(VerbsDiagnostic.Test, "CompressionRecipe")]
+/// <summary>Validates recipes without running them; returns their diagnostics (nothing when they are valid).</summary>
+[Cmdlet(VerbsDiagnostic.Test, "CompressionRecipe", DefaultParameterSetName = PathSet)]
 [OutputType("Compression.Core.Diagnostics.Diagnostic")]
-public sealed class TestCompressionRecipeCommand : PSCmdlet
+public sealed class TestCompressionRecipeCommand : ModelCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [Alias("FullName", "PSPath")]
-    [ValidateNotNullOrEmpty]
-    public string Path { get; set; } = "";
-
     protected override void ProcessRecord()
     {
-        var (_, diagnostics) = RecipeParser.Validate(SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path));
-        WriteObject(diagnostics, enumerateCollection: true);
+        foreach (var path in ResolveInputPaths())
+        {
+            var (_, diagnostics) = RecipeParser.Validate(path);
+            WriteObject(diagnostics, enumerateCollection: true);
+        }
     }
 }

@@ -1,0 +1,127 @@
+# The public contract of every cmdlet: parameter names, types, mandatory, position and pipeline binding per
+# parameter set, plus the conventions every cmdlet follows. Changing a contract means changing this table on purpose.
+# Each entry: 'Type', 'Set:Flags' per set, where the flags are M (mandatory) or o, V (pipeline by value),
+# P (by property name) and the position.
+
+BeforeDiscovery {
+    $script:Contracts = [ordered]@{
+        'Compare-Model'           = [ordered]@{
+            Reference = 'String', '__AllParameterSets:M0'
+            Difference = 'String', '__AllParameterSets:MVP1'
+            Data = 'String', '__AllParameterSets:M'
+            Recipe = 'String', '__AllParameterSets:o'
+            Labels = 'String', '__AllParameterSets:o'
+            Take = 'Int32', '__AllParameterSets:o'
+            BatchSize = 'Int32', '__AllParameterSets:o'
+            Threads = 'Int32', '__AllParameterSets:o'
+            Latency = 'SwitchParameter', '__AllParameterSets:o'
+            Metric = 'String[]', '__AllParameterSets:o'
+        }
+        'Get-ModelInfo'           = [ordered]@{
+            Path = 'String[]', 'Path:MVP0'
+            LiteralPath = 'String[]', 'LiteralPath:MP'
+        }
+        'Invoke-ModelCompression' = [ordered]@{
+            Path = 'String[]', 'Path:MVP0'
+            LiteralPath = 'String[]', 'LiteralPath:MP'
+            Recipe = 'String', '__AllParameterSets:M'
+            OutputPath = 'String', '__AllParameterSets:o'
+            Force = 'SwitchParameter', '__AllParameterSets:o'
+        }
+        'Invoke-ModelQuantize'    = [ordered]@{
+            Path = 'String[]', 'Path:MVP0'
+            LiteralPath = 'String[]', 'LiteralPath:MP'
+            OutputPath = 'String', '__AllParameterSets:o'
+            Mode = 'String', '__AllParameterSets:o'
+            CalibrationData = 'String', '__AllParameterSets:o'
+            Method = 'String', '__AllParameterSets:o'
+            PerChannel = 'SwitchParameter', '__AllParameterSets:o'
+            Format = 'String', '__AllParameterSets:o'
+            ActivationType = 'String', '__AllParameterSets:o'
+            WeightType = 'String', '__AllParameterSets:o'
+            Bits = 'Int32', '__AllParameterSets:o'
+            BlockSize = 'Int32', '__AllParameterSets:o'
+            Algorithm = 'String', '__AllParameterSets:o'
+            Exclude = 'String[]', '__AllParameterSets:o'
+            Force = 'SwitchParameter', '__AllParameterSets:o'
+        }
+        'Measure-Model'           = [ordered]@{
+            Path = 'String[]', 'Path:MVP0'
+            LiteralPath = 'String[]', 'LiteralPath:MP'
+            Data = 'String', '__AllParameterSets:M'
+            Recipe = 'String', '__AllParameterSets:o'
+            Labels = 'String', '__AllParameterSets:o'
+            Take = 'Int32', '__AllParameterSets:o'
+            BatchSize = 'Int32', '__AllParameterSets:o'
+            Threads = 'Int32', '__AllParameterSets:o'
+            Latency = 'SwitchParameter', '__AllParameterSets:o'
+            Metric = 'String[]', '__AllParameterSets:o'
+        }
+        'Test-CompressionRecipe'  = [ordered]@{
+            Path = 'String[]', 'Path:MVP0'
+            LiteralPath = 'String[]', 'LiteralPath:MP'
+        }
+    }
+    $script:Writers = @('Invoke-ModelCompression', 'Invoke-ModelQuantize')
+    $ModulePath = $env:COMPRESSION_MODULE ?? (Join-Path $PSScriptRoot '../../out/Compression/Compression.psd1')
+    Import-Module $ModulePath -Force
+    $script:Exported = (Get-Command -Module Compression).Name | Sort-Object
+}
+
+BeforeAll {
+    $script:ModulePath = $env:COMPRESSION_MODULE ?? (Join-Path $PSScriptRoot '../../out/Compression/Compression.psd1')
+    Import-Module $ModulePath -Force
+    $script:Common = [System.Management.Automation.PSCmdlet]::CommonParameters + [System.Management.Automation.PSCmdlet]::OptionalCommonParameters
+
+    function Get-Contract([string] $Name) {
+        $contract = [ordered]@{}
+        foreach ($parameter in (Get-Command $Name).Parameters.Values | Where-Object Name -NotIn $Common) {
+            $sets = foreach ($set in $parameter.ParameterSets.GetEnumerator() | Sort-Object Key) {
+                $m = $set.Value
+                $flags = ($m.IsMandatory ? 'M' : 'o') + ($m.ValueFromPipeline ? 'V' : '') + ($m.ValueFromPipelineByPropertyName ? 'P' : '') + ($m.Position -ge 0 ? "$($m.Position)" : '')
+                "$($set.Key):$flags"
+            }
+            $contract[$parameter.Name] = "$($parameter.ParameterType.Name), $($sets -join ' ')"
+        }
+        $contract
+    }
+}
+
+Describe 'The contract table' {
+    It 'covers every exported cmdlet' {
+        $Exported | Should -Be ($Contracts.Keys | Sort-Object)
+    }
+}
+
+Describe '<_>' -ForEach $Exported {
+    BeforeAll {
+        $script:Name = $_
+        $script:Command = Get-Command $Name
+    }
+
+    It 'has exactly the parameters of its contract, with their types, sets and pipeline binding' {
+        $actual = Get-Contract $Name
+        $expected = $Contracts[$Name]
+        ($actual.Keys | Sort-Object) | Should -Be ($expected.Keys | Sort-Object)
+        foreach ($key in $expected.Keys) {
+            $actual[$key] | Should -Be ($expected[$key] -join ', ') -Because "-$key of $Name"
+        }
+    }
+
+    It 'uses an approved verb' {
+        (Get-Verb).Verb | Should -Contain $Command.Verb
+    }
+
+    It 'declares its output type' {
+        $Command.OutputType.Name | Should -Not -BeNullOrEmpty
+    }
+
+    It 'supports -WhatIf and -Confirm exactly when it writes files' {
+        $Command.Parameters.ContainsKey('WhatIf') | Should -Be ($Name -in $Writers)
+        $Command.Parameters.ContainsKey('Confirm') | Should -Be ($Name -in $Writers)
+    }
+
+    It 'offers -Force exactly when it writes files' {
+        $Command.Parameters.ContainsKey('Force') | Should -Be ($Name -in $Writers)
+    }
+}
