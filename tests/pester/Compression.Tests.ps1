@@ -90,6 +90,7 @@ Describe 'Test-CompressionRecipe' {
             $diagnostics.Code | Sort-Object | Should -Be @('CMP1003', 'CMP1005')
             ($diagnostics | Where-Object Code -eq 'CMP1003').Line | Should -Be 2
             ($diagnostics | Format-Table | Out-String) | Should -Match 'CMP1003'
+            ($diagnostics | Format-List | Out-String) | Should -Match 'bad\.yaml\(2,1\)'
         }
         finally { Remove-Item $folder -Recurse -Force }
     }
@@ -101,6 +102,7 @@ Describe 'Measure-Model and Compare-Model' -Skip:(-not $HasShared) {
         $measurement.Task.Samples | Should -Be 10000
         [math]::Round($measurement.Task.Top1, 4) | Should -Be 0.989
         ($measurement | Format-Table | Out-String) | Should -Match '98\.90 %'
+        ($measurement | Format-List | Out-String) | Should -Match 'Size\s+:\s+25\.8 KB'
     }
 
     It 'compares a model with itself: full agreement, zero error' {
@@ -108,6 +110,8 @@ Describe 'Measure-Model and Compare-Model' -Skip:(-not $HasShared) {
         $report = Compare-Model -Reference $model -Difference $model -Data $Images -Take 100
         $report.Fidelity[0].Agreement | Should -Be 1
         $report.Fidelity[0].MaxAbsoluteError | Should -Be 0
+        ($report | Format-Table | Out-String) | Should -Match 'mnist-8\.onnx\s+100\.0 %\s+0\.00 pt\s+100\.00 %'
+        ($report | Format-List | Out-String) | Should -Match 'agreement 100\.00 %'
     }
 
     It 'measures all-MiniLM-L6-v2 on STS-B test at Spearman 82.03 from a YAML data description' {

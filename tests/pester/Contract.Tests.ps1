@@ -125,3 +125,23 @@ Describe '<_>' -ForEach $Exported {
         $Command.Parameters.ContainsKey('Force') | Should -Be ($Name -in $Writers)
     }
 }
+
+Describe 'Compression.format.ps1xml' {
+    It 'has a table view and a list view for every type it formats' {
+        [xml] $format = Get-Content (Join-Path (Split-Path $ModulePath) 'Compression.format.ps1xml') -Raw
+        $views = $format.Configuration.ViewDefinitions.View
+        foreach ($type in $views.ViewSelectedBy.TypeName | Sort-Object -Unique) {
+            $mine = $views | Where-Object { $_.ViewSelectedBy.TypeName -eq $type }
+            @($mine | Where-Object TableControl).Count | Should -Be 1 -Because "$type needs a table view"
+            @($mine | Where-Object ListControl).Count | Should -Be 1 -Because "$type needs a list view"
+        }
+    }
+
+    It 'formats the output type of every cmdlet' {
+        [xml] $format = Get-Content (Join-Path (Split-Path $ModulePath) 'Compression.format.ps1xml') -Raw
+        $formatted = $format.Configuration.ViewDefinitions.View.ViewSelectedBy.TypeName
+        foreach ($command in Get-Command -Module Compression) {
+            foreach ($type in $command.OutputType.Name) { $formatted | Should -Contain $type -Because "$($command.Name) outputs $type" }
+        }
+    }
+}
