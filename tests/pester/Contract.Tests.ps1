@@ -4,19 +4,22 @@
 # P (by property name) and the position.
 
 BeforeDiscovery {
+    # The data parameters Measure-Model and Compare-Model share.
+    $data = [ordered]@{
+        Data = 'String', '__AllParameterSets:M'
+        Recipe = 'String', '__AllParameterSets:o'
+        Labels = 'String', '__AllParameterSets:o'
+        Take = 'Int32', '__AllParameterSets:o'
+        BatchSize = 'Int32', '__AllParameterSets:o'
+        Threads = 'Int32', '__AllParameterSets:o'
+        Latency = 'SwitchParameter', '__AllParameterSets:o'
+        Metric = 'String[]', '__AllParameterSets:o'
+    }
     $script:Contracts = [ordered]@{
         'Compare-Model'           = [ordered]@{
             Reference = 'String', '__AllParameterSets:M0'
             Difference = 'String', '__AllParameterSets:MVP1'
-            Data = 'String', '__AllParameterSets:M'
-            Recipe = 'String', '__AllParameterSets:o'
-            Labels = 'String', '__AllParameterSets:o'
-            Take = 'Int32', '__AllParameterSets:o'
-            BatchSize = 'Int32', '__AllParameterSets:o'
-            Threads = 'Int32', '__AllParameterSets:o'
-            Latency = 'SwitchParameter', '__AllParameterSets:o'
-            Metric = 'String[]', '__AllParameterSets:o'
-        }
+        } + $data
         'Get-ModelInfo'           = [ordered]@{
             Path = 'String[]', 'Path:MVP0'
             LiteralPath = 'String[]', 'LiteralPath:MP'
@@ -48,15 +51,7 @@ BeforeDiscovery {
         'Measure-Model'           = [ordered]@{
             Path = 'String[]', 'Path:MVP0'
             LiteralPath = 'String[]', 'LiteralPath:MP'
-            Data = 'String', '__AllParameterSets:M'
-            Recipe = 'String', '__AllParameterSets:o'
-            Labels = 'String', '__AllParameterSets:o'
-            Take = 'Int32', '__AllParameterSets:o'
-            BatchSize = 'Int32', '__AllParameterSets:o'
-            Threads = 'Int32', '__AllParameterSets:o'
-            Latency = 'SwitchParameter', '__AllParameterSets:o'
-            Metric = 'String[]', '__AllParameterSets:o'
-        }
+        } + $data
         'Test-CompressionRecipe'  = [ordered]@{
             Path = 'String[]', 'Path:MVP0'
             LiteralPath = 'String[]', 'LiteralPath:MP'
