@@ -1,5 +1,6 @@
 using Compression.Core.Onnx;
 using Compression.Core.Passes;
+using Compression.Core.Pruning.Sparsity;
 
 namespace Compression.Core.Pruning;
 
@@ -18,6 +19,7 @@ public sealed class PrunePass : Pass<PruneOptions>
     {
         IPruner pruner = options.Method switch
         {
+            PruningMethod.Unstructured or PruningMethod.NM => new SparsePruner(),
             _ => throw new NotSupportedException($"Pruning method {options.Method} is not built yet."),
         };
         return pruner.Prune(model, options, context);
