@@ -24,6 +24,10 @@ public sealed class PrunePass : Pass<PruneOptions>
         };
         return pruner.Prune(model, options, context);
     }
+
+    /// <summary>What unstructured or N:M pruning would zero, one line per layer (for -WhatIf); empty for other methods.</summary>
+    public static IReadOnlyList<string> PlanLayers(OnnxModel model, PruneOptions options) =>
+        options.Method is PruningMethod.Unstructured or PruningMethod.NM ? SparsePruner.Plan(model, options) : [];
 }
 
 /// <summary>Prunes a model by one method; the <c>prune</c> pass picks the pruner by <see cref="PruneOptions.Method"/>.</summary>

@@ -19,7 +19,7 @@ internal sealed record PruneTarget(OnnxGraph Graph, NodeProto Node, TensorProto 
 
     public long Count => (long)Rows * Length;
 
-    public string Describe => OnnxGraph.Describe(Node);
+    public string Describe => "'" + OnnxGraph.Describe(Node);
 
     /// <summary>The value the node reads its weight from (a Constant node's tensor may carry no name of its own).</summary>
     public string WeightValue => Node.Input[1];

@@ -99,6 +99,26 @@ internal sealed class SparsePruner : IPruner
         return new PassResult(model, statistics);
     }
 
+    /// <summary>One line per layer that would be pruned: the node, the weight's shape and how many of its weights would go.</summary>
+    public static IReadOnlyList<string> Plan(OnnxModel model, PruneOptions options)
+    {
+        var pattern = options.Method == PruningMethod.NM ? NmPattern.Parse(options.Pattern) : null;
+        var log = new CollectingLog();
+        var targets = PruneTargets.Find(PruneTargets.Prepare(model, new PassContext(log)), options.Exclude, log);
+        var lines = new List<string>();
+        foreach (var target in targets)
+        {
+            var shape = string.Join("x", target.Weight.Dims);
+            lines.Add(pattern is not null && target.Length % pattern.Group != 0
+                ? $"{target.Describe} [{shape}]: left dense (K = {target.Length} is not a multiple of {pattern.Group})"
+                : pattern is not null
+                    ? $"{target.Describe} [{shape}]: {pattern} along K = {target.Length}, {(long)(target.Count * pattern.Sparsity)} of {target.Count} weights zeroed"
+                    : $"{target.Describe} [{shape}]: {(options.Scope == PruningScope.Global ? "about " : "")}{(long)Math.Round(target.Count * options.Sparsity)} of {target.Count} weights zeroed");
+        }
+
+        return lines;
+    }
+
     /// <summary>Checks the options before anything is read; the N:M pattern when the method is N:M.</summary>
     private static NmPattern? Validate(PruneOptions options, PassContext context)
     {
