@@ -22,7 +22,9 @@ public sealed class PrunePass : Pass<PruneOptions>
             PruningMethod.Unstructured or PruningMethod.NM => new SparsePruner(),
             _ => throw new NotSupportedException($"Pruning method {options.Method} is not built yet."),
         };
-        return pruner.Prune(model, options, context);
+        return options.Schedule is { Steps: > 1 } schedule
+            ? IterativePruning.Run(model, options, schedule, pruner, context)
+            : pruner.Prune(model, options, context);
     }
 
     /// <summary>What unstructured or N:M pruning would zero, one line per layer (for -WhatIf); empty for other methods.</summary>
