@@ -124,4 +124,21 @@ public sealed class SparsePrunerTests : IDisposable
         var error = Assert.Throws<CompressionException>(() => PruningRuns.Prune(mnist, new PruneOptions { Schedule = new PruneSchedule { Steps = 3 } }));
         Assert.Equal(ErrorCodes.PruneScheduleNeedsEvaluation, error.Code);
     }
+
+    [SkippableFact]
+    public void Pruning_with_reconstruction_twice_writes_the_same_bytes()
+    {
+        var mnist = TestAssets.Require(TestAssets.Mnist, "mnist-8");
+        var calib = DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Idx, Path = DataAssert.MnistImages, Take = 64, Scale = 1 / 255.0 }, temp);
+        var options = new PruneOptions { Criterion = ImportanceCriterion.OutputError, Calibration = new PruneCalibrationSpec { Data = "calib", Samples = 64 } };
+        var paths = new List<string>();
+        for (var run = 0; run < 2; run++)
+        {
+            var result = PruningRuns.Prune(mnist, options, new Dictionary<string, IDataSource> { ["calib"] = calib });
+            paths.Add(Path.Combine(temp, $"run{run}.onnx"));
+            ModelWriter.Save(result.Model, paths[^1]);
+        }
+
+        Assert.Equal(File.ReadAllBytes(paths[0]), File.ReadAllBytes(paths[1]));
+    }
 }
