@@ -8,7 +8,7 @@
     Description          = 'Makes ONNX models smaller and faster (quantization, pruning, low-rank and weight sharing), checked with ONNX Runtime against the original on real data. No Python.'
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
-    CmdletsToExport      = @('Get-ModelInfo', 'Invoke-ModelCompression', 'Invoke-ModelQuantize', 'Measure-Model', 'Compare-Model', 'Test-CompressionRecipe')
+    CmdletsToExport      = @('Get-ModelInfo', 'Invoke-ModelCompression', 'Invoke-ModelQuantize', 'Invoke-ModelPrune', 'Measure-Model', 'Compare-Model', 'Test-CompressionRecipe')
     FunctionsToExport    = @()
     AliasesToExport      = @()
     VariablesToExport    = @()

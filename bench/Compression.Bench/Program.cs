@@ -13,10 +13,16 @@ using Compression.Core.Onnx;
 //
 // evaluate-memory: peak memory of evaluating a model on the first 100 samples of a data set against the whole
 // set: equal peaks show that evaluation streams one batch at a time.
+//   dotnet run -c Release --project bench/Compression.Bench -- prune-minilm <model.onnx> <vocab.txt> <stsb folder>
+//   dotnet run -c Release --project bench/Compression.Bench -- prune-mnist <mnist-8.onnx> <mnist folder>
+//
+// prune-*: 50 % unstructured and 2:4 pruning by each criterion, with and without reconstruction, side by side.
 return args switch
 {
     ["model-io", var model, .. var rest] => ModelIo.Drive(Path.GetFullPath(model), rest.Length > 0 ? int.Parse(rest[0], CultureInfo.InvariantCulture) : 5),
     ["evaluate-memory", var model, var data] => EvaluationMemory.Drive(Path.GetFullPath(model), Path.GetFullPath(data)),
+    ["prune-minilm", var model, var vocab, var stsb] => PruneFigures.MiniLm(Path.GetFullPath(model), Path.GetFullPath(vocab), Path.GetFullPath(stsb)),
+    ["prune-mnist", var model, var folder] => PruneFigures.Mnist(Path.GetFullPath(model), Path.GetFullPath(folder)),
     ["child", "evaluate", var model, var data, var take] => EvaluationMemory.Child(model, data, long.Parse(take, CultureInfo.InvariantCulture)),
     ["child", var mode, var model, var target] => ModelIo.Child(mode, model, target),
     _ => Usage(),

@@ -193,3 +193,42 @@ Describe 'Invoke-ModelQuantize' -Skip:(-not $HasShared) {
         Test-Path (Join-Path $Folder 'twice.onnx') | Should -BeFalse
     }
 }
+
+Describe 'Invoke-ModelPrune' -Skip:(-not $HasShared) {
+    BeforeEach {
+        $script:Folder = New-Item -ItemType Directory -Path (Join-Path ([IO.Path]::GetTempPath()) "prune-$PID-$(Get-Random)")
+        Copy-Item (Join-Path $Assets 'mnist/mnist-8.onnx') $Folder
+        $script:Model = Join-Path $Folder 'mnist-8.onnx'
+    }
+    AfterEach { Remove-Item $Folder -Recurse -Force }
+
+    It 'writes model.pruned50.onnx, reconstructed on the given data, with a per-layer table' {
+        $result = Invoke-ModelPrune $Model -CalibrationData $Images
+        $result.OutputPath | Should -Be (Join-Path $Folder 'mnist-8.pruned50.onnx')
+        $result.Evaluation.Candidate.Task.Top1 | Should -BeGreaterThan 0.98
+        $statistics = $result.Steps[0].Statistics
+        $statistics['sparsity'] | Should -BeGreaterOrEqual 0.49
+        $statistics['reconstruction'] | Should -BeLike 'sparsegpt*'
+        $statistics['layers'].Count | Should -Be 3
+        $statistics['layers'] | ForEach-Object { $_.ReconstructionError | Should -Not -BeNullOrEmpty }
+    }
+
+    It 'names a 2:4 result by its pattern and takes the model from the pipeline' {
+        $result = Get-Item $Model | Invoke-ModelPrune -Method NM -Pattern 2:4
+        $result.OutputPath | Should -Be (Join-Path $Folder 'mnist-8.pruned2of4.onnx')
+    }
+
+    It '-WhatIf writes nothing' {
+        Invoke-ModelPrune $Model -CalibrationData $Images -WhatIf
+        (Get-ChildItem $Folder).Name | Should -Be 'mnist-8.onnx'
+    }
+
+    It 'refuses a 5:4 pattern with CMP3402, a channel criterion with CMP3403, and writes nothing' {
+        Invoke-ModelPrune $Model -Method NM -Pattern 5:4 -ErrorVariable bad -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $bad[0].FullyQualifiedErrorId | Should -BeLike 'CMP3402,*'
+        $bad[0].Exception.Message | Should -BeLike "*'5:4'*"
+        Invoke-ModelPrune $Model -Criterion Fpgm -ErrorVariable criterion -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $criterion[0].FullyQualifiedErrorId | Should -BeLike 'CMP3403,*'
+        (Get-ChildItem $Folder).Name | Should -Be 'mnist-8.onnx'
+    }
+}

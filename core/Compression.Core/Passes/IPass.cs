@@ -61,6 +61,12 @@ public sealed class PassContext(ICompressionLog log, CancellationToken cancellat
 
     /// <summary>Data sets by recipe name (calibration data for passes that need it).</summary>
     public IReadOnlyDictionary<string, Data.IDataSource> DataSets { get; init; } = new Dictionary<string, Data.IDataSource>();
+
+    /// <summary>
+    /// Evaluates a candidate model against the run's input with the recipe's evaluate section (for passes that
+    /// judge intermediate results, like an iterative prune schedule); null when the recipe has none.
+    /// </summary>
+    public Func<OnnxModel, Evaluation.EvaluationReport>? EvaluateCandidate { get; init; }
 }
 
 /// <summary>A pass with a typed options record.</summary>

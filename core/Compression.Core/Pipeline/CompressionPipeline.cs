@@ -66,7 +66,11 @@ public static class CompressionPipeline
 
         var model = ModelLoader.Load(input);
         var dataSets = recipe.Data.ToDictionary(d => d.Key, d => DataSourceFactory.Create(d.Value with { Name = d.Value.Name ?? d.Key }, recipe.BaseDirectory));
-        var context = new PassContext(log, cancellation) { DataSets = dataSets };
+        var context = new PassContext(log, cancellation)
+        {
+            DataSets = dataSets,
+            EvaluateCandidate = recipe.Evaluate is { } check ? candidate => EvaluateCandidate(input, candidate, dataSets[check.Data], check, log, cancellation) : null,
+        };
         var steps = new List<StepSummary>();
         for (var i = 0; i < recipe.Steps.Count; i++)
         {
@@ -138,6 +142,22 @@ public static class CompressionPipeline
                 Duration = clock.Elapsed,
                 Diagnostics = diagnostics,
             };
+        }
+        finally
+        {
+            scratch.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>Saves a step's intermediate model to a scratch file and evaluates it against the input.</summary>
+    private static EvaluationReport EvaluateCandidate(string input, OnnxModel candidate, IDataSource data, EvaluateSpec evaluate, ICompressionLog log, CancellationToken cancellation)
+    {
+        var scratch = Directory.CreateTempSubdirectory("compression-step-");
+        try
+        {
+            var path = Path.Combine(scratch.FullName, "candidate.onnx");
+            ModelWriter.Save(candidate, path);
+            return Evaluator.Evaluate(input, path, data, evaluate.ToOptions() with { Latency = null }, log, cancellation);
         }
         finally
         {

@@ -80,6 +80,12 @@ public sealed record PruneOptions : PassOptions
 
     [Option("After pruning a layer, refit the remaining weights on calibration activations so its output moves as little as possible (needs calibration).")]
     public bool Reconstruct { get; init; } = true;
+
+    [Option("How zeroed weights are stored: auto (as an ONNX sparse initializer where that makes the file smaller, i.e. above about 67 % zeros), dense, or sparse (always).")]
+    public SparseStorage Storage { get; init; } = SparseStorage.Auto;
+
+    [Option("Unstructured: prune in steps, evaluating after each with the recipe's evaluate section, and keep the last model that met stop_when.")]
+    public PruneSchedule? Schedule { get; init; }
 }
 
 /// <summary>The <c>calibration</c> options of the <c>prune</c> step.</summary>
@@ -94,4 +100,27 @@ public sealed record PruneCalibrationSpec
 
     [Option("Samples per calibration batch.", Minimum = 1)]
     public int BatchSize { get; init; } = 16;
+}
+
+/// <summary>How the zeros of unstructured and N:M pruning are stored.</summary>
+public enum SparseStorage
+{
+    /// <summary>Sparse where it makes the file smaller, dense elsewhere.</summary>
+    Auto,
+
+    /// <summary>Always dense: zeros take as much room as any weight.</summary>
+    Dense,
+
+    /// <summary>Every pruned initializer as an ONNX sparse initializer (values plus int64 indices).</summary>
+    Sparse,
+}
+
+/// <summary>The <c>schedule</c> options of the <c>prune</c> step: iterative pruning.</summary>
+public sealed record PruneSchedule
+{
+    [Option("Steps to reach the sparsity: step k prunes to k/steps of it, starting from the previous step's model.", Minimum = 1)]
+    public int Steps { get; init; } = 1;
+
+    [Option("The limits each step's model must meet (gate keys: accuracy_drop, spearman_drop, min_agreement, min_cosine, min_sqnr, ...); the last step that meets them is kept.")]
+    public GateSpec? StopWhen { get; init; }
 }

@@ -1,5 +1,6 @@
 using Compression.Core.Onnx;
 using Compression.Core.Passes;
+using Compression.Core.Pruning.Sparsity;
 
 namespace Compression.Core.Pruning;
 
@@ -18,10 +19,17 @@ public sealed class PrunePass : Pass<PruneOptions>
     {
         IPruner pruner = options.Method switch
         {
+            PruningMethod.Unstructured or PruningMethod.NM => new SparsePruner(),
             _ => throw new NotSupportedException($"Pruning method {options.Method} is not built yet."),
         };
-        return pruner.Prune(model, options, context);
+        return options.Schedule is { Steps: > 1 } schedule
+            ? IterativePruning.Run(model, options, schedule, pruner, context)
+            : pruner.Prune(model, options, context);
     }
+
+    /// <summary>What unstructured or N:M pruning would zero, one line per layer (for -WhatIf); empty for other methods.</summary>
+    public static IReadOnlyList<string> PlanLayers(OnnxModel model, PruneOptions options) =>
+        options.Method is PruningMethod.Unstructured or PruningMethod.NM ? SparsePruner.Plan(model, options) : [];
 }
 
 /// <summary>Prunes a model by one method; the <c>prune</c> pass picks the pruner by <see cref="PruneOptions.Method"/>.</summary>

@@ -3,12 +3,14 @@ using System.Numerics.Tensors;
 namespace Compression.Core.Quantization.WeightOnly;
 
 /// <summary>
-/// Sums X^T X of one MatMul input over calibration batches, in double, one batch of rows at a time: GPTQ's
-/// H = 2 X^T X / rows without ever holding all activations. Only the lower triangle is summed.
+/// Sums X^T X of one layer input over calibration batches, in double, one batch of rows at a time: GPTQ's and
+/// SparseGPT's H = 2 X^T X / rows without ever holding all activations. Only the lower triangle is summed. The
+/// feature sums are kept too, for the mean input that bias correction needs.
 /// </summary>
 internal sealed class HessianAccumulator(int size)
 {
     private readonly double[] sums = new double[(long)size * size];
+    private readonly double[] featureSums = new double[size];
 
     public int Size => size;
 
@@ -56,6 +58,8 @@ internal sealed class HessianAccumulator(int size)
             {
                 target[j] += TensorPrimitives.Dot(xi, columns.AsSpan(j * kept, kept));
             }
+
+            featureSums[i] += TensorPrimitives.Sum(xi);
         });
         Rows += kept;
     }
@@ -76,5 +80,17 @@ internal sealed class HessianAccumulator(int size)
         }
 
         return hessian;
+    }
+
+    /// <summary>The mean of each feature over the rows seen.</summary>
+    public double[] Mean()
+    {
+        var mean = new double[size];
+        for (var i = 0; i < size; i++)
+        {
+            mean[i] = Rows == 0 ? 0 : featureSums[i] / Rows;
+        }
+
+        return mean;
     }
 }

@@ -7,69 +7,94 @@ using Compression.Core.Passes;
 namespace Compression.Core.Quantization.WeightOnly;
 
 /// <summary>
-/// Runs the float model once over the calibration samples, capturing every MatMul input GPTQ needs in the same
-/// pass, and folds each batch into one Hessian per input value (MatMuls that share an input share it). Token
-/// positions that an <c>attention_mask</c> input marks as padding are left out: they never reach the model's result.
+/// One layer input whose Hessian is collected: the value the layer reads and its feature count (K). A Conv's
+/// input is read through <see cref="Patches"/>: each output position's receptive field is one row of C x kh x kw
+/// features, the Conv's reduction dimension.
+/// </summary>
+internal sealed record HessianInput(string Value, int Size, ConvPatches? Patches = null)
+{
+    /// <summary>Layers reading the same value the same way share one Hessian.</summary>
+    public string Key => Patches is null ? Value : $"{Value}|{Patches.Key}";
+}
+
+/// <summary>Which calibration samples are run, and in what batches.</summary>
+internal sealed record CalibrationWindow(string Data, int Samples, int BatchSize);
+
+/// <summary>
+/// Runs the float model once over the calibration samples, capturing every layer input in the same pass, and folds
+/// each batch into one Hessian per input (layers that read an input the same way share it): GPTQ's and SparseGPT's
+/// statistics. Token positions that an <c>attention_mask</c> input marks as padding are left out: they never reach
+/// the model's result.
 /// </summary>
 internal static class HessianCollector
 {
     private const string AttentionMask = "attention_mask";
 
+    /// <summary>GPTQ's form: MatMul inputs by value with their sizes; the Hessians by value.</summary>
     public static Dictionary<string, double[]> Collect(OnnxModel model, IReadOnlyDictionary<string, int> inputSizes, CalibrationSpec calibration,
-        PassContext context)
+        PassContext context) =>
+        Collect(model, inputSizes.Select(p => new HessianInput(p.Key, p.Value)).ToList(),
+                new CalibrationWindow(calibration.Data, calibration.Samples, calibration.BatchSize), "GPTQ", context)
+            .ToDictionary(p => p.Key, p => p.Value.Hessian(), StringComparer.Ordinal);
+
+    /// <summary>The accumulators by <see cref="HessianInput.Key"/>; <paramref name="purpose"/> names the user in messages.</summary>
+    public static Dictionary<string, HessianAccumulator> Collect(OnnxModel model, IReadOnlyList<HessianInput> inputs, CalibrationWindow window,
+        string purpose, PassContext context)
     {
-        var data = context.DataSets[calibration.Data]; // checked with the options
-        var values = inputSizes.Keys.ToList();
-        var accumulators = values.Select(v => new HessianAccumulator(inputSizes[v])).ToList();
+        var data = context.DataSets[window.Data]; // checked with the options
+        var distinct = inputs.DistinctBy(i => i.Key).ToList();
+        var accumulators = distinct.ToDictionary(i => i.Key, i => new HessianAccumulator(i.Size), StringComparer.Ordinal);
         int samples;
         try
         {
-            samples = Accumulate(model, values, accumulators, data, calibration, context);
+            samples = Accumulate(model, distinct, accumulators, data, window, purpose, context);
         }
         catch (CompressionException error) when (error.Code == ErrorCodes.DataSetEmpty)
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataEmpty,
-                $"The calibration data set '{calibration.Data}' gave no samples for GPTQ: {error.Message}"), error);
+                $"The calibration data set '{window.Data}' gave no samples for {purpose}: {error.Message}"), error);
         }
 
-        if (samples == 0 || accumulators.Any(a => a.Rows == 0))
+        if (samples == 0 || accumulators.Values.Any(a => a.Rows == 0))
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataEmpty,
-                $"The calibration data set '{calibration.Data}' gave no samples (or only padding) for GPTQ."));
+                $"The calibration data set '{window.Data}' gave no samples (or only padding) for {purpose}."));
         }
 
-        context.Log.Verbose($"quantize: GPTQ Hessians of {values.Count} MatMul inputs from {samples} samples.");
-        var hessians = new Dictionary<string, double[]>(StringComparer.Ordinal);
-        for (var i = 0; i < values.Count; i++)
-        {
-            hessians[values[i]] = accumulators[i].Hessian();
-        }
-
-        return hessians;
+        context.Log.Verbose($"{purpose}: Hessians of {distinct.Count} layer inputs from {samples} samples.");
+        return accumulators;
     }
 
-    /// <summary>Folds batches into the accumulators until the calibration's sample count; returns the samples seen.</summary>
-    private static int Accumulate(OnnxModel model, List<string> values, List<HessianAccumulator> accumulators, IDataSource data,
-        CalibrationSpec calibration, PassContext context)
+    /// <summary>Folds batches into the accumulators until the window's sample count; returns the samples seen.</summary>
+    private static int Accumulate(OnnxModel model, List<HessianInput> inputs, Dictionary<string, HessianAccumulator> accumulators, IDataSource data,
+        CalibrationWindow window, string purpose, PassContext context)
     {
+        var values = inputs.Select(i => i.Value).Distinct(StringComparer.Ordinal).ToList();
         var samples = 0;
-        foreach (var (batch, outputs) in ActivationCapture.Capture(model, values, data, calibration.BatchSize, Environment.ProcessorCount, context.Cancellation))
+        foreach (var (batch, outputs) in ActivationCapture.Capture(model, values, data, window.BatchSize, Environment.ProcessorCount, context.Cancellation))
         {
-            for (var i = 0; i < outputs.Count; i++)
+            foreach (var input in inputs)
             {
-                var output = outputs[i];
-                if (output.Shape.Length == 0 || output.Shape[^1] != accumulators[i].Size)
+                var output = outputs[values.IndexOf(input.Value)];
+                var accumulator = accumulators[input.Key];
+                if (input.Patches is { } patches)
                 {
-                    throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataMismatch,
-                        $"The input '{values[i]}' of a MatMul came out as [{string.Join(", ", output.Shape)}] on the calibration data; its last dimension must be {accumulators[i].Size}."));
+                    patches.AddTo(accumulator, output, input.Value);
+                    continue;
                 }
 
-                accumulators[i].Add(output.Values, TokenMask(batch, output.Shape));
+                if (output.Shape.Length == 0 || output.Shape[^1] != accumulator.Size)
+                {
+                    throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataMismatch,
+                        $"The input '{input.Value}' of a layer came out as [{string.Join(", ", output.Shape)}] on the calibration data; its last dimension must be {accumulator.Size}."));
+                }
+
+                accumulator.Add(output.Values, TokenMask(batch, output.Shape));
             }
 
             samples += batch.Count;
-            context.Log.Progress("GPTQ", $"calibration: {samples} samples", Math.Min(1, (double)samples / calibration.Samples));
-            if (samples >= calibration.Samples)
+            context.Log.Progress(purpose, $"calibration: {samples} samples", Math.Min(1, (double)samples / window.Samples));
+            if (samples >= window.Samples)
             {
                 break;
             }

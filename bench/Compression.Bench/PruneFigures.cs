@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using System.Globalization;
+using Compression.Core.Data;
+using Compression.Core.Diagnostics;
+using Compression.Core.Evaluation;
+using Compression.Core.Evaluation.Metrics;
+using Compression.Core.Onnx;
+using Compression.Core.Passes;
+using Compression.Core.Pruning;
+
+/// <summary>
+/// Unstructured (50 %) and 2:4 pruning of a model by every criterion, with and without reconstruction, side by side:
+/// the task metric of each result on the test data and the pruning time. One Markdown table for docs/BENCHMARKS.md.
+///   prune-minilm &lt;all-MiniLM-L6-v2.onnx&gt; &lt;vocab.txt&gt; &lt;stsb folder&gt;   (calibration: 128 STS-B dev sentences; test: STS-B test)
+///   prune-mnist &lt;mnist-8.onnx&gt; &lt;mnist folder&gt;                           (calibration: 256 test images; test: all 10,000)
+/// </summary>
+internal static class PruneFigures
+{
+    public static int MiniLm(string model, string vocab, string stsb)
+    {
+        var calibration = DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Text, Path = "sts-dev.tsv", Column = 5, Take = 128, Vocab = vocab }, stsb);
+        var test = DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Text, Path = "sts-test.tsv", PairColumns = [5, 6], ScoreColumn = 4, Vocab = vocab }, stsb);
+        return Drive(model, calibration, test, 128, "STS-B test Spearman x100", r => r.Spearman * 100, "F2");
+    }
+
+    public static int Mnist(string model, string folder)
+    {
+        var calibration = DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Idx, Path = "t10k-images-idx3-ubyte.gz", Take = 256, Scale = 1 / 255.0 }, folder);
+        var test = DataSourceFactory.Create(new DataSetSpec
+        {
+            Format = DataFormat.Idx,
+            Path = "t10k-images-idx3-ubyte.gz",
+            Labels = "t10k-labels-idx1-ubyte.gz",
+            Scale = 1 / 255.0,
+        }, folder);
+        return Drive(model, calibration, test, 256, "MNIST test top-1 %", r => r.Top1 * 100, "F2");
+    }
+
+    private static int Drive(string model, IDataSource calibration, IDataSource test, int samples, string metric, Func<TaskMetrics, double?> read, string format)
+    {
+        var evaluation = new EvaluationOptions { BatchSize = 64, Threads = Environment.ProcessorCount };
+        var reference = read(Evaluator.Evaluate(model, null, test, evaluation, new CollectingLog()).Reference.Task)!.Value;
+        Console.WriteLine($"Model: {Path.GetFileName(model)}; fp32 {metric}: {reference.ToString(format, CultureInfo.InvariantCulture)}; calibration: {samples} samples");
+        Console.WriteLine();
+        Console.WriteLine($"| method | criterion | reconstruction | {metric} | sparsity | pruning time (s) |");
+        Console.WriteLine("| --- | --- | --- | ---: | ---: | ---: |");
+        var calibrationSpec = new PruneCalibrationSpec { Data = "calibration", Samples = samples };
+        var cases = new List<(PruneOptions Options, string Criterion, string Reconstruction)>();
+        foreach (var method in new[] { PruningMethod.Unstructured, PruningMethod.NM })
+        {
+            var basis = new PruneOptions { Method = method, Sparsity = 0.5, Pattern = "2:4" };
+            cases.Add((basis, "magnitude", "none"));
+            cases.Add((basis with { Calibration = calibrationSpec }, "magnitude", "SparseGPT update + bias"));
+            cases.Add((basis with { Criterion = ImportanceCriterion.Activation, Calibration = calibrationSpec, Reconstruct = false }, "activation (Wanda)", "none"));
+            cases.Add((basis with { Criterion = ImportanceCriterion.Activation, Calibration = calibrationSpec }, "activation (Wanda)", "SparseGPT update + bias"));
+            cases.Add((basis with { Criterion = ImportanceCriterion.OutputError, Calibration = calibrationSpec }, "output error (SparseGPT)", "SparseGPT update + bias"));
+        }
+
+        var folder = Directory.CreateTempSubdirectory("prune-bench-");
+        try
+        {
+            foreach (var (options, criterion, reconstruction) in cases)
+            {
+                var context = new PassContext(new CollectingLog()) { DataSets = new Dictionary<string, IDataSource> { ["calibration"] = calibration } };
+                var watch = Stopwatch.StartNew();
+                var result = new PrunePass().Run(ModelLoader.Load(model), options, context);
+                var seconds = watch.Elapsed.TotalSeconds;
+                var path = Path.Combine(folder.FullName, Path.GetFileName(model));
+                ModelWriter.Save(result.Model, path, new SaveOptions { Overwrite = true });
+                var value = read(Evaluator.Evaluate(path, null, test, evaluation, new CollectingLog()).Reference.Task)!.Value;
+                var name = options.Method == PruningMethod.NM ? "2:4" : "50 % unstructured";
+                Console.WriteLine(FormattableString.Invariant($"| {name} | {criterion} | {reconstruction} | {value.ToString(format, CultureInfo.InvariantCulture)} | {(double)result.Statistics["sparsity"]:P1} | {seconds:F1} |"));
+            }
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+
+        return 0;
+    }
+}

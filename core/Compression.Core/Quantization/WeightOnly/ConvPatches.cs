@@ -1,0 +1,86 @@
+using Compression.Core.Diagnostics;
+using Compression.Core.Evaluation;
+
+namespace Compression.Core.Quantization.WeightOnly;
+
+/// <summary>
+/// How a 2-D Conv (group 1) reads its [N, C, H, W] input: every output position's receptive field, zeros where it
+/// reaches into the padding, is one row of C x kh x kw features in the order of the weight's [C, kh, kw] layout.
+/// Those rows are what the Conv multiplies its weight with, so their Hessian is the Conv's.
+/// </summary>
+internal sealed record ConvPatches(int Channels, int KernelHeight, int KernelWidth, int[] Strides, int[] Dilations, int[] Pads, string AutoPad)
+{
+    public int Size => Channels * KernelHeight * KernelWidth;
+
+    public string Key => $"{Channels}x{KernelHeight}x{KernelWidth}/s{string.Join(",", Strides)}/d{string.Join(",", Dilations)}/p{string.Join(",", Pads)}/{AutoPad}";
+
+    /// <summary>Adds the patches of one captured batch to the accumulator, one image at a time.</summary>
+    public void AddTo(HessianAccumulator accumulator, OutputValue activation, string value)
+    {
+        if (activation.Shape.Length != 4 || activation.Shape[1] != Channels)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataMismatch,
+                $"The input '{value}' of a Conv came out as [{string.Join(", ", activation.Shape)}] on the calibration data; it must be [N, {Channels}, H, W]."));
+        }
+
+        var (batch, height, width) = ((int)activation.Shape[0], (int)activation.Shape[2], (int)activation.Shape[3]);
+        var (top, left, outHeight, outWidth) = Geometry(height, width);
+        var rows = new float[(long)outHeight * outWidth * Size];
+        for (var n = 0; n < batch; n++)
+        {
+            var image = activation.Values.AsSpan(n * Channels * height * width, Channels * height * width);
+            Array.Clear(rows);
+            for (var oy = 0; oy < outHeight; oy++)
+            {
+                for (var ox = 0; ox < outWidth; ox++)
+                {
+                    var row = rows.AsSpan((oy * outWidth + ox) * Size, Size);
+                    for (var c = 0; c < Channels; c++)
+                    {
+                        for (var ky = 0; ky < KernelHeight; ky++)
+                        {
+                            var y = oy * Strides[0] - top + ky * Dilations[0];
+                            if (y < 0 || y >= height)
+                            {
+                                continue;
+                            }
+
+                            for (var kx = 0; kx < KernelWidth; kx++)
+                            {
+                                var x = ox * Strides[1] - left + kx * Dilations[1];
+                                if (x >= 0 && x < width)
+                                {
+                                    row[(c * KernelHeight + ky) * KernelWidth + kx] = image[(c * height + y) * width + x];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+
+            accumulator.Add(rows, []);
+        }
+    }
+
+    /// <summary>The padding before the first row and column, and the output size, as ONNX's Conv defines them.</summary>
+    private (int Top, int Left, int OutHeight, int OutWidth) Geometry(int height, int width)
+    {
+        var (effectiveHeight, effectiveWidth) = ((KernelHeight - 1) * Dilations[0] + 1, (KernelWidth - 1) * Dilations[1] + 1);
+        switch (AutoPad)
+        {
+            case "SAME_UPPER" or "SAME_LOWER":
+                var (outHeight, outWidth) = ((height + Strides[0] - 1) / Strides[0], (width + Strides[1] - 1) / Strides[1]);
+                var padHeight = Math.Max(0, (outHeight - 1) * Strides[0] + effectiveHeight - height);
+                var padWidth = Math.Max(0, (outWidth - 1) * Strides[1] + effectiveWidth - width);
+                return AutoPad == "SAME_UPPER"
+                    ? (padHeight / 2, padWidth / 2, outHeight, outWidth)
+                    : (padHeight - padHeight / 2, padWidth - padWidth / 2, outHeight, outWidth);
+            case "VALID":
+                return (0, 0, (height - effectiveHeight) / Strides[0] + 1, (width - effectiveWidth) / Strides[1] + 1);
+            default:
+                return (Pads[0], Pads[1],
+                    (height + Pads[0] + Pads[2] - effectiveHeight) / Strides[0] + 1,
+                    (width + Pads[1] + Pads[3] - effectiveWidth) / Strides[1] + 1);
+        }
+    }
+}

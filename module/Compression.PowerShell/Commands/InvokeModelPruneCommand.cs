@@ -1,0 +1,166 @@
+using System.Globalization;
+using System.Management.Automation;
+using Compression.Core.Data;
+using Compression.Core.Diagnostics;
+using Compression.Core.Onnx;
+using Compression.Core.Passes;
+using Compression.Core.Pipeline;
+using Compression.Core.Pruning;
+using Compression.Core.Recipes;
+
+namespace Compression.PowerShell.Commands;
+
+/// <summary>
+/// Prunes models (unstructured or N:M sparsity, optionally reconstructed on calibration data) and checks the result
+/// against the original with ONNX Runtime: the same pipeline, result and report as a one-step recipe.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "ModelPrune", DefaultParameterSetName = PathSet, SupportsShouldProcess = true)]
+[OutputType("Compression.Core.Pipeline.CompressionResult")]
+public sealed class InvokeModelPruneCommand : ModelCmdlet
+{
+    private const string CalibrationSet = "calibration";
+    private const string CheckSet = "check";
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? OutputPath { get; set; }
+
+    [Parameter]
+    public double Sparsity { get; set; } = 0.5;
+
+    // Enum-like parameters are strings with a ValidateSet: this assembly must not hold fields of the engine's
+    // value types, which PowerShell would load while it inspects the cmdlets, before the engine can resolve.
+    [Parameter]
+    [ValidateSet("Unstructured", "NM", "Structured")]
+    public string Method { get; set; } = "Unstructured";
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string Pattern { get; set; } = "2:4";
+
+    /// <summary>Default: OutputError (SparseGPT's choice) with -CalibrationData, L1 without.</summary>
+    [Parameter]
+    [ValidateSet("L1", "L2", "Fpgm", "Activation", "Apoz", "OutputError")]
+    public string? Criterion { get; set; }
+
+    [Parameter]
+    [ValidateSet("Layer", "Global")]
+    public string Scope { get; set; } = "Layer";
+
+    /// <summary>Data to score and reconstruct on and to check the result with: a file, a folder, or a YAML data description.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? CalibrationData { get; set; }
+
+    /// <summary>On by default when -CalibrationData is given; -Reconstruct:$false prunes by the criterion alone.</summary>
+    [Parameter]
+    public SwitchParameter Reconstruct { get; set; } = true;
+
+    [Parameter]
+    [ValidateNotNull]
+    public string[] Exclude { get; set; } = [];
+
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var inputs = ResolveInputPaths().ToList();
+        if (OutputPath is not null && inputs.Count > 1)
+        {
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("-OutputPath names one file; give one model, or let the default names (model.pruned50.onnx, ...) name each result."),
+                ErrorCodes.HostNotFileSystem, ErrorCategory.InvalidArgument, OutputPath));
+        }
+
+        Recipe recipe;
+        PruneOptions options;
+        try
+        {
+            (recipe, options) = BuildRecipe();
+        }
+        catch (CompressionException e)
+        {
+            ThrowDiagnostics(e, CalibrationData ?? Method);
+            return;
+        }
+
+        foreach (var input in inputs)
+        {
+            var request = new CompressionRequest(input, recipe) { OutputPath = OutputPath is null ? null : ResolveOtherPath(OutputPath), Force = Force };
+            var plan = CompressionPipeline.Plan(request);
+            try
+            {
+                var layers = PrunePass.PlanLayers(ModelLoader.Load(input), options);
+                var action = $"Prune {plan.InputPath} ({Describe()}), check it against the original on {(CalibrationData is null ? "random inputs" : CalibrationData)}, and write the result"
+                    + string.Concat(layers.Select(l => Environment.NewLine + "  " + l));
+                if (!ShouldProcess(plan.OutputPath, action))
+                {
+                    continue;
+                }
+
+                var result = CompressionPipeline.Run(request, Log, Cancellation);
+                WriteObject(result);
+            }
+            catch (CompressionException e)
+            {
+                WriteDiagnostics(e, input);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private (Recipe Recipe, PruneOptions Options) BuildRecipe()
+    {
+        var options = new PruneOptions
+        {
+            Method = Parse<PruningMethod>(Method),
+            Sparsity = Sparsity,
+            Pattern = Pattern,
+            Criterion = Parse<ImportanceCriterion>(Criterion ?? (CalibrationData is null ? "L1" : "OutputError")),
+            Scope = Parse<PruningScope>(Scope),
+            Exclude = Exclude,
+            Reconstruct = Reconstruct,
+            Calibration = CalibrationData is null ? null : new PruneCalibrationSpec { Data = CalibrationSet },
+        };
+        var (check, folder) = CalibrationData is null
+            ? (new DataSetSpec { Format = DataFormat.Random, Count = 16, Name = "random inputs" }, SessionState.Path.CurrentFileSystemLocation.Path)
+            : DataParameters.Describe(ResolveOtherPath(CalibrationData));
+        var data = new Dictionary<string, DataSetSpec> { [CheckSet] = CalibrationData is null ? check : check with { Take = check.Take ?? 256 } };
+        if (CalibrationData is not null)
+        {
+            data[CalibrationSet] = data[CheckSet];
+        }
+
+        var pass = PassRegistry.Find("prune") ?? throw new CompressionException(Diagnostic.Error(ErrorCodes.RecipeUnknownStep, "This build has no prune step."));
+        var recipe = new Recipe
+        {
+            Data = data,
+            Steps = [new RecipeStep(pass, options, 0, 0)],
+            Evaluate = new EvaluateSpec { Data = CheckSet },
+            Output = "{name}." + Suffix() + ".onnx",
+            BaseDirectory = folder,
+        };
+        return (recipe, options);
+    }
+
+    private static T Parse<T>(string value)
+        where T : struct, Enum => Enum.Parse<T>(value, ignoreCase: true);
+
+    /// <summary>The default output name says what was done: model.pruned50.onnx, model.pruned2of4.onnx, model.pruned.onnx.</summary>
+    private string Suffix() => Method switch
+    {
+        "Unstructured" => "pruned" + Math.Round(Sparsity * 100).ToString(CultureInfo.InvariantCulture),
+        "NM" => "pruned" + Pattern.Replace(":", "of", StringComparison.Ordinal).Trim(),
+        _ => "pruned",
+    };
+
+    private string Describe() => Method switch
+    {
+        "NM" => $"{Pattern} semi-structured, {Criterion ?? (CalibrationData is null ? "L1" : "OutputError")}{(CalibrationData is not null && Reconstruct ? ", reconstructed" : "")}",
+        "Unstructured" => $"{Sparsity.ToString("P0", CultureInfo.InvariantCulture)} unstructured, {Scope.ToLowerInvariant()} scope, {Criterion ?? (CalibrationData is null ? "L1" : "OutputError")}{(CalibrationData is not null && Reconstruct ? ", reconstructed" : "")}",
+        _ => Method,
+    };
+}

@@ -1,0 +1,74 @@
+using Compression.Core.Data;
+using Compression.Core.Diagnostics;
+using Compression.Core.Onnx;
+using Compression.Core.Onnx.Tensors;
+using Compression.Core.Passes;
+using Compression.Core.Pipeline;
+using Compression.Core.Pruning;
+using Compression.Core.Recipes;
+using Compression.Core.Tests.Support;
+
+namespace Compression.Core.Tests.Pruning;
+
+/// <summary>The iterative schedule through the pipeline, on mnist-8 with 1,000 labelled MNIST test images.</summary>
+public sealed class PruneScheduleTests : IDisposable
+{
+    private readonly string temp = TestAssets.TempDirectory();
+
+    public void Dispose() => Directory.Delete(temp, recursive: true);
+
+    [SkippableFact]
+    public void Every_step_that_meets_stop_when_is_taken_and_the_last_is_kept()
+    {
+        var (result, log) = Run(new GateSpec { AccuracyDrop = 0.005 });
+
+        var steps = (List<Dictionary<string, object>>)result.Steps[0].Statistics["schedule"];
+        Assert.Equal([0.25, 0.5], steps.Select(s => (double)s["sparsity"]));
+        Assert.All(steps, s => Assert.True((bool)s["met"]));
+        Assert.Equal(0.5, (double)result.Steps[0].Statistics["sparsity"], 2);
+        Assert.DoesNotContain(log.Diagnostics, d => d.Code == ErrorCodes.PruneScheduleNoStep);
+    }
+
+    [SkippableFact]
+    public void When_no_step_meets_stop_when_the_model_is_left_unpruned_with_CMP3409()
+    {
+        var (result, log) = Run(new GateSpec { MinSqnr = 500 });
+
+        Assert.Contains(log.Diagnostics, d => d.Code == ErrorCodes.PruneScheduleNoStep);
+        var steps = (List<Dictionary<string, object>>)result.Steps[0].Statistics["schedule"];
+        Assert.False((bool)Assert.Single(steps)["met"]);
+        var written = ModelLoader.Load(result.OutputPath!).MainGraph;
+        var original = ModelLoader.Load(TestAssets.Mnist).MainGraph;
+        foreach (var weight in original.Proto.Initializer)
+        {
+            Assert.Equal(TensorCodec.ToSingle(weight), TensorCodec.ToSingle(written.Initializer(weight.Name)!));
+        }
+    }
+
+    private (CompressionResult Result, CollectingLog Log) Run(GateSpec stopWhen)
+    {
+        var mnist = TestAssets.Require(TestAssets.Mnist, "mnist-8");
+        var folder = Path.GetDirectoryName(DataAssert.MnistImages)!;
+        var options = new PruneOptions
+        {
+            Sparsity = 0.5,
+            Criterion = ImportanceCriterion.OutputError,
+            Calibration = new PruneCalibrationSpec { Data = "calib", Samples = 256 },
+            Schedule = new PruneSchedule { Steps = 2, StopWhen = stopWhen },
+        };
+        var recipe = new Recipe
+        {
+            Data = new Dictionary<string, DataSetSpec>
+            {
+                ["calib"] = new() { Format = DataFormat.Idx, Path = DataAssert.MnistImages, Take = 256, Scale = 1 / 255.0 },
+                ["test"] = new() { Format = DataFormat.Idx, Path = DataAssert.MnistImages, Labels = DataAssert.MnistLabels, Take = 1000, Scale = 1 / 255.0 },
+            },
+            Steps = [new RecipeStep(PassRegistry.Find("prune")!, options, 0, 0)],
+            Evaluate = new EvaluateSpec { Data = "test", Metrics = [Compression.Core.Evaluation.MetricName.Accuracy] },
+            BaseDirectory = folder,
+        };
+        var log = new CollectingLog();
+        var result = CompressionPipeline.Run(new CompressionRequest(mnist, recipe) { OutputPath = Path.Combine(temp, "out.onnx") }, log);
+        return (result, log);
+    }
+}
