@@ -48,6 +48,20 @@ BeforeDiscovery {
             Exclude = 'String[]', '__AllParameterSets:o'
             Force = 'SwitchParameter', '__AllParameterSets:o'
         }
+        'Invoke-ModelPrune'       = [ordered]@{
+            Path = 'String[]', 'Path:MVP0'
+            LiteralPath = 'String[]', 'LiteralPath:MP'
+            OutputPath = 'String', '__AllParameterSets:o'
+            Sparsity = 'Double', '__AllParameterSets:o'
+            Method = 'String', '__AllParameterSets:o'
+            Pattern = 'String', '__AllParameterSets:o'
+            Criterion = 'String', '__AllParameterSets:o'
+            Scope = 'String', '__AllParameterSets:o'
+            CalibrationData = 'String', '__AllParameterSets:o'
+            Reconstruct = 'SwitchParameter', '__AllParameterSets:o'
+            Exclude = 'String[]', '__AllParameterSets:o'
+            Force = 'SwitchParameter', '__AllParameterSets:o'
+        }
         'Measure-Model'           = [ordered]@{
             Path = 'String[]', 'Path:MVP0'
             LiteralPath = 'String[]', 'LiteralPath:MP'
@@ -57,7 +71,7 @@ BeforeDiscovery {
             LiteralPath = 'String[]', 'LiteralPath:MP'
         }
     }
-    $script:Writers = @('Invoke-ModelCompression', 'Invoke-ModelQuantize')
+    $script:Writers = @('Invoke-ModelCompression', 'Invoke-ModelPrune', 'Invoke-ModelQuantize')
     $ModulePath = $env:COMPRESSION_MODULE ?? (Join-Path $PSScriptRoot '../../out/Compression/Compression.psd1')
     Import-Module $ModulePath -Force
     $script:Exported = (Get-Command -Module Compression).Name | Sort-Object
