@@ -83,7 +83,8 @@ internal sealed class SparsePruner : IPruner
             zeros += zeroCount;
             total += after.Length;
             layers.Add(new PrunedLayer(target.Node.Name, target.Node.OpType, target.WeightValue, target.Weight.Dims.ToArray(), target.Weight.Dims.ToArray(),
-                Math.Round((double)zeroCount / after.Length, 4), layer is null ? "l1" : criterionName, error is { } e ? Math.Round(e, 6) : null));
+                Math.Round((double)zeroCount / after.Length, 4), layer is null && options.Calibration is not null ? "l1 (no calibration statistics)" : criterionName,
+                error is { } e ? Math.Round(e, 6) : null));
         }
 
         var sparse = SparseStorageWriter.Convert(model, targets, options.Storage);
