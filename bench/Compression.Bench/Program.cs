@@ -13,16 +13,25 @@ using Compression.Core.Onnx;
 //
 // evaluate-memory: peak memory of evaluating a model on the first 100 samples of a data set against the whole
 // set: equal peaks show that evaluation streams one batch at a time.
+//
 //   dotnet run -c Release --project bench/Compression.Bench -- prune-minilm <model.onnx> <vocab.txt> <stsb folder>
 //   dotnet run -c Release --project bench/Compression.Bench -- prune-mnist <mnist-8.onnx> <mnist folder>
 //
 // prune-*: 50 % unstructured and 2:4 pruning by each criterion, with and without reconstruction, side by side.
+//
+//   dotnet run -c Release --project bench/Compression.Bench -- calibration-memory <model.onnx> <sts.tsv> [sentences]
+//
+// calibration-memory: peak memory of static int8 quantization with Entropy calibration over N sentences (default
+// 1,000) against plain fp32 inference over the same sentences, each in a fresh process: histograms are built
+// batch by batch, so the calibrating process should not grow with N.
 return args switch
 {
     ["model-io", var model, .. var rest] => ModelIo.Drive(Path.GetFullPath(model), rest.Length > 0 ? int.Parse(rest[0], CultureInfo.InvariantCulture) : 5),
     ["evaluate-memory", var model, var data] => EvaluationMemory.Drive(Path.GetFullPath(model), Path.GetFullPath(data)),
     ["prune-minilm", var model, var vocab, var stsb] => PruneFigures.MiniLm(Path.GetFullPath(model), Path.GetFullPath(vocab), Path.GetFullPath(stsb)),
     ["prune-mnist", var model, var folder] => PruneFigures.Mnist(Path.GetFullPath(model), Path.GetFullPath(folder)),
+    ["calibration-memory", var model, var data, .. var rest] => CalibrationMemory.Drive(Path.GetFullPath(model), Path.GetFullPath(data), rest.Length > 0 ? int.Parse(rest[0], CultureInfo.InvariantCulture) : 1000),
+    ["child", "calibrate", var mode, var model, var data, var take] => CalibrationMemory.Child(mode, model, data, int.Parse(take, CultureInfo.InvariantCulture)),
     ["child", "evaluate", var model, var data, var take] => EvaluationMemory.Child(model, data, long.Parse(take, CultureInfo.InvariantCulture)),
     ["child", var mode, var model, var target] => ModelIo.Child(mode, model, target),
     _ => Usage(),
@@ -30,7 +39,7 @@ return args switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Compression.Bench model-io <model.onnx> [runs] | evaluate-memory <model.onnx> <images>");
+    Console.Error.WriteLine("usage: Compression.Bench model-io <model.onnx> [runs] | evaluate-memory <model.onnx> <images> | calibration-memory <model.onnx> <sts.tsv> [sentences]");
     return 2;
 }
 
@@ -178,5 +187,68 @@ internal static class ModelIo
     {
         var sorted = values.Order().ToArray();
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+}
+
+internal static class CalibrationMemory
+{
+    private const int BatchSize = 16;
+
+    public static int Drive(string model, string sentences, int count)
+    {
+        Console.WriteLine($"Model: {Path.GetFileName(model)}; data: the first {count:N0} sentences (column 6) of {Path.GetFileName(sentences)}, batches of {BatchSize}; each side a fresh process");
+        Console.WriteLine();
+        Console.WriteLine("| process | wall time (s) | peak RSS (MB) |");
+        Console.WriteLine("| --- | ---: | ---: |");
+        var peaks = new Dictionary<string, long>();
+        foreach (var (mode, label) in new[] { ("infer", "fp32 inference over the sentences"), ("entropy", "static int8, Entropy calibration over the sentences") })
+        {
+            var line = ChildProcess.Run(["child", "calibrate", mode, model, sentences, count.ToString(CultureInfo.InvariantCulture)]);
+            peaks[mode] = long.Parse(line[1], CultureInfo.InvariantCulture);
+            Console.WriteLine($"| {label} | {double.Parse(line[0], CultureInfo.InvariantCulture):0.0} | {peaks[mode] / 1e6:0} |");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"Peak memory of Entropy calibration: **{peaks["entropy"] / 1e9:0.00} GB** (goal < 2 GB), {(double)peaks["entropy"] / peaks["infer"]:0.00}x plain inference.");
+        return 0;
+    }
+
+    public static int Child(string mode, string model, string sentences, int count)
+    {
+        var watch = Stopwatch.StartNew();
+        var data = Compression.Core.Data.DataSourceFactory.Create(new Compression.Core.Data.DataSetSpec
+        {
+            Format = Compression.Core.Data.DataFormat.Text,
+            Path = sentences,
+            Column = 5,
+            Take = count,
+            Vocab = Path.ChangeExtension(model, ".vocab.txt"),
+            Name = "sentences",
+        }, Path.GetDirectoryName(sentences)!);
+        var log = new Compression.Core.Diagnostics.CollectingLog();
+        if (mode == "infer")
+        {
+            Compression.Core.Evaluation.Evaluator.Evaluate(model, null, data, new Compression.Core.Evaluation.EvaluationOptions { BatchSize = BatchSize }, log);
+        }
+        else
+        {
+            var options = new Compression.Core.Quantization.QuantizeOptions
+            {
+                Mode = Compression.Core.Quantization.QuantizationMode.Static,
+                Format = Compression.Core.Quantization.QuantizationFormat.Qdq,
+                Calibration = new Compression.Core.Quantization.CalibrationSpec
+                {
+                    Data = "sentences",
+                    Method = Compression.Core.Quantization.CalibrationMethod.Entropy,
+                    Samples = count,
+                    BatchSize = BatchSize,
+                },
+            };
+            var context = new Compression.Core.Passes.PassContext(log) { DataSets = new Dictionary<string, Compression.Core.Data.IDataSource> { ["sentences"] = data } };
+            new Compression.Core.Quantization.QuantizePass().Run(ModelLoader.Load(model), options, context);
+        }
+
+        Console.WriteLine(FormattableString.Invariant($"{watch.Elapsed.TotalSeconds} {ModelIo.PeakResidentBytes()}"));
+        return 0;
     }
 }

@@ -7,7 +7,7 @@ namespace Compression.Core.Evaluation;
 /// <summary>
 /// Streams intermediate tensors of a model over a data set: the chosen values are made graph outputs of a
 /// temporary copy, which ONNX Runtime runs batch by batch. Only one batch of activations exists at a time;
-/// calibration and reconstruction consume them as they come.
+/// calibration and reconstruction consume them as they come, each value decoded from the runtime's buffer when read.
 /// </summary>
 public static class ActivationCapture
 {
@@ -30,12 +30,14 @@ public static class ActivationCapture
         {
             var path = Path.Combine(folder, "model.onnx");
             ModelWriter.Save(new OnnxModel(proto), path);
-            using var runner = new ModelRunner(path, new RunnerOptions { Threads = threads });
+            using var runner = new ModelRunner(path, new RunnerOptions { Threads = threads, MemoryArena = false });
+            var index = runner.OutputNames.Select((name, i) => (name, i)).ToDictionary(p => p.name, p => p.i, StringComparer.Ordinal);
+            var positions = values.Select(v => index[v]).ToArray(); // in the order asked for
             foreach (var batch in data.ReadBatches(ModelSignature.Of(model), batchSize, cancellation))
             {
                 cancellation.ThrowIfCancellationRequested();
-                var byName = runner.Run(batch).ToDictionary(o => o.Name, StringComparer.Ordinal);
-                yield return (batch, values.Select(v => byName[v]).ToList()); // in the order asked for
+                using var captured = runner.RunNative(batch);
+                yield return (batch, new CapturedValues(captured, positions, runner.OutputNames));
             }
         }
         finally
@@ -43,4 +45,26 @@ public static class ActivationCapture
             Directory.Delete(folder, recursive: true);
         }
     }
+}
+
+/// <summary>
+/// One batch's captured values, decoded from ONNX Runtime's buffers only when read (each read decodes afresh): a
+/// consumer that reads them one at a time never holds the whole batch in managed memory besides the runtime's copy.
+/// Valid until the capture moves to the next batch.
+/// </summary>
+internal sealed class CapturedValues(IReadOnlyList<Microsoft.ML.OnnxRuntime.OrtValue> outputs, int[] positions, IReadOnlyList<string> names) : IReadOnlyList<OutputValue>
+{
+    public int Count => positions.Length;
+
+    public OutputValue this[int index] => ModelRunner.Decode(names[positions[index]], outputs[positions[index]]);
+
+    public IEnumerator<OutputValue> GetEnumerator()
+    {
+        for (var i = 0; i < Count; i++)
+        {
+            yield return this[i];
+        }
+    }
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }

@@ -16,6 +16,12 @@ public sealed record RunnerOptions
 
     /// <summary>Extra values to return besides the graph outputs (intermediate tensors made outputs).</summary>
     public IReadOnlyList<string> ExtraOutputs { get; init; } = [];
+
+    /// <summary>
+    /// ONNX Runtime's CPU memory arena: fast for runs of one shape, but it keeps every block it ever grew to, so a
+    /// session whose outputs change size from batch to batch (captured activations of padded text) only grows.
+    /// </summary>
+    public bool MemoryArena { get; init; } = true;
 }
 
 /// <summary>An output of one run, decoded to float (class indices and integer outputs too).</summary>
@@ -42,6 +48,7 @@ public sealed class ModelRunner : IDisposable
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             GraphOptimizationLevel = options.Optimization,
             LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
+            EnableCpuMemArena = options.MemoryArena,
         };
         try
         {
@@ -65,6 +72,19 @@ public sealed class ModelRunner : IDisposable
     /// <summary>Runs one batch (or, with <paramref name="paired"/>, the batch's second sentences) and returns every output.</summary>
     public IReadOnlyList<OutputValue> Run(DataBatch batch, bool paired = false)
     {
+        using var outputs = RunNative(batch, paired);
+        var results = new List<OutputValue>(outputs.Count);
+        for (var i = 0; i < outputs.Count; i++)
+        {
+            results.Add(Decode(OutputNames[i], outputs[i]));
+        }
+
+        return results;
+    }
+
+    /// <summary>Runs one batch and returns ONNX Runtime's own outputs, in <see cref="OutputNames"/> order; the caller disposes them.</summary>
+    internal IDisposableReadOnlyCollection<OrtValue> RunNative(DataBatch batch, bool paired = false)
+    {
         var inputs = paired ? batch.PairedInputs ?? throw new ArgumentException("The batch has no paired inputs.", nameof(batch)) : batch.Inputs;
         var names = new List<string>(inputs.Count);
         var values = new List<OrtValue>(inputs.Count);
@@ -80,14 +100,7 @@ public sealed class ModelRunner : IDisposable
             }
 
             using var runOptions = new RunOptions();
-            using var outputs = session.Run(runOptions, names, values, OutputNames.ToList());
-            var results = new List<OutputValue>(outputs.Count);
-            for (var i = 0; i < outputs.Count; i++)
-            {
-                results.Add(Decode(OutputNames[i], outputs[i]));
-            }
-
-            return results;
+            return session.Run(runOptions, names, values, OutputNames.ToList());
         }
         catch (OnnxRuntimeException e)
         {
@@ -136,7 +149,7 @@ public sealed class ModelRunner : IDisposable
         return value;
     }
 
-    private static OutputValue Decode(string name, OrtValue value)
+    internal static OutputValue Decode(string name, OrtValue value)
     {
         if (!value.IsTensor)
         {

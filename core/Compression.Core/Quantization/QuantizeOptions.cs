@@ -106,13 +106,13 @@ public sealed record QuantizeOptions : PassOptions
     [Option("Also quantize embedding tables (Gather on a weight): int8 in dynamic mode, GatherBlockQuantized in weight-only mode.")]
     public bool QuantizeEmbeddings { get; init; } = true;
 
-    [Option("Calibration for static mode and GPTQ: the data set, the method and its settings.")]
+    [Option("Calibration for static mode, GPTQ and fallback: the data set, the method and its settings.")]
     public CalibrationSpec? Calibration { get; init; }
 
     [Option("Nodes left in float: names (wildcards * and ?) or op types (e.g. Softmax).")]
     public IReadOnlyList<string> Exclude { get; init; } = [];
 
-    [Option("Keep the most sensitive layers in float until the target holds: measured per layer on the calibration data.")]
+    [Option("Static, dynamic and weight-only: keep the most sensitive layers in float until the target holds; each layer is measured quantized alone on the calibration data.")]
     public FallbackSpec? Fallback { get; init; }
 
     [Option("Float16/bfloat16: keep the model's inputs and outputs float32 (Casts at the edges).")]

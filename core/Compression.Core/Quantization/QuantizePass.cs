@@ -2,6 +2,7 @@ using Compression.Core.Onnx;
 using Compression.Core.Onnx.Tensors;
 using Compression.Core.Passes;
 using Compression.Core.Quantization.Dynamic;
+using Compression.Core.Quantization.Fallback;
 using Compression.Core.Quantization.Float;
 using Compression.Core.Quantization.Static;
 using Compression.Core.Quantization.WeightOnly;
@@ -29,6 +30,11 @@ public sealed class QuantizePass : Pass<QuantizeOptions>
             QuantizationMode.Float16 => new FloatConverter(ElementType.Float16),
             _ => new FloatConverter(ElementType.BFloat16),
         };
+        if (options.Fallback is not null && options.Mode is QuantizationMode.Dynamic or QuantizationMode.WeightOnly)
+        {
+            quantizer = new FallbackQuantizer(quantizer);
+        }
+
         return quantizer.Quantize(model, options, context);
     }
 }

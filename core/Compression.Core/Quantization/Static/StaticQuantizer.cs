@@ -6,6 +6,7 @@ using Compression.Core.Onnx;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Passes;
 using Compression.Core.Quantization.Calibration;
+using Compression.Core.Quantization.Fallback;
 
 namespace Compression.Core.Quantization.Static;
 
@@ -163,51 +164,14 @@ internal sealed class StaticQuantizer : IModeQuantizer
         return best.Model;
     }
 
-    /// <summary>
-    /// Measures each quantized layer alone (the rest float) and returns the most sensitive ones to float, worst first,
-    /// until the whole model reaches the target or <see cref="FallbackSpec.MaxLayers"/> layers are float.
-    /// </summary>
+    /// <summary>Per-layer sensitivity over the weighted and activation nodes QDQ would quantize; layout ops follow their input.</summary>
     private static void Fallback(OnnxModel prepared, IReadOnlyDictionary<string, (float, float)> ranges, QuantizeOptions options, FallbackSpec fallback,
         HashSet<string> keepFloat, string qdqDomain, CandidateWorkspace workspace, Dictionary<string, object> statistics, PassContext context)
     {
-        double Score(FidelityMetrics f) => fallback.Metric == FallbackMetric.Sqnr ? f.SqnrDb : f.Agreement * 100;
-        double Measure(IReadOnlySet<string> floatNodes) =>
-            Score(workspace.Fidelity(workspace.Save(QdqBuilder.Build(prepared, ranges, options, floatNodes, qdqDomain).Model), context.Cancellation));
-
         var layers = QdqBuilder.Build(prepared, ranges, options, keepFloat, qdqDomain).QuantizedNodes
             .Where(n => QuantizableOps.Role(prepared.MainGraph.Nodes.First(node => node.Name == n)) != OpRole.Propagating).ToList();
-        var sensitivity = new Dictionary<string, double>(StringComparer.Ordinal);
-        foreach (var layer in layers)
-        {
-            context.Log.Progress("Layer sensitivity", layer, (double)sensitivity.Count / layers.Count);
-            var others = new HashSet<string>(keepFloat, StringComparer.Ordinal);
-            others.UnionWith(layers.Where(l => l != layer));
-            sensitivity[layer] = Measure(others);
-        }
-
-        statistics["sensitivity"] = sensitivity.OrderBy(s => s.Value).ToDictionary(s => s.Key, s => (object)Math.Round(s.Value, 3));
-        var value = Measure(keepFloat);
-        var returned = new List<string>();
-        foreach (var (layer, _) in sensitivity.OrderBy(s => s.Value))
-        {
-            if (value >= fallback.Target || returned.Count >= fallback.MaxLayers)
-            {
-                break;
-            }
-
-            keepFloat.Add(layer);
-            returned.Add(layer);
-            value = Measure(keepFloat);
-        }
-
-        statistics["fallback_layers"] = returned;
-        statistics["fallback_value"] = Math.Round(value, 3);
-        if (returned.Count > 0 || value < fallback.Target)
-        {
-            context.Log.Report(Diagnostic.Warning(ErrorCodes.QuantizationFallback, string.Create(CultureInfo.InvariantCulture,
-                $"Fallback kept {returned.Count} layer(s) in float ({(returned.Count == 0 ? "none" : string.Join(", ", returned))}); {fallback.Metric} {value:F3}, target {fallback.Target}{(value < fallback.Target ? ": not reached" : "")}."),
-                prepared.Path));
-        }
+        LayerFallback.Apply(layers, floatNodes => QdqBuilder.Build(prepared, ranges, options, floatNodes, qdqDomain).Model, keepFloat, fallback, workspace,
+            statistics, context, prepared.Path);
     }
 
     /// <summary>Nodes matching an exclude entry: a node name with * and ? wildcards, or an op type.</summary>

@@ -14,23 +14,18 @@ internal static class GptqQuantizer
     private const double Damping = 0.01;
 
     /// <summary>
-    /// Quantizes a [rows, length] weight (rows are output features, length is K) given H [K, K]. Features are
-    /// visited in order of decreasing H diagonal ("act order": the most active first, while the most features
-    /// remain to absorb their error), with each block's scale fixed beforehand from the original weights ("static
-    /// groups"), so blocks stay contiguous along K as MatMulNBits requires. The weights of features that never
-    /// fire on the calibration data are zeroed in <paramref name="weight"/>; <paramref name="hessian"/> is only read.
+    /// Quantizes a [rows, length] weight (rows are output features, length is K) given H [K, K]. Act order, kept
+    /// block-wise so blocks stay contiguous along K as MatMulNBits requires: blocks are visited by decreasing sum of
+    /// their H diagonal and, within a block, features by decreasing diagonal (the most active first, while the most
+    /// features remain to absorb their error). A block's scale is chosen (with the clip search) when its turn comes,
+    /// from its weights as the errors of the blocks before have updated them; scales fixed from the original weights
+    /// ("static groups") clip the updated weights, and left GPTQ below round-to-nearest on MiniLM (docs/BENCHMARKS.md).
+    /// The weights of features that never fire on the calibration data are zeroed in <paramref name="weight"/>;
+    /// <paramref name="hessian"/> is only read.
     /// </summary>
     public static QuantizedRows Quantize(float[] weight, int rows, int length, double[] hessian, BlockLayout layout, CancellationToken cancellation)
     {
-        var order = new int[length];
-        var diagonal = new double[length];
-        for (var i = 0; i < length; i++)
-        {
-            order[i] = i;
-            diagonal[i] = -hessian[i * length + i];
-        }
-
-        Array.Sort(diagonal, order);
+        var (order, blocks) = VisitingOrder(hessian, length, layout);
         var permuted = new double[hessian.Length];
         for (var i = 0; i < length; i++)
         {
@@ -41,7 +36,7 @@ internal static class GptqQuantizer
         }
 
         var upper = UpperFactor(permuted, length, weight, rows, order);
-        var result = BlockQuantizer.QuantizeRows(weight, rows, length, layout, cancellation);
+        var result = new QuantizedRows(rows, length, layout);
         Parallel.For(0, rows, new ParallelOptions { CancellationToken = cancellation }, () => new float[length], (r, _, row) =>
         {
             for (var i = 0; i < length; i++)
@@ -50,24 +45,72 @@ internal static class GptqQuantizer
             }
 
             var codes = result.Codes.AsSpan(r * length, length);
-            for (var i = 0; i < length; i++)
+            var first = 0;
+            foreach (var block in blocks)
             {
-                var feature = order[i];
-                var block = r * result.BlocksPerRow + feature / layout.BlockSize;
-                var (scale, zeroPoint) = (result.Scales[block], result.ZeroPoints[block]);
-                var code = BlockQuantizer.Code(row[i], scale == 0 ? 0 : 1 / scale, zeroPoint, layout.MaxCode);
-                codes[feature] = (byte)code;
-                var error = (row[i] - scale * (code - zeroPoint)) / upper[i * length + i];
-                if (i + 1 < length)
+                var count = Math.Min(layout.BlockSize, length - block * layout.BlockSize);
+                var index = r * result.BlocksPerRow + block;
+                var (scale, zeroPoint) = BlockQuantizer.ChooseParameters(row.AsSpan(first, count), layout);
+                result.Scales[index] = scale;
+                result.ZeroPoints[index] = (byte)zeroPoint;
+                var inverse = scale == 0 ? 0 : 1 / scale;
+                for (var i = first; i < first + count; i++)
                 {
-                    var rest = row.AsSpan(i + 1);
-                    TensorPrimitives.MultiplyAdd(upper.AsSpan(i * length + i + 1, length - i - 1), -error, rest, rest);
+                    var code = BlockQuantizer.Code(row[i], inverse, zeroPoint, layout.MaxCode);
+                    codes[order[i]] = (byte)code;
+                    var error = (row[i] - scale * (code - zeroPoint)) / upper[i * length + i];
+                    if (i + 1 < length)
+                    {
+                        var rest = row.AsSpan(i + 1);
+                        TensorPrimitives.MultiplyAdd(upper.AsSpan(i * length + i + 1, length - i - 1), -error, rest, rest);
+                    }
                 }
+
+                first += count;
             }
 
             return row;
         }, _ => { });
         return result;
+    }
+
+    /// <summary>
+    /// The features in visiting order (a block's features consecutive) and the blocks in visiting order. Array.Sort
+    /// is not stable but is deterministic, so equal keys land the same way on every run.
+    /// </summary>
+    private static (int[] Order, int[] Blocks) VisitingOrder(double[] hessian, int length, BlockLayout layout)
+    {
+        var blockCount = layout.BlockCount(length);
+        var blocks = new int[blockCount];
+        var blockKeys = new double[blockCount];
+        for (var b = 0; b < blockCount; b++)
+        {
+            blocks[b] = b;
+            for (var k = b * layout.BlockSize; k < Math.Min(length, (b + 1) * layout.BlockSize); k++)
+            {
+                blockKeys[b] -= hessian[k * length + k];
+            }
+        }
+
+        Array.Sort(blockKeys, blocks);
+        var order = new int[length];
+        var keys = new double[length];
+        var position = 0;
+        foreach (var block in blocks)
+        {
+            var start = block * layout.BlockSize;
+            var count = Math.Min(layout.BlockSize, length - start);
+            for (var j = 0; j < count; j++)
+            {
+                order[position + j] = start + j;
+                keys[position + j] = -hessian[(start + j) * length + start + j];
+            }
+
+            Array.Sort(keys, order, position, count);
+            position += count;
+        }
+
+        return (order, blocks);
     }
 
     /// <summary>

@@ -17,38 +17,17 @@ namespace Compression.Core.Quantization.WeightOnly;
 /// </summary>
 internal sealed class WeightOnlyQuantizer : IModeQuantizer
 {
+    private Dictionary<string, double[]> hessianCache = [];
+
     public PassResult Quantize(OnnxModel model, QuantizeOptions options, PassContext context)
     {
         Validate(options, context);
         QuantizedModelCheck.ThrowIfQuantized(model);
         var layout = new BlockLayout(options.Bits, options.BlockSize, options.Symmetric);
         var stopwatch = Stopwatch.StartNew();
-        var exclusion = new NodeExclusions(options.Exclude);
-        var targets = new List<WeightTarget>();
         var biases = new Dictionary<NodeProto, GemmBias>(ReferenceEqualityComparer.Instance);
         var names = GraphScopes.AllValueNames(model);
-        foreach (var graph in GraphScopes.InnermostFirst(model))
-        {
-            foreach (var node in graph.Proto.Node)
-            {
-                if (!GraphScopes.IsStandard(node) || exclusion.Excludes(node))
-                {
-                    continue;
-                }
-
-                var target = node.OpType switch
-                {
-                    "MatMul" => MatMulTarget(graph, node),
-                    "Gemm" => GemmTarget(graph, node, names, biases, context.Log),
-                    "Gather" when options.QuantizeEmbeddings => EmbeddingTarget(graph, node, layout, context.Log),
-                    _ => null,
-                };
-                if (target is not null)
-                {
-                    targets.Add(target);
-                }
-            }
-        }
+        var targets = Targets(model, options, new NodeExclusions(options.Exclude), layout, names, biases, context.Log);
 
         var statistics = new Dictionary<string, object>
         {
@@ -68,9 +47,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             return new PassResult(model, statistics);
         }
 
-        var hessians = options.Algorithm == WeightOnlyAlgorithm.Gptq
-            ? HessianCollector.Collect(model, GptqInputs(model, targets), options.Calibration!, context)
-            : [];
+        var hessians = options.Algorithm == WeightOnlyAlgorithm.Gptq ? Hessians(model, options, layout, context) : [];
 
         long bytesBefore = 0, bytesAfter = 0;
         for (var i = 0; i < targets.Count; i++)
@@ -114,6 +91,54 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         context.Log.Verbose($"quantize: {targets.Count} weights to {options.Bits} bits ({options.Algorithm}), " +
             $"{TensorCodec.FormatBytes(bytesBefore)} -> {TensorCodec.FormatBytes(bytesAfter)} in {stopwatch.Elapsed.TotalSeconds:F1} s.");
         return new PassResult(model, statistics);
+    }
+
+    /// <summary>The nodes to quantize: MatMul and Gemm on constant float weights, and embedding Gathers when asked, in every graph.</summary>
+    private static List<WeightTarget> Targets(OnnxModel model, QuantizeOptions options, NodeExclusions exclusion, BlockLayout layout, HashSet<string> names,
+        Dictionary<NodeProto, GemmBias> biases, ICompressionLog log)
+    {
+        var targets = new List<WeightTarget>();
+        foreach (var graph in GraphScopes.InnermostFirst(model))
+        {
+            foreach (var node in graph.Proto.Node)
+            {
+                if (!GraphScopes.IsStandard(node) || exclusion.Excludes(node))
+                {
+                    continue;
+                }
+
+                var target = node.OpType switch
+                {
+                    "MatMul" => MatMulTarget(graph, node),
+                    "Gemm" => GemmTarget(graph, node, names, biases, log),
+                    "Gather" when options.QuantizeEmbeddings => EmbeddingTarget(graph, node, layout, log),
+                    _ => null,
+                };
+                if (target is not null)
+                {
+                    targets.Add(target);
+                }
+            }
+        }
+
+        return targets;
+    }
+
+    /// <summary>
+    /// GPTQ's Hessians of every main-graph MatMul/Gemm input, excluded nodes included, collected once per quantizer: the
+    /// Hessians come from the float model, so fallback's many runs over copies of it (each with other nodes excluded)
+    /// share one calibration pass.
+    /// </summary>
+    private Dictionary<string, double[]> Hessians(OnnxModel model, QuantizeOptions options, BlockLayout layout, PassContext context)
+    {
+        var all = Targets(model, options, new NodeExclusions([]), layout, GraphScopes.AllValueNames(model), new(ReferenceEqualityComparer.Instance), new CollectingLog());
+        var inputs = GptqInputs(model, all);
+        if (!inputs.Keys.All(hessianCache.ContainsKey))
+        {
+            hessianCache = HessianCollector.Collect(model, inputs, options.Calibration!, context);
+        }
+
+        return hessianCache;
     }
 
     /// <summary>Checks the options before anything is read or written.</summary>

@@ -39,4 +39,27 @@ public sealed class PaddleOcrStaticTests(ITestOutputHelper output) : IDisposable
             string.Join(" | ", log.Diagnostics.Select(d => d.Message)));
         Assert.True(fidelity.Agreement >= minimumAgreement, $"agreement {fidelity.Agreement}");
     }
+
+    /// <summary>
+    /// The recognizer on lines of handwritten digits (<see cref="DigitLines"/>: 32 lines to calibrate, 64 others to
+    /// measure), where its decisions are not near-ties as on the photos. Far from the 99 % aimed at: 83.7 % with every
+    /// op quantized, 89.0 % with the Muls float, 95.9 % with Muls and Convs float, 97.0 % with MatMuls float too (see
+    /// docs/BENCHMARKS.md). The floor pins the configuration that keeps the most of the model int8 above 95 %.
+    /// </summary>
+    [SkippableFact]
+    public void Static_qdq_recognizer_on_lines_of_digits_agrees_with_fp32()
+    {
+        var source = TestAssets.Require(TestAssets.PaddleOcr("ch_PP-OCRv4_rec_infer.onnx"), "PaddleOCR ch_PP-OCRv4_rec_infer.onnx");
+        StaticTestData.MnistFile("t10k-images-idx3-ubyte.gz");
+        var log = new CollectingLog();
+        var options = StaticTestData.Options(QuantizationFormat.Qdq) with { Exclude = ["Mul", "Conv"] };
+        options = options with { Calibration = options.Calibration! with { Samples = 32, BatchSize = 8 } };
+        var result = StaticTestData.Quantize(ModelLoader.Load(source), options, new DigitLines(0, 32), log);
+        var path = harness.Save(result.Model);
+
+        var fidelity = Evaluator.Evaluate(source, path, new DigitLines(32, 64), new EvaluationOptions { BatchSize = 8 }, log).Fidelity[0];
+        output.WriteLine($"rec on digit lines, Mul and Conv float: agreement {fidelity.Agreement:P2}, cosine {fidelity.Cosine:F5}, sqnr {fidelity.SqnrDb:F1} dB, " +
+            $"quantized nodes {result.Statistics["quantized_nodes"]}");
+        Assert.True(fidelity.Agreement >= 0.95, $"agreement {fidelity.Agreement}");
+    }
 }

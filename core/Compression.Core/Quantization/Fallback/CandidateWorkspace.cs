@@ -3,7 +3,7 @@ using Compression.Core.Evaluation;
 using Compression.Core.Evaluation.Metrics;
 using Compression.Core.Onnx;
 
-namespace Compression.Core.Quantization.Static;
+namespace Compression.Core.Quantization.Fallback;
 
 /// <summary>
 /// A temporary folder where candidate models are saved so ONNX Runtime can run them: fidelity to the float model
@@ -11,7 +11,7 @@ namespace Compression.Core.Quantization.Static;
 /// </summary>
 internal sealed class CandidateWorkspace : IDisposable
 {
-    private readonly string folder = Path.Combine(Path.GetTempPath(), "compression", $"static-{Environment.ProcessId}-{Guid.NewGuid():N}");
+    private readonly string folder = Path.Combine(Path.GetTempPath(), "compression", $"quantize-{Environment.ProcessId}-{Guid.NewGuid():N}");
     private readonly IDataSource data;
     private readonly CalibrationSpec spec;
     private int saved;
