@@ -21,7 +21,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
     {
         Validate(options, context);
         QuantizedModelCheck.ThrowIfQuantized(model);
-        var layout = new BlockLayout(options.Bits, options.BlockSize, options.Symmetric);
+        var layouts = new LayerLayouts(options);
         var stopwatch = Stopwatch.StartNew();
         var exclusion = new NodeExclusions(options.Exclude);
         var targets = new List<WeightTarget>();
@@ -36,6 +36,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
                     continue;
                 }
 
+                var layout = layouts.For(node);
                 var target = node.OpType switch
                 {
                     "MatMul" => MatMulTarget(graph, node),
@@ -45,7 +46,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
                 };
                 if (target is not null)
                 {
-                    targets.Add(target);
+                    targets.Add(target with { Layout = layout });
                 }
             }
         }
@@ -59,6 +60,13 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             ["quantized_gemm"] = targets.Count(t => t.Node.OpType == "Gemm"),
             ["quantized_gather"] = targets.Count(t => t.IsEmbedding),
         };
+        if (options.Layers.Count > 0)
+        {
+            // How many weights took each bits/block-size pair, e.g. "4/128": 31, "8/128": 6.
+            statistics["layouts"] = targets.GroupBy(t => $"{t.Layout.Bits}/{t.Layout.BlockSize}").OrderBy(g => g.Key, StringComparer.Ordinal)
+                .ToDictionary(g => g.Key, g => g.Count());
+        }
+
         if (targets.Count == 0)
         {
             context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingQuantized,
@@ -79,8 +87,8 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             var target = targets[i];
             context.Log.Progress("Weight-only quantization", target.Node.Name.Length > 0 ? target.Node.Name : target.Node.OpType, (double)i / targets.Count);
             var quantized = !target.IsEmbedding && hessians.TryGetValue(target.Node.Input[0], out var hessian) && ReferenceEquals(target.Graph.Proto, model.Proto.Graph)
-                ? GptqQuantizer.Quantize(target.Rows(), target.RowCount, target.Length, hessian, layout, context.Cancellation)
-                : BlockQuantizer.QuantizeRows(target.Rows(), target.RowCount, target.Length, layout, context.Cancellation);
+                ? GptqQuantizer.Quantize(target.Rows(), target.RowCount, target.Length, hessian, target.Layout, context.Cancellation)
+                : BlockQuantizer.QuantizeRows(target.Rows(), target.RowCount, target.Length, target.Layout, context.Cancellation);
             bytesBefore += target.FloatBytes;
             if (target.IsEmbedding)
             {
@@ -119,16 +127,10 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
     /// <summary>Checks the options before anything is read or written.</summary>
     private static void Validate(QuantizeOptions options, PassContext context)
     {
-        if (options.Bits is not (4 or 8))
+        ValidateLayout(options.Bits, options.BlockSize, "");
+        foreach (var (pattern, layer) in options.Layers)
         {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.QuantizationBits,
-                $"Weight-only quantization takes 4 or 8 bits; got {options.Bits}."));
-        }
-
-        if (options.BlockSize is < 16 or > 256 || (options.BlockSize & (options.BlockSize - 1)) != 0)
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.QuantizationBlockSize,
-                $"The weight-only block size must be a power of two from 16 to 256; got {options.BlockSize}."));
+            ValidateLayout(layer.Bits ?? options.Bits, layer.BlockSize ?? options.BlockSize, $" (layers '{pattern}')");
         }
 
         if (options.Algorithm == WeightOnlyAlgorithm.Gptq && options.Calibration is null)
@@ -141,6 +143,44 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataMissing,
                 $"GPTQ calibrates on the data set '{options.Calibration.Data}', which the recipe does not define."));
+        }
+    }
+
+    private static void ValidateLayout(int bits, int blockSize, string where)
+    {
+        if (bits is not (4 or 8))
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.QuantizationBits,
+                $"Weight-only quantization takes 4 or 8 bits; got {bits}{where}."));
+        }
+
+        if (blockSize is < 16 or > 256 || (blockSize & (blockSize - 1)) != 0)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.QuantizationBlockSize,
+                $"The weight-only block size must be a power of two from 16 to 256; got {blockSize}{where}."));
+        }
+    }
+
+    /// <summary>The layout of each node: the first <c>layers</c> entry that matches it, else the step's bits and block size.</summary>
+    private sealed class LayerLayouts(QuantizeOptions options)
+    {
+        private readonly List<(NodeExclusions Match, BlockLayout Layout)> rules = options.Layers
+            .Select(l => (new NodeExclusions([l.Key]), new BlockLayout(l.Value.Bits ?? options.Bits, l.Value.BlockSize ?? options.BlockSize, options.Symmetric)))
+            .ToList();
+
+        private readonly BlockLayout fallback = new(options.Bits, options.BlockSize, options.Symmetric);
+
+        public BlockLayout For(NodeProto node)
+        {
+            foreach (var (match, layout) in rules)
+            {
+                if (match.Excludes(node))
+                {
+                    return layout;
+                }
+            }
+
+            return fallback;
         }
     }
 
