@@ -13,8 +13,13 @@ using Compression.Core.Onnx;
 //
 // evaluate-memory: peak memory of evaluating a model on the first 100 samples of a data set against the whole
 // set: equal peaks show that evaluation streams one batch at a time.
+//   dotnet run -c Release --project bench/Compression.Bench -- search <model.onnx> <recipe.yaml> <output.onnx>
+//
+// search: runs a recipe's search (resuming its journal, <output>.search.jsonl, when there is one) and prints each
+// trial, the Pareto front, the chosen values and the chosen model's figures on the held-out evaluate.data.
 return args switch
 {
+    ["search", var model, var recipe, var output] => SearchBench.Run(Path.GetFullPath(model), Path.GetFullPath(recipe), Path.GetFullPath(output)),
     ["model-io", var model, .. var rest] => ModelIo.Drive(Path.GetFullPath(model), rest.Length > 0 ? int.Parse(rest[0], CultureInfo.InvariantCulture) : 5),
     ["evaluate-memory", var model, var data] => EvaluationMemory.Drive(Path.GetFullPath(model), Path.GetFullPath(data)),
     ["child", "evaluate", var model, var data, var take] => EvaluationMemory.Child(model, data, long.Parse(take, CultureInfo.InvariantCulture)),
@@ -24,7 +29,7 @@ return args switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Compression.Bench model-io <model.onnx> [runs] | evaluate-memory <model.onnx> <images>");
+    Console.Error.WriteLine("usage: Compression.Bench model-io <model.onnx> [runs] | evaluate-memory <model.onnx> <images> | search <model.onnx> <recipe.yaml> <output.onnx>");
     return 2;
 }
 

@@ -134,8 +134,7 @@ public static class SearchRunner
                 tried.Add(config.Key);
             }
 
-            var finished = RunBatch(numbered, spec, evaluator, previous, journal, parallel, cancellation);
-            foreach (var trial in finished)
+            RunBatch(numbered, spec, evaluator, previous, journal, parallel, cancellation, trial =>
             {
                 trials.Add(trial with { Feasible = ranking.IsFeasible(trial) });
                 var best = trials.Where(ranking.IsFeasible).Order(ranking).FirstOrDefault();
@@ -143,13 +142,17 @@ public static class SearchRunner
                     (double)trials.Count / spec.Budget.Trials);
                 log.Verbose($"Trial {trial.Number}{(trial.Resumed ? " (from the journal)" : "")}: {string.Join(", ", trial.Values.Select(v => $"{v.Key}={v.Value}"))} -> " +
                     (trial.Error ?? $"{Figures(trial, ranking)}; {(ranking.IsFeasible(trial) ? "meets the constraints" : "misses " + string.Join(", ", Missed(trial, ranking)))}"));
-            }
+            });
         }
     }
 
-    /// <summary>Evaluates a batch: journaled trials are read back, the others run (up to <paramref name="parallel"/> at once) and journaled as each finishes.</summary>
-    private static List<Trial> RunBatch(List<(int Number, SearchConfig Config)> batch, SearchSpec spec, TrialEvaluator evaluator, Dictionary<string, JournalEntry> previous,
-        TrialJournal journal, int parallel, CancellationToken cancellation)
+    /// <summary>
+    /// Evaluates a batch: journaled trials are read back, the others run (up to <paramref name="parallel"/> at once) and
+    /// are journaled as each finishes. <paramref name="finished"/> is called on this thread in trial order, as soon as
+    /// a trial and all before it are done, so hosts can report each trial where they may write.
+    /// </summary>
+    private static void RunBatch(List<(int Number, SearchConfig Config)> batch, SearchSpec spec, TrialEvaluator evaluator, Dictionary<string, JournalEntry> previous,
+        TrialJournal journal, int parallel, CancellationToken cancellation, Action<Trial> finished)
     {
         Trial Evaluate(int number, SearchConfig config)
         {
@@ -169,13 +172,45 @@ public static class SearchRunner
 
         if (parallel <= 1)
         {
-            return batch.Select(b => Evaluate(b.Number, b.Config)).ToList();
+            foreach (var (number, config) in batch)
+            {
+                finished(Evaluate(number, config));
+            }
+
+            return;
         }
 
-        var results = new Trial[batch.Count];
-        System.Threading.Tasks.Parallel.For(0, batch.Count, new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = cancellation },
-            i => results[i] = Evaluate(batch[i].Number, batch[i].Config));
-        return [.. results];
+        using var slots = new SemaphoreSlim(parallel);
+        var tasks = batch.Select(b => Task.Run(() =>
+        {
+            slots.Wait(cancellation);
+            try
+            {
+                return Evaluate(b.Number, b.Config);
+            }
+            finally
+            {
+                slots.Release();
+            }
+        }, cancellation)).ToList();
+        try
+        {
+            foreach (var task in tasks)
+            {
+                finished(task.GetAwaiter().GetResult());
+            }
+        }
+        finally
+        {
+            // Never return while a trial still runs: it would write to a journal being closed.
+            try
+            {
+                Task.WaitAll([.. tasks]);
+            }
+            catch (AggregateException)
+            {
+            }
+        }
     }
 
     private static SearchResult Finish(SearchRequest request, SearchSpec spec, TrialRanking ranking, List<Trial> trials, string stop, IReadOnlyDictionary<string, double> baseline,

@@ -56,8 +56,8 @@ public sealed record SearchDimension(string Name, IReadOnlyList<OptionPath> Path
         }
 
         var value = Range!.At(coordinate);
-        var type = Paths[0].ValueType;
-        return type == typeof(int) ? (int)value : type == typeof(long) ? (long)value : value;
+        var type = Nullable.GetUnderlyingType(Paths[0].ValueType) ?? Paths[0].ValueType;
+        return type == typeof(int) ? (object)(int)value : type == typeof(long) ? (long)value : value;
     }
 }
 

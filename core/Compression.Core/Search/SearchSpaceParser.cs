@@ -250,7 +250,7 @@ internal static partial class SearchSpaceParser
             }
 
             value = integer ? Math.Round(value) : Math.Round(value, 10);
-            object boxed = type == typeof(int) ? (int)value : type == typeof(long) ? (long)value : value;
+            object boxed = type == typeof(int) ? (object)(int)value : type == typeof(long) ? (long)value : value;
             if (choices.All(c => c.Label != Text(value)))
             {
                 choices.Add(new SearchChoice(Text(value), boxed));

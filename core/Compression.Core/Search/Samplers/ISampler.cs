@@ -19,8 +19,8 @@ internal static class Samplers
         {
             SearchStrategy.Grid => new GridSampler(spec.Space),
             SearchStrategy.Random => new RandomSampler(spec.Space),
-            SearchStrategy.Evolutionary => new EvolutionarySampler(spec.Space, ranking, Math.Max(8, 2 * spec.BatchSize)),
-            _ => new TpeSampler(spec.Space, ranking, Math.Max(8, 2 * spec.BatchSize)),
+            SearchStrategy.Evolutionary => new EvolutionarySampler(spec.Space, ranking, Math.Max(4, 2 * spec.BatchSize)),
+            _ => new TpeSampler(spec.Space, ranking, Math.Max(4, 2 * spec.BatchSize)),
         };
         return spec.Start == SearchStart.Sensitivity ? new SensitivityStart(spec.Space, ranking, sampler) : sampler;
     }
