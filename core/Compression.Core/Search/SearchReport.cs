@@ -135,9 +135,13 @@ public static class SearchReport
             return svg.Append("<text x=\"20\" y=\"40\">No trial was measured.</text></svg>").ToString();
         }
 
+        // The constraint as a line on the y axis: directly, or a drop constraint as the original's value minus the drop.
         var limit = result.Constraints.FirstOrDefault(c => c.Metric.Name == yMetric.Name);
+        var drop = limit is null ? result.Constraints.FirstOrDefault(c => c.Metric.Name == yMetric.Name + "_drop" && c.AtMost) : null;
+        double? limitValue = limit?.Limit ?? (drop is not null && result.Baseline.TryGetValue(yMetric.Name, out var original) ? original - drop.Limit : null);
+        var limitText = limit?.Text ?? drop?.Text;
         var xs = points.Select(t => t.Metric(xMetric.Name)!.Value).ToList();
-        var ys = points.Select(t => t.Metric(yMetric.Name)!.Value).Concat(limit is null ? [] : [limit.Limit]).ToList();
+        var ys = points.Select(t => t.Metric(yMetric.Name)!.Value).Concat(limitValue is { } l ? [l] : []).ToList();
         var (x0, x1) = Pad(xs.Min(), xs.Max());
         var (y0, y1) = Pad(ys.Min(), ys.Max());
         double X(double v) => Left + (v - x0) / (x1 - x0) * (Width - Left - Right);
@@ -156,10 +160,10 @@ public static class SearchReport
 
         svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{F((Left + Width - Right) / 2)}\" y=\"{F(Height - 16)}\" text-anchor=\"middle\">{Encode(xMetric.Name)} ({(xMetric.HigherIsBetter ? "higher" : "lower")} is better)</text>");
         svg.Append(CultureInfo.InvariantCulture, $"<text transform=\"translate(16 {F((Top + Height - Bottom) / 2)}) rotate(-90)\" text-anchor=\"middle\">{Encode(yMetric.Name)} ({(yMetric.HigherIsBetter ? "higher" : "lower")} is better)</text>");
-        if (limit is not null)
+        if (limitValue is { } line)
         {
-            svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{F(Left)}\" x2=\"{F(Width - Right)}\" y1=\"{F(Y(limit.Limit))}\" y2=\"{F(Y(limit.Limit))}\" stroke=\"#c53030\" stroke-dasharray=\"6 4\"/>");
-            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(Width - Right - 4)}\" y=\"{F(Y(limit.Limit) - 5)}\" text-anchor=\"end\" fill=\"#c53030\">{Encode(limit.Text)}</text>");
+            svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{F(Left)}\" x2=\"{F(Width - Right)}\" y1=\"{F(Y(line))}\" y2=\"{F(Y(line))}\" stroke=\"#c53030\" stroke-dasharray=\"6 4\"/>");
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(Width - Right - 4)}\" y=\"{F(Y(line) - 5)}\" text-anchor=\"end\" fill=\"#c53030\">{Encode(limitText!)}</text>");
         }
 
         var front = points.Where(t => t.OnFront).OrderBy(t => t.Metric(xMetric.Name)).ToList();
