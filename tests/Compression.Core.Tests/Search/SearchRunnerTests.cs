@@ -15,7 +15,7 @@ public sealed class SearchRunnerTests : IDisposable
 
     public void Dispose() => Directory.Delete(folder, recursive: true);
 
-    private Recipe Recipe(string strategy = "tpe", int trials = 10, int parallel = 1, string constraint = "accuracy_drop <= 0.002")
+    private Recipe Recipe(string strategy = "tpe", int trials = 10, int parallel = 1, string constraint = "accuracy_drop <= 0.002", bool keepFront = false)
     {
         var mnist = Path.Combine(TestAssets.SharedAssets, "mnist");
         TestAssets.Require(Path.Combine(mnist, "t10k-images-idx3-ubyte.gz"), "MNIST test images");
@@ -41,6 +41,7 @@ public sealed class SearchRunnerTests : IDisposable
               parallel: {{parallel}}
               seed: 7
               budget: { trials: {{trials}} }
+              keep_front: {{(keepFront ? "true" : "false")}}
             output: "{name}.searched.onnx"
             """;
         var (recipe, diagnostics) = RecipeParser.Parse(text, Path.Combine(folder, "recipe.yaml"), folder);
@@ -125,9 +126,9 @@ public sealed class SearchRunnerTests : IDisposable
     }
 
     [SkippableFact]
-    public void The_report_draws_the_front_and_marks_the_chosen_point()
+    public void The_report_draws_the_front_and_marks_the_chosen_point_and_the_front_models_are_kept_on_request()
     {
-        var result = Search(Recipe(strategy: "random", trials: 6), "report");
+        var result = Search(Recipe(strategy: "random", trials: 6, keepFront: true), "report");
         var html = File.ReadAllText(result.PlotPath!);
         Assert.Contains("<svg", html, StringComparison.Ordinal);
         Assert.Contains($"chosen: trial {result.Chosen!.Number}", html, StringComparison.Ordinal);
@@ -137,6 +138,8 @@ public sealed class SearchRunnerTests : IDisposable
         Assert.Equal(result.Chosen.Number, json["chosen"]!["trial"]!.GetValue<int>());
         Assert.Equal(result.Front.Count, json["front"]!.AsArray().Count);
         Assert.NotNull(json["final"]!["after"]);
+        Assert.Equal(result.Front.Where(t => t.Number != result.Chosen.Number).Select(t => Path.Combine(folder, $"report.trial-{t.Number}.onnx")), result.FrontModels);
+        Assert.All(result.FrontModels, path => Assert.True(File.Exists(path)));
     }
 
     /// <summary>Cancels the search once the given number of trials were reported, as Ctrl+C would.</summary>
