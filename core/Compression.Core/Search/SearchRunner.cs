@@ -76,9 +76,9 @@ public static class SearchRunner
             var previous = new Dictionary<string, JournalEntry>(StringComparer.Ordinal);
             foreach (var entry in journal.Entries)
             {
-                if (spec.Space.FromLabels(entry.Values) is { } config)
+                if (spec.Space.KeyOf(entry.Values) is { } key)
                 {
-                    previous[config.Key] = entry;
+                    previous[key] = entry;
                 }
 
                 if (entry.ModelSha256 is { } sha && entry.Error is null)

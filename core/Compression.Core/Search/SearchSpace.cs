@@ -125,42 +125,18 @@ public sealed class SearchSpace(IReadOnlyList<SearchDimension> dimensions)
         return labels;
     }
 
-    /// <summary>Finds the point whose labels these are (a journal line), or null when the space no longer has it.</summary>
-    public SearchConfig? FromLabels(IReadOnlyDictionary<string, string> labels)
+    /// <summary>
+    /// The key of the point with these labels (a journal line), built from the labels as written so that a range value
+    /// read back matches its trial exactly; null when a label names no dimension of the space.
+    /// </summary>
+    public string? KeyOf(IReadOnlyDictionary<string, string> labels)
     {
-        var coordinates = new double[Dimensions.Count];
-        for (var i = 0; i < Dimensions.Count; i++)
+        if (labels.Keys.Any(name => Dimensions.All(d => d.Name != name)))
         {
-            coordinates[i] = double.NaN;
-            if (!labels.TryGetValue(Dimensions[i].Name, out var label))
-            {
-                continue;
-            }
-
-            var dimension = Dimensions[i];
-            if (dimension.IsContinuous)
-            {
-                if (!double.TryParse(label, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value < dimension.Range!.Min || value > dimension.Range.Max)
-                {
-                    return null;
-                }
-
-                coordinates[i] = dimension.Range.UnitOf(value);
-            }
-            else
-            {
-                var index = dimension.Choices.ToList().FindIndex(c => c.Label == label);
-                if (index < 0)
-                {
-                    return null;
-                }
-
-                coordinates[i] = index;
-            }
+            return null;
         }
 
-        var config = Make(coordinates);
-        return Labels(config).Count == labels.Count ? config : null;
+        return string.Join("; ", Dimensions.Where(d => labels.ContainsKey(d.Name)).Select(d => $"{d.Name}={labels[d.Name]}"));
     }
 
     /// <summary>How many points there are (conditions counted), or null when a dimension is continuous.</summary>

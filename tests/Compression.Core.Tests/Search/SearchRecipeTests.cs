@@ -113,9 +113,10 @@ public sealed class SearchRecipeTests
         Assert.Equal(
             ["quantize.mode=dynamic; quantize.per_channel=false", "quantize.mode=dynamic; quantize.per_channel=true",
              "quantize.mode=weight_only; quantize.bits=4", "quantize.mode=weight_only; quantize.bits=8"], all);
+        Assert.Null(space.KeyOf(new Dictionary<string, string> { ["quantize.bitz"] = "4" }));
         foreach (var config in space.Enumerate())
         {
-            Assert.Equal(config.Key, space.FromLabels(space.Labels(config))!.Key);
+            Assert.Equal(config.Key, space.KeyOf(space.Labels(config)));
         }
     }
 
