@@ -51,6 +51,11 @@ internal sealed class TrialEvaluator(string inputPath, Recipe recipe, string? da
             var error = string.Join(" ", e.Diagnostics.Select(d => $"{d.Code}: {d.Message}"));
             return new Trial { Number = number, Config = config, Values = values, Error = error, Seconds = clock.Elapsed.TotalSeconds };
         }
+        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
+        {
+            // A model ONNX Runtime will not load or run is a failed trial too: the next one may be fine.
+            return new Trial { Number = number, Config = config, Values = values, Error = $"ONNX Runtime: {e.Message}", Seconds = clock.Elapsed.TotalSeconds };
+        }
         finally
         {
             File.Delete(candidate);
