@@ -8,7 +8,7 @@
     Description          = 'Makes ONNX models smaller and faster (quantization, pruning, low-rank and weight sharing), checked with ONNX Runtime against the original on real data. No Python.'
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
-    CmdletsToExport      = @('Get-ModelInfo', 'Invoke-ModelCompression', 'Invoke-ModelQuantize', 'Invoke-ModelPrune', 'Measure-Model', 'Compare-Model', 'Test-CompressionRecipe')
+    CmdletsToExport      = @('Get-ModelInfo', 'Invoke-ModelCompression', 'Find-ModelCompression', 'Invoke-ModelQuantize', 'Invoke-ModelPrune', 'Measure-Model', 'Compare-Model', 'Test-CompressionRecipe')
     FunctionsToExport    = @()
     AliasesToExport      = @()
     VariablesToExport    = @()
@@ -17,7 +17,7 @@
         PSData = @{
             Tags         = @('ONNX', 'Compression', 'Quantization', 'Pruning', 'MachineLearning', 'OnnxRuntime')
             LicenseUri   = 'https://opensource.org/licenses/MIT'
-            ReleaseNotes = 'Get-ModelInfo inspects ONNX models. Invoke-ModelCompression runs YAML recipes (steps, evaluation with ONNX Runtime, gates, reports). Measure-Model and Compare-Model evaluate models on data; Test-CompressionRecipe validates recipes.'
+            ReleaseNotes = 'Get-ModelInfo inspects ONNX models. Invoke-ModelCompression runs YAML recipes (steps, evaluation with ONNX Runtime, gates, reports). Measure-Model and Compare-Model evaluate models on data; Test-CompressionRecipe validates recipes. Find-ModelCompression searches a recipe''s space for the best model that meets its constraints.'
         }
     }
 }

@@ -24,8 +24,14 @@ using Compression.Core.Onnx;
 // calibration-memory: peak memory of static int8 quantization with Entropy calibration over N sentences (default
 // 1,000) against plain fp32 inference over the same sentences, each in a fresh process: histograms are built
 // batch by batch, so the calibrating process should not grow with N.
+//
+//   dotnet run -c Release --project bench/Compression.Bench -- search <model.onnx> <recipe.yaml> <output.onnx>
+//
+// search: runs a recipe's search (resuming its journal, <output>.search.jsonl, when there is one) and prints each
+// trial, the Pareto front, the chosen values and the chosen model's figures on the held-out evaluate.data.
 return args switch
 {
+    ["search", var model, var recipe, var output] => SearchBench.Run(Path.GetFullPath(model), Path.GetFullPath(recipe), Path.GetFullPath(output)),
     ["model-io", var model, .. var rest] => ModelIo.Drive(Path.GetFullPath(model), rest.Length > 0 ? int.Parse(rest[0], CultureInfo.InvariantCulture) : 5),
     ["evaluate-memory", var model, var data] => EvaluationMemory.Drive(Path.GetFullPath(model), Path.GetFullPath(data)),
     ["prune-minilm", var model, var vocab, var stsb] => PruneFigures.MiniLm(Path.GetFullPath(model), Path.GetFullPath(vocab), Path.GetFullPath(stsb)),
@@ -39,7 +45,7 @@ return args switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Compression.Bench model-io <model.onnx> [runs] | evaluate-memory <model.onnx> <images> | calibration-memory <model.onnx> <sts.tsv> [sentences]");
+    Console.Error.WriteLine("usage: Compression.Bench model-io <model.onnx> [runs] | evaluate-memory <model.onnx> <images> | calibration-memory <model.onnx> <sts.tsv> [sentences] | prune-minilm <model.onnx> <vocab.txt> <stsb folder> | prune-mnist <mnist-8.onnx> <mnist folder> | search <model.onnx> <recipe.yaml> <output.onnx>");
     return 2;
 }
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using Compression.Core.Diagnostics;
 using Compression.Core.Pipeline;
 using Compression.Core.Recipes;
+using Compression.Core.Search;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 
@@ -11,7 +12,8 @@ namespace Compression.Build;
 /// <summary>
 /// Compresses, verifies and gates the project's <c>CompressModel</c> items with their recipes: the same pipeline as
 /// <c>Invoke-ModelCompression</c>. Models whose output is newer than every input are skipped; the others run in
-/// parallel (bounded), and the log reads the same whatever the order they finish in.
+/// parallel (bounded), and the log reads the same whatever the order they finish in. A recipe with a <c>search</c>
+/// section runs the search (as <c>Find-ModelCompression</c>) and writes the chosen model.
 /// </summary>
 public sealed class CompressModel : CompressionTask
 {
@@ -85,14 +87,32 @@ public sealed class CompressModel : CompressionTask
                 return new Outcome([], [$"{job.Relative}: up to date"], null);
             }
 
-            var result = CompressionPipeline.Run(new CompressionRequest(job.Model, recipe) { OutputPath = job.Output, Force = true }, log);
+            CompressionResult result;
+            string? searched = null;
+            if (recipe.Search is not null)
+            {
+                // The journal sits beside the output under obj/, so a build stopped half-way resumes where it was.
+                var search = SearchRunner.Run(new SearchRequest(job.Model, recipe) { OutputPath = job.Output, Force = true }, log);
+                if (search.Final is null)
+                {
+                    return new Outcome(log.Diagnostics, log.Lines, null);
+                }
+
+                result = search.Final;
+                searched = $"search chose trial {search.Chosen!.Number} of {search.Trials.Count} ({search.Resumed} from the journal); ";
+            }
+            else
+            {
+                result = CompressionPipeline.Run(new CompressionRequest(job.Model, recipe) { OutputPath = job.Output, Force = true }, log);
+            }
+
             MoveReport(result);
             var gateDiagnostics = result.Diagnostics.Select(d => d with
             {
                 Severity = FailOnGate ? DiagnosticSeverity.Error : DiagnosticSeverity.Warning,
                 Message = $"{job.Relative}: {d.Message}",
             });
-            return new Outcome([.. log.Diagnostics, .. gateDiagnostics], log.Lines, Summarize(job, result));
+            return new Outcome([.. log.Diagnostics, .. gateDiagnostics], log.Lines, Summarize(job, result, searched));
         }
         catch (CompressionException e)
         {
@@ -128,10 +148,10 @@ public sealed class CompressModel : CompressionTask
         File.Move(result.ReportPath, Path.Combine(ReportDirectory, Path.GetFileName(result.ReportPath)), overwrite: true);
     }
 
-    private static string Summarize(CompressionJob job, CompressionResult result)
+    private static string Summarize(CompressionJob job, CompressionResult result, string? searched)
     {
         var text = new System.Text.StringBuilder();
-        text.Append(CultureInfo.InvariantCulture, $"Compression: {job.Relative}: {Size(result.InputSizeBytes)} -> {Size(result.OutputSizeBytes)} ({result.SizeRatio:0.0 %})");
+        text.Append(CultureInfo.InvariantCulture, $"Compression: {job.Relative}: {searched}{Size(result.InputSizeBytes)} -> {Size(result.OutputSizeBytes)} ({result.SizeRatio:0.0 %})");
         if (result.Evaluation is { Candidate: { } after } evaluation)
         {
             var before = evaluation.Reference.Task;

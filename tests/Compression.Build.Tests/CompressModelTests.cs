@@ -44,7 +44,7 @@ public sealed class CompressModelTests : IDisposable
         Assert.False(task.Execute());
         var recipe = Path.Combine(project, "models", "recipe.yaml");
         Assert.Equal(
-            [$"{recipe}(2,1): error CMP1003: Unknown key 'stepz' in the recipe. Did you mean 'steps'? Known keys: version, data, evaluate, gates, output, steps."],
+            [$"{recipe}(2,1): error CMP1003: Unknown key 'stepz' in the recipe. Did you mean 'steps'? Known keys: version, data, evaluate, gates, search, output, steps."],
             engine.ErrorLines);
         Assert.Empty(task.CompressedModels);
     }
@@ -96,6 +96,37 @@ public sealed class CompressModelTests : IDisposable
         Assert.False(task.Execute());
         Assert.Equal("CMP2010", Assert.Single(engine.Errors).Code);
         Assert.Equal("original bytes", File.ReadAllText(Path.Combine(project, "models", "m.onnx")));
+    }
+
+    [SkippableFact]
+    public void A_recipe_with_a_search_writes_the_chosen_model_and_a_rebuild_resumes_from_the_journal_under_obj()
+    {
+        CopyMnist();
+        // Sizes only: this test project carries no ONNX Runtime native library to evaluate with.
+        Write("models/search.yaml", """
+            steps:
+              - quantize: { mode: dynamic }
+            search:
+              space:
+                quantize.mode: [dynamic, weight_only]
+              constraints: ["size <= 20 KB"]
+              strategy: grid
+              budget: { trials: 2 }
+            """);
+        var (task, engine) = Task(Item("models/mnist-8.onnx", "models/search.yaml"));
+
+        Assert.True(task.Execute(), string.Join("\n", engine.ErrorLines));
+        var line = Assert.Single(engine.Messages, m => m.Importance == MessageImportance.Normal).Message;
+        Assert.Matches(@"^Compression: models/mnist-8\.onnx: search chose trial \d of 2 \(0 from the journal\); 25\.8 KB -> ", line);
+        var output = Path.Combine(project, "obj", "compressed", "models", "mnist-8.onnx");
+        Assert.True(File.Exists(output + ".search.jsonl"));
+
+        // The output removed (a build stopped before it was written): the next build reads every trial back.
+        File.Delete(output);
+        var (again, againEngine) = Task(Item("models/mnist-8.onnx", "models/search.yaml"));
+        Assert.True(again.Execute());
+        Assert.Contains("(2 from the journal)", Assert.Single(againEngine.Messages, m => m.Importance == MessageImportance.Normal).Message, StringComparison.Ordinal);
+        Assert.True(File.Exists(output));
     }
 
     private (CompressModel Task, FakeBuildEngine Engine) Task(params ITaskItem[] models)

@@ -66,30 +66,7 @@ public static class CompressionPipeline
 
         var model = ModelLoader.Load(input);
         var dataSets = recipe.Data.ToDictionary(d => d.Key, d => DataSourceFactory.Create(d.Value with { Name = d.Value.Name ?? d.Key }, recipe.BaseDirectory));
-        var context = new PassContext(log, cancellation)
-        {
-            DataSets = dataSets,
-            EvaluateCandidate = recipe.Evaluate is { } check ? candidate => EvaluateCandidate(input, candidate, dataSets[check.Data], check, log, cancellation) : null,
-        };
-        var steps = new List<StepSummary>();
-        for (var i = 0; i < recipe.Steps.Count; i++)
-        {
-            cancellation.ThrowIfCancellationRequested();
-            var step = recipe.Steps[i];
-            log.Progress("Compressing", $"Step {i + 1} of {recipe.Steps.Count}: {step.Pass.Name}", (double)i / Math.Max(1, recipe.Steps.Count));
-            log.Verbose($"Step {i + 1}: {step.Pass.Name}");
-            var watch = Stopwatch.StartNew();
-            var result = step.Pass.Run(model, step.Options, context);
-            var problems = GraphChecker.Check(result.Model).Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
-            if (problems.Count > 0)
-            {
-                throw new CompressionException(problems.Select(p => p with { Message = $"After step '{step.Pass.Name}': {p.Message}" }).ToList());
-            }
-
-            model = result.Model;
-            steps.Add(new StepSummary(step.Pass.Name, ReportWriter.OptionsOf(step.Options), watch.Elapsed.TotalSeconds, result.Statistics));
-            log.Verbose($"Step {i + 1}: {step.Pass.Name} done in {watch.Elapsed.TotalSeconds:0.00} s {ReportWriter.Describe(result.Statistics)}");
-        }
+        (model, var steps) = RunSteps(input, model, recipe, dataSets, log, cancellation);
 
         // The candidate is evaluated from a temporary file (ONNX Runtime loads files), then saved for real.
         var scratch = Directory.CreateTempSubdirectory("compression-");
@@ -147,6 +124,41 @@ public static class CompressionPipeline
         {
             scratch.Delete(recursive: true);
         }
+    }
+
+    /// <summary>
+    /// Runs a recipe's steps on the loaded <paramref name="input"/> model: each timed, checked with GraphChecker and
+    /// logged. Steps that evaluate intermediate models (an iterative schedule) use the recipe's evaluate section.
+    /// </summary>
+    public static (OnnxModel Model, IReadOnlyList<StepSummary> Steps) RunSteps(string input, OnnxModel model, Recipe recipe, IReadOnlyDictionary<string, IDataSource> dataSets,
+        ICompressionLog log, CancellationToken cancellation = default)
+    {
+        var context = new PassContext(log, cancellation)
+        {
+            DataSets = dataSets,
+            EvaluateCandidate = recipe.Evaluate is { } check ? candidate => EvaluateCandidate(input, candidate, dataSets[check.Data], check, log, cancellation) : null,
+        };
+        var steps = new List<StepSummary>();
+        for (var i = 0; i < recipe.Steps.Count; i++)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            var step = recipe.Steps[i];
+            log.Progress("Compressing", $"Step {i + 1} of {recipe.Steps.Count}: {step.Pass.Name}", (double)i / Math.Max(1, recipe.Steps.Count));
+            log.Verbose($"Step {i + 1}: {step.Pass.Name}");
+            var watch = Stopwatch.StartNew();
+            var result = step.Pass.Run(model, step.Options, context);
+            var problems = GraphChecker.Check(result.Model).Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
+            if (problems.Count > 0)
+            {
+                throw new CompressionException(problems.Select(p => p with { Message = $"After step '{step.Pass.Name}': {p.Message}" }).ToList());
+            }
+
+            model = result.Model;
+            steps.Add(new StepSummary(step.Pass.Name, ReportWriter.OptionsOf(step.Options), watch.Elapsed.TotalSeconds, result.Statistics));
+            log.Verbose($"Step {i + 1}: {step.Pass.Name} done in {watch.Elapsed.TotalSeconds:0.00} s {ReportWriter.Describe(result.Statistics)}");
+        }
+
+        return (model, steps);
     }
 
     /// <summary>Saves a step's intermediate model to a scratch file and evaluates it against the input.</summary>

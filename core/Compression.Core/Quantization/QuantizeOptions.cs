@@ -100,6 +100,9 @@ public sealed record QuantizeOptions : PassOptions
     [Option("Weight-only block size along the reduction dimension: a power of two from 16 to 256.", Minimum = 16, Maximum = 256)]
     public int BlockSize { get; init; } = 64;
 
+    [Option("Weight-only: bits and block size for some layers, by node name (wildcards * and ?) or op type; the first matching entry wins, unmatched layers take bits and block_size.")]
+    public IReadOnlyDictionary<string, LayerQuantizeSpec> Layers { get; init; } = new Dictionary<string, LayerQuantizeSpec>();
+
     [Option("Weight-only rounding: rtn (round to nearest) or gptq (needs calibration data).")]
     public WeightOnlyAlgorithm Algorithm { get; init; } = WeightOnlyAlgorithm.Rtn;
 
@@ -123,6 +126,16 @@ public sealed record QuantizeOptions : PassOptions
 
     [Option("Float16/bfloat16: store weights in 16 bits but compute in float32 (half the file, float32 speed).")]
     public bool StorageOnly { get; init; }
+}
+
+/// <summary>Weight-only settings of the layers an entry of <c>layers</c> matches; an absent key keeps the step's value.</summary>
+public sealed record LayerQuantizeSpec
+{
+    [Option("Bits of these layers: 4 or 8.", Minimum = 4, Maximum = 8)]
+    public int? Bits { get; init; }
+
+    [Option("Block size of these layers: a power of two from 16 to 256.", Minimum = 16, Maximum = 256)]
+    public int? BlockSize { get; init; }
 }
 
 /// <summary>The <c>calibration</c> options.</summary>

@@ -26,6 +26,9 @@ public sealed record Recipe
     [Option("Limits the result must meet; a failed gate is an error and the model is not written unless asked.")]
     public GateSpec Gates { get; init; } = new();
 
+    [Option("Search the steps' options for the best model that meets constraints (see docs/search.md). Find-ModelCompression and the build task run it.")]
+    public Search.SearchSpec? Search { get; init; }
+
     [Option("The output file name, relative to the input model's folder. {name} is the input's name without extension.")]
     public string Output { get; init; } = "{name}.compressed.onnx";
 

@@ -15,6 +15,7 @@ public static class RecipeParser
 {
     private const string StepsKey = "steps";
     private const string DataKey = "data";
+    private const string SearchKey = "search";
 
     /// <summary>Parses a recipe file; throws <see cref="CompressionException"/> with every error found.</summary>
     public static Recipe Load(string path)
@@ -94,7 +95,11 @@ public static class RecipeParser
         var binder = new OptionBinder(file, diagnostics);
         // Steps are a list of single-key mappings naming passes; everything else binds by the Recipe type.
         var stepsNode = root.Children.FirstOrDefault(p => ((YamlScalarNode)p.Key).Value == StepsKey);
-        var rest = new YamlMappingNode(root.Children.Where(p => ((YamlScalarNode)p.Key).Value != StepsKey));
+        // The search space's keys are paths into the steps: it is read after them, the rest of search binds by type.
+        var searchNode = root.Children.FirstOrDefault(p => ((YamlScalarNode)p.Key).Value == SearchKey).Value as YamlMappingNode;
+        var rest = new YamlMappingNode(root.Children.Where(p => ((YamlScalarNode)p.Key).Value != StepsKey).Select(p => ((YamlScalarNode)p.Key).Value == SearchKey && searchNode is not null
+            ? new KeyValuePair<YamlNode, YamlNode>(p.Key, new YamlMappingNode(searchNode.Children.Where(s => ((YamlScalarNode)s.Key).Value != Search.SearchSpaceParser.SpaceKey)))
+            : p));
         var recipe = (Recipe)binder.Record(rest, typeof(Recipe), "", [StepsKey]);
         recipe = recipe with
         {
@@ -102,6 +107,10 @@ public static class RecipeParser
             File = file,
             BaseDirectory = baseDirectory,
         };
+        if (recipe.Search is { } search && searchNode is not null)
+        {
+            recipe = recipe with { Search = Search.SearchSpaceParser.Complete(search, searchNode, recipe, binder) };
+        }
 
         CheckReferences(recipe, root, binder);
         CheckDataFiles(recipe, root, binder);

@@ -35,6 +35,34 @@ public static class RecipeSchema
                 }).ToArray()),
             },
         };
+        var search = (JsonObject)((JsonObject)properties["search"]!)["properties"]!;
+        search["space"] = new JsonObject
+        {
+            ["description"] = SpaceDescription,
+            ["type"] = "object",
+            ["additionalProperties"] = new JsonObject
+            {
+                ["oneOf"] = new JsonArray(
+                    new JsonObject { ["type"] = "array", ["description"] = "The values, in order (the first is where the sensitivity start begins)." },
+                    new JsonObject
+                    {
+                        ["type"] = "object",
+                        ["additionalProperties"] = false,
+                        ["properties"] = new JsonObject
+                        {
+                            ["values"] = new JsonObject { ["type"] = "array", ["description"] = "The values." },
+                            ["min"] = new JsonObject { ["type"] = "number", ["description"] = "Range: the smallest value." },
+                            ["max"] = new JsonObject { ["type"] = "number", ["description"] = "Range: the largest value." },
+                            ["step"] = new JsonObject { ["type"] = "number", ["description"] = "Range: the step (a factor when log); without it the range is continuous." },
+                            ["log"] = new JsonObject { ["type"] = "boolean", ["description"] = "Range: log scale." },
+                            ["path"] = new JsonObject { ["type"] = "string", ["description"] = "The option path when the key is only a name." },
+                            ["paths"] = new JsonObject { ["type"] = "array", ["items"] = new JsonObject { ["type"] = "string" }, ["description"] = "Several option paths set to the same value (a tied group of layers)." },
+                            ["when"] = new JsonObject { ["type"] = "object", ["description"] = "Active only when an earlier dimension takes one of these values." },
+                            ["start"] = new JsonObject { ["description"] = "Where the sensitivity start begins (default the first value, or min)." },
+                        },
+                    }),
+            },
+        };
         return schema.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
     }
 
@@ -47,6 +75,8 @@ public static class RecipeSchema
         Table(text, "evaluate", typeof(EvaluateSpec));
         Table(text, "evaluate.latency", typeof(LatencySpec));
         Table(text, "gates", typeof(GateSpec));
+        Table(text, "search", typeof(Search.SearchSpec), extra: $"| space | map | (none) | {SpaceDescription} |\n");
+        Table(text, "search.budget", typeof(Search.SearchBudget));
         foreach (var pass in PassRegistry.All)
         {
             text.Append(CultureInfo.InvariantCulture, $"### Step `{pass.Name}`\n\n{pass.Description}\n\n");
@@ -58,6 +88,9 @@ public static class RecipeSchema
 
         return text.ToString();
     }
+
+    private const string SpaceDescription =
+        "The options to vary: each key a path into the steps (quantize.bits, quantize.calibration.method, quantize.layers[MatMul_12].block_size, quantize.exclude[Softmax], prune.sparsity), each value a list, a range { min, max, step, log }, or a mapping with values/min/max/step/log/path/paths/when/start. See docs/search.md.";
 
     private static void Table(StringBuilder text, string? title, Type type, string extra = "")
     {

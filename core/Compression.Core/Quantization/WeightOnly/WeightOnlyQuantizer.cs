@@ -23,11 +23,11 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
     {
         Validate(options, context);
         QuantizedModelCheck.ThrowIfQuantized(model);
-        var layout = new BlockLayout(options.Bits, options.BlockSize, options.Symmetric);
+        var layouts = new LayerLayouts(options);
         var stopwatch = Stopwatch.StartNew();
         var biases = new Dictionary<NodeProto, GemmBias>(ReferenceEqualityComparer.Instance);
         var names = GraphScopes.AllValueNames(model);
-        var targets = Targets(model, options, new NodeExclusions(options.Exclude), layout, names, biases, context.Log);
+        var targets = Targets(model, options, new NodeExclusions(options.Exclude), layouts, names, biases, context.Log);
 
         var statistics = new Dictionary<string, object>
         {
@@ -38,6 +38,13 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             ["quantized_gemm"] = targets.Count(t => t.Node.OpType == "Gemm"),
             ["quantized_gather"] = targets.Count(t => t.IsEmbedding),
         };
+        if (options.Layers.Count > 0)
+        {
+            // How many weights took each bits/block-size pair, e.g. "4/128": 31, "8/128": 6.
+            statistics["layouts"] = targets.GroupBy(t => $"{t.Layout.Bits}/{t.Layout.BlockSize}").OrderBy(g => g.Key, StringComparer.Ordinal)
+                .ToDictionary(g => g.Key, g => g.Count());
+        }
+
         if (targets.Count == 0)
         {
             context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingQuantized,
@@ -47,7 +54,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             return new PassResult(model, statistics);
         }
 
-        var hessians = options.Algorithm == WeightOnlyAlgorithm.Gptq ? Hessians(model, options, layout, context) : [];
+        var hessians = options.Algorithm == WeightOnlyAlgorithm.Gptq ? Hessians(model, options, layouts, context) : [];
 
         long bytesBefore = 0, bytesAfter = 0;
         for (var i = 0; i < targets.Count; i++)
@@ -56,8 +63,8 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             var target = targets[i];
             context.Log.Progress("Weight-only quantization", target.Node.Name.Length > 0 ? target.Node.Name : target.Node.OpType, (double)i / targets.Count);
             var quantized = !target.IsEmbedding && hessians.TryGetValue(target.Node.Input[0], out var hessian) && ReferenceEquals(target.Graph.Proto, model.Proto.Graph)
-                ? GptqQuantizer.Quantize(target.Rows(), target.RowCount, target.Length, hessian, layout, context.Cancellation)
-                : BlockQuantizer.QuantizeRows(target.Rows(), target.RowCount, target.Length, layout, context.Cancellation);
+                ? GptqQuantizer.Quantize(target.Rows(), target.RowCount, target.Length, hessian, target.Layout, context.Cancellation)
+                : BlockQuantizer.QuantizeRows(target.Rows(), target.RowCount, target.Length, target.Layout, context.Cancellation);
             bytesBefore += target.FloatBytes;
             if (target.IsEmbedding)
             {
@@ -94,7 +101,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
     }
 
     /// <summary>The nodes to quantize: MatMul and Gemm on constant float weights, and embedding Gathers when asked, in every graph.</summary>
-    private static List<WeightTarget> Targets(OnnxModel model, QuantizeOptions options, NodeExclusions exclusion, BlockLayout layout, HashSet<string> names,
+    private static List<WeightTarget> Targets(OnnxModel model, QuantizeOptions options, NodeExclusions exclusion, LayerLayouts layouts, HashSet<string> names,
         Dictionary<NodeProto, GemmBias> biases, ICompressionLog log)
     {
         var targets = new List<WeightTarget>();
@@ -107,6 +114,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
                     continue;
                 }
 
+                var layout = layouts.For(node);
                 var target = node.OpType switch
                 {
                     "MatMul" => MatMulTarget(graph, node),
@@ -116,7 +124,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
                 };
                 if (target is not null)
                 {
-                    targets.Add(target);
+                    targets.Add(target with { Layout = layout });
                 }
             }
         }
@@ -129,9 +137,9 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
     /// Hessians come from the float model, so fallback's many runs over copies of it (each with other nodes excluded)
     /// share one calibration pass.
     /// </summary>
-    private Dictionary<string, double[]> Hessians(OnnxModel model, QuantizeOptions options, BlockLayout layout, PassContext context)
+    private Dictionary<string, double[]> Hessians(OnnxModel model, QuantizeOptions options, LayerLayouts layouts, PassContext context)
     {
-        var all = Targets(model, options, new NodeExclusions([]), layout, GraphScopes.AllValueNames(model), new(ReferenceEqualityComparer.Instance), new CollectingLog());
+        var all = Targets(model, options, new NodeExclusions([]), layouts, GraphScopes.AllValueNames(model), new(ReferenceEqualityComparer.Instance), new CollectingLog());
         var inputs = GptqInputs(model, all);
         if (!inputs.Keys.All(hessianCache.ContainsKey))
         {
@@ -144,16 +152,10 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
     /// <summary>Checks the options before anything is read or written.</summary>
     private static void Validate(QuantizeOptions options, PassContext context)
     {
-        if (options.Bits is not (4 or 8))
+        ValidateLayout(options.Bits, options.BlockSize, "");
+        foreach (var (pattern, layer) in options.Layers)
         {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.QuantizationBits,
-                $"Weight-only quantization takes 4 or 8 bits; got {options.Bits}."));
-        }
-
-        if (options.BlockSize is < 16 or > 256 || (options.BlockSize & (options.BlockSize - 1)) != 0)
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.QuantizationBlockSize,
-                $"The weight-only block size must be a power of two from 16 to 256; got {options.BlockSize}."));
+            ValidateLayout(layer.Bits ?? options.Bits, layer.BlockSize ?? options.BlockSize, $" (layers '{pattern}')");
         }
 
         if (options.Algorithm == WeightOnlyAlgorithm.Gptq && options.Calibration is null)
@@ -166,6 +168,44 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataMissing,
                 $"GPTQ calibrates on the data set '{options.Calibration.Data}', which the recipe does not define."));
+        }
+    }
+
+    private static void ValidateLayout(int bits, int blockSize, string where)
+    {
+        if (bits is not (4 or 8))
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.QuantizationBits,
+                $"Weight-only quantization takes 4 or 8 bits; got {bits}{where}."));
+        }
+
+        if (blockSize is < 16 or > 256 || (blockSize & (blockSize - 1)) != 0)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.QuantizationBlockSize,
+                $"The weight-only block size must be a power of two from 16 to 256; got {blockSize}{where}."));
+        }
+    }
+
+    /// <summary>The layout of each node: the first <c>layers</c> entry that matches it, else the step's bits and block size.</summary>
+    private sealed class LayerLayouts(QuantizeOptions options)
+    {
+        private readonly List<(NodeExclusions Match, BlockLayout Layout)> rules = options.Layers
+            .Select(l => (new NodeExclusions([l.Key]), new BlockLayout(l.Value.Bits ?? options.Bits, l.Value.BlockSize ?? options.BlockSize, options.Symmetric)))
+            .ToList();
+
+        private readonly BlockLayout fallback = new(options.Bits, options.BlockSize, options.Symmetric);
+
+        public BlockLayout For(NodeProto node)
+        {
+            foreach (var (match, layout) in rules)
+            {
+                if (match.Excludes(node))
+                {
+                    return layout;
+                }
+            }
+
+            return fallback;
         }
     }
 

@@ -12,6 +12,9 @@ namespace Compression.Core.Quantization.WeightOnly;
 /// </summary>
 internal sealed record WeightTarget(OnnxGraph Graph, NodeProto Node, TensorProto Weight, bool StoredAsRows)
 {
+    /// <summary>The bits and block size this weight is quantized with (per layer).</summary>
+    public BlockLayout Layout { get; init; }
+
     public bool IsEmbedding => Node.OpType == "Gather";
 
     /// <summary>Rows quantized: N for a MatMul or Gemm, the vocabulary for an embedding.</summary>

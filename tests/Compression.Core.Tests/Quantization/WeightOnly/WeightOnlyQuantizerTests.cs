@@ -78,6 +78,50 @@ public sealed class WeightOnlyQuantizerTests(ITestOutputHelper output) : IDispos
     }
 
     [Fact]
+    public void Layers_take_their_own_bits_and_block_size_and_still_compute_what_the_float_model_computes()
+    {
+        var model = WeightOnlyModels.Mixed();
+        var inputs = WeightOnlyModels.Inputs();
+        var expected = OrtFloatRunner.Run(model, temp, inputs);
+        var options = new QuantizeOptions
+        {
+            Mode = QuantizationMode.WeightOnly,
+            Bits = 4,
+            BlockSize = 32,
+            Layers = new Dictionary<string, LayerQuantizeSpec>
+            {
+                ["matmul"] = new() { Bits = 8 },
+                ["gemm_*"] = new() { BlockSize = 16 },
+                ["Gather"] = new() { Bits = 8, BlockSize = 64 },
+            },
+        };
+
+        var result = new WeightOnlyQuantizer().Quantize(model, options, new PassContext(new CollectingLog()));
+
+        long Attribute(string node, string name) => result.Model.Proto.Graph.Node.Single(n => n.Name.StartsWith(node, StringComparison.Ordinal) && n.Domain == "com.microsoft")
+            .Attribute.Single(a => a.Name == name).I;
+        Assert.Equal((8, 32), (Attribute("matmul", "bits"), Attribute("matmul", "block_size")));
+        Assert.Equal((4, 16), (Attribute("gemm_alpha_beta", "bits"), Attribute("gemm_alpha_beta", "block_size")));
+        Assert.Equal((8, 64), (Attribute("embedding", "bits"), Attribute("embedding", "block_size")));
+        Assert.Equal(new Dictionary<string, int> { ["4/16"] = 3, ["8/32"] = 1, ["8/64"] = 1 }, (Dictionary<string, int>)result.Statistics["layouts"]);
+        var actual = OrtFloatRunner.Run(result.Model, temp, inputs);
+        Assert.True(RelativeError(expected[0], actual[0]) < 0.02, "The 8-bit MatMul should be as close as 8 bits allow.");
+        for (var i = 1; i < expected.Count; i++)
+        {
+            Assert.True(RelativeError(expected[i], actual[i]) < 0.12);
+        }
+    }
+
+    [Fact]
+    public void A_layer_entry_with_bad_bits_is_refused_naming_the_entry()
+    {
+        var options = new QuantizeOptions { Mode = QuantizationMode.WeightOnly, Layers = new Dictionary<string, LayerQuantizeSpec> { ["matmul"] = new() { Bits = 3 } } };
+        var error = Assert.Throws<CompressionException>(() => new WeightOnlyQuantizer().Quantize(WeightOnlyModels.Mixed(), options, new PassContext(new CollectingLog())));
+        Assert.Equal(ErrorCodes.QuantizationBits, error.Diagnostic.Code);
+        Assert.Contains("(layers 'matmul')", error.Diagnostic.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Excluded_nodes_and_embeddings_can_stay_in_float()
     {
         var model = WeightOnlyModels.Mixed();

@@ -1,0 +1,99 @@
+using System.Management.Automation;
+using Compression.Core.Diagnostics;
+using Compression.Core.Recipes;
+using Compression.Core.Search;
+
+namespace Compression.PowerShell.Commands;
+
+/// <summary>
+/// Searches a recipe's space (its <c>search</c> section) for the best model that meets its constraints: trials are
+/// journaled and resumed, the Pareto front is kept, and the chosen model is written, evaluated on held-out data and gated.
+/// </summary>
+[Cmdlet(VerbsCommon.Find, "ModelCompression", DefaultParameterSetName = PathSet, SupportsShouldProcess = true)]
+[OutputType("Compression.Core.Search.SearchResult")]
+public sealed class FindModelCompressionCommand : ModelCmdlet
+{
+    private Recipe? recipe;
+
+    [Parameter(Mandatory = true)]
+    [ValidateNotNullOrEmpty]
+    public string Recipe { get; set; } = "";
+
+    [Parameter]
+    public int Trials { get; set; }
+
+    [Parameter]
+    [ValidateSet("Grid", "Random", "Tpe", "Evolutionary")]
+    public string? Strategy { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 64)]
+    public int Parallel { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? OutputPath { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? JournalPath { get; set; }
+
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    protected override void BeginProcessing()
+    {
+        var recipePath = ResolveOtherPath(Recipe);
+        try
+        {
+            recipe = RecipeParser.Load(recipePath);
+        }
+        catch (CompressionException e)
+        {
+            ThrowDiagnostics(e, recipePath);
+        }
+    }
+
+    protected override void ProcessRecord()
+    {
+        var inputs = ResolveInputPaths().ToList();
+        if ((OutputPath is not null || JournalPath is not null) && inputs.Count > 1)
+        {
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("-OutputPath and -JournalPath name one file; give one model, or let the recipe's output name each result."),
+                ErrorCodes.HostNotFileSystem, ErrorCategory.InvalidArgument, OutputPath ?? JournalPath));
+        }
+
+        foreach (var input in inputs)
+        {
+            try
+            {
+                var request = new SearchRequest(input, recipe!)
+                {
+                    OutputPath = OutputPath is null ? null : ResolveOtherPath(OutputPath),
+                    JournalPath = JournalPath is null ? null : ResolveOtherPath(JournalPath),
+                    Force = Force,
+                    Trials = MyInvocation.BoundParameters.ContainsKey(nameof(Trials)) ? Trials : null,
+                    Strategy = Strategy is null ? null : Enum.Parse<SearchStrategy>(Strategy, ignoreCase: true),
+                    Parallel = Parallel > 0 ? Parallel : null,
+                };
+                var plan = SearchRunner.Plan(request);
+                var action = $"Search {plan} on '{plan.DataSet}' ({string.Join(", ", plan.Objectives)}; {(plan.Constraints.Count == 0 ? "no constraints" : string.Join(", ", plan.Constraints))}), " +
+                    $"journal {plan.JournalPath}, and write the chosen model";
+                if (!ShouldProcess(plan.OutputPath, action))
+                {
+                    continue;
+                }
+
+                WriteObject(SearchRunner.Run(request, Log, Cancellation));
+            }
+            catch (CompressionException e)
+            {
+                WriteDiagnostics(e, input);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+}
