@@ -20,6 +20,17 @@ BeforeDiscovery {
             Reference = 'String', '__AllParameterSets:M0'
             Difference = 'String', '__AllParameterSets:MVP1'
         } + $data
+        'Find-ModelCompression'   = [ordered]@{
+            Path = 'String[]', 'Path:MVP0'
+            LiteralPath = 'String[]', 'LiteralPath:MP'
+            Recipe = 'String', '__AllParameterSets:M'
+            Trials = 'Int32', '__AllParameterSets:o'
+            Strategy = 'String', '__AllParameterSets:o'
+            Parallel = 'Int32', '__AllParameterSets:o'
+            OutputPath = 'String', '__AllParameterSets:o'
+            JournalPath = 'String', '__AllParameterSets:o'
+            Force = 'SwitchParameter', '__AllParameterSets:o'
+        }
         'Get-ModelInfo'           = [ordered]@{
             Path = 'String[]', 'Path:MVP0'
             LiteralPath = 'String[]', 'LiteralPath:MP'
@@ -71,7 +82,7 @@ BeforeDiscovery {
             LiteralPath = 'String[]', 'LiteralPath:MP'
         }
     }
-    $script:Writers = @('Invoke-ModelCompression', 'Invoke-ModelPrune', 'Invoke-ModelQuantize')
+    $script:Writers = @('Find-ModelCompression', 'Invoke-ModelCompression', 'Invoke-ModelPrune', 'Invoke-ModelQuantize')
     $ModulePath = $env:COMPRESSION_MODULE ?? (Join-Path $PSScriptRoot '../../out/Compression/Compression.psd1')
     Import-Module $ModulePath -Force
     $script:Exported = (Get-Command -Module Compression).Name | Sort-Object

@@ -53,6 +53,8 @@ output: "{name}.searched.onnx"
         $result.Final.Evaluation.DataSet | Should -Be 'held_out'
         ($result | Format-Table | Out-String -Width 300) | Should -Match 'mnist-8\.onnx +3 \(0 resumed\) +\d +trial \d: [\d,]+ bytes'
         ($result.Trials | Format-Table | Out-String -Width 300) | Should -Match 'quantize\.mode=dynamic'
+        ($result | Format-List | Out-String -Width 300) | Should -Match 'Trials\s+: 3 \(3 evaluated, 0 from the journal'
+        ($result.Chosen | Format-List | Out-String -Width 300) | Should -Match 'quantize\.mode = '
     }
 
     It 'resumes from its journal: a second run evaluates nothing again' {
