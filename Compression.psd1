@@ -17,7 +17,7 @@
         PSData = @{
             Tags         = @('ONNX', 'Compression', 'Quantization', 'Pruning', 'MachineLearning', 'OnnxRuntime')
             LicenseUri   = 'https://opensource.org/licenses/MIT'
-            ReleaseNotes = 'Get-ModelInfo inspects ONNX models. Invoke-ModelCompression runs YAML recipes (steps, evaluation with ONNX Runtime, gates, reports). Measure-Model and Compare-Model evaluate models on data; Test-CompressionRecipe validates recipes. Find-ModelCompression searches a recipe''s space for the best model that meets its constraints.'
+            ReleaseNotes = 'Get-ModelInfo inspects ONNX models. Invoke-ModelQuantize quantizes (dynamic and static int8, 4/8-bit weight-only with GPTQ, float16/bfloat16, per-layer fallback). Invoke-ModelPrune prunes (unstructured, N:M, structured channels, neurons and heads, with reconstruction). Find-ModelCompression searches recipe options for the smallest or fastest model that meets your constraints, resumably. Invoke-ModelCompression runs YAML recipes (steps, evaluation with ONNX Runtime, gates, reports). Measure-Model and Compare-Model evaluate models on data; Test-CompressionRecipe validates recipes.''s space for the best model that meets its constraints.'
         }
     }
 }
