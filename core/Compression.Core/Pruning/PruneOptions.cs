@@ -80,6 +80,9 @@ public sealed record PruneOptions : PassOptions
 
     [Option("After pruning a layer, refit the remaining weights on calibration activations so its output moves as little as possible (needs calibration).")]
     public bool Reconstruct { get; init; } = true;
+
+    [Option("Structured method: how many heads, neurons and channels are removed, and whether coupled (residual) groups are pruned.")]
+    public Structured.StructuredPruneOptions Structured { get; init; } = new();
 }
 
 /// <summary>The <c>calibration</c> options of the <c>prune</c> step.</summary>

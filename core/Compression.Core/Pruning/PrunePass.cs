@@ -18,6 +18,7 @@ public sealed class PrunePass : Pass<PruneOptions>
     {
         IPruner pruner = options.Method switch
         {
+            PruningMethod.Structured => new Structured.StructuredPruner(),
             _ => throw new NotSupportedException($"Pruning method {options.Method} is not built yet."),
         };
         return pruner.Prune(model, options, context);
