@@ -23,7 +23,7 @@ internal sealed class ConsumerStatistics
 
     public required int FeaturesPerUnit { get; init; }
 
-    /// <summary>E[x xᵀ], [features, features]; null where the layer's input cannot be unfolded (auto_pad, not 2-D).</summary>
+    /// <summary>E[x xᵀ], [features, features]; null where the layer's input is not unfolded (a Conv that is not 2-D).</summary>
     public double[]? SecondMoment { get; set; }
 
     public double[]? Mean { get; set; }
@@ -97,7 +97,7 @@ internal static class ConsumerStatisticsCollector
     }
 
     private static bool CanUnfold(GroupConsumer consumer, int weightRank) =>
-        consumer.Node.OpType != "Conv" || (weightRank == 4 && consumer.Node.Attribute.FirstOrDefault(a => a.Name == "auto_pad")?.S.ToStringUtf8() is null or "" or "NOTSET" or "VALID");
+        consumer.Node.OpType != "Conv" || weightRank == 4;
 
     private static void CollectChunk(OnnxModel model, List<(ChannelGroup Group, GroupConsumer Consumer, int Features, int PerUnit, bool Unfold)> chunk,
         IDataSource data, PruneCalibrationSpec calibration, PassContext context, Dictionary<GroupConsumer, ConsumerStatistics> result)

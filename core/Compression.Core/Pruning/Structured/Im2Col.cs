@@ -12,6 +12,15 @@ internal static class Im2Col
         var strides = Ints(conv, "strides", [1, 1]);
         var dilations = Ints(conv, "dilations", [1, 1]);
         var pads = Ints(conv, "pads", [0, 0, 0, 0]);
+        var autoPad = conv.Attribute.FirstOrDefault(a => a.Name == "auto_pad")?.S.ToStringUtf8() ?? "NOTSET";
+        if (autoPad is "SAME_UPPER" or "SAME_LOWER")
+        {
+            pads = SamePads(height, width, kh, kw, strides, dilations, upper: autoPad == "SAME_UPPER");
+        }
+        else if (autoPad == "VALID")
+        {
+            pads = [0, 0, 0, 0];
+        }
         var outHeight = (height + pads[0] + pads[2] - dilations[0] * (kh - 1) - 1) / strides[0] + 1;
         var outWidth = (width + pads[1] + pads[3] - dilations[1] * (kw - 1) - 1) / strides[1] + 1;
         var features = channels * kh * kw;
@@ -38,6 +47,22 @@ internal static class Im2Col
         }
 
         return patches;
+    }
+
+    /// <summary>SAME padding: output size ceil(input / stride); the odd pixel goes at the end (upper) or the start (lower).</summary>
+    private static int[] SamePads(int height, int width, int kh, int kw, int[] strides, int[] dilations, bool upper)
+    {
+        var pads = new int[4];
+        int[] sizes = [height, width], kernels = [kh, kw];
+        for (var i = 0; i < 2; i++)
+        {
+            var output = (sizes[i] + strides[i] - 1) / strides[i];
+            var total = Math.Max(0, (output - 1) * strides[i] + (kernels[i] - 1) * dilations[i] + 1 - sizes[i]);
+            pads[i] = upper ? total / 2 : total - total / 2;
+            pads[i + 2] = total - pads[i];
+        }
+
+        return pads;
     }
 
     private static int[] Ints(NodeProto node, string name, int[] fallback) =>

@@ -25,6 +25,46 @@ public sealed class StructuredPruner : IPruner
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
+        var copy = new OnnxModel(model.Proto.Clone()); // tensor bytes are shared, not copied
+        Prepare(copy);
+        return PlanGroups(copy, options);
+    }
+
+    /// <summary>
+    /// Makes weights prunable: IR 3 initializer inputs stop being inputs, and weights computed from constants
+    /// only (CNTK exports a MatMul weight as a Reshape of a parameter) are folded into constants.
+    /// </summary>
+    private static void Prepare(OnnxModel model)
+    {
+        var graph = model.MainGraph;
+        DropInitializerInputs(graph);
+        var computedWeight = graph.Nodes.Any(node => node.OpType is "Conv" or "MatMul" or "Gemm" && node.Input.Count > 1
+            && graph.Producer(node.Input[1]) is { } producer && !ConstantSources.IsConstantNode(producer)
+            && producer.Input.All(input => input.Length == 0 || ConstantSources.Find(graph, input) is not null));
+        if (computedWeight)
+        {
+            new FoldConstantsPass().Run(model, new FoldConstantsOptions { MaxElements = long.MaxValue }, new PassContext(new CollectingLog()));
+        }
+    }
+
+    /// <summary>
+    /// IR 3 models list initializers as graph inputs (defaults a caller may override). Pruned weights change
+    /// shape, so no caller could override them any more: they stop being inputs, as the static quantizer does.
+    /// </summary>
+    private static void DropInitializerInputs(OnnxGraph graph)
+    {
+        var initializers = graph.Proto.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        for (var i = graph.Proto.Input.Count - 1; i >= 0; i--)
+        {
+            if (initializers.Contains(graph.Proto.Input[i].Name))
+            {
+                graph.Proto.Input.RemoveAt(i);
+            }
+        }
+    }
+
+    private static StructuredPlan PlanGroups(OnnxModel model, PruneOptions options)
+    {
         var graph = model.MainGraph;
         var structured = options.Structured;
         var exclusions = new NodeExclusions(options.Exclude);
@@ -83,6 +123,12 @@ public sealed class StructuredPruner : IPruner
         }
 
         var plan = Plan(model, options);
+        if (plan.Groups.Count > 0)
+        {
+            Prepare(model);
+            plan = PlanGroups(model, options);
+        }
+
         foreach (var skip in plan.Skipped)
         {
             context.Log.Verbose($"prune: left alone {string.Join(", ", skip.Layers)}: {skip.Reason}.");
