@@ -2,7 +2,7 @@ using Compression.Core.Data;
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
 using Compression.Core.Onnx;
-using Compression.Core.Onnx.Graphs;
+using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Passes;
 using Compression.Core.Passes.Graph;
 using Compression.Core.Quantization.WeightOnly;
@@ -10,9 +10,10 @@ using Compression.Core.Quantization.WeightOnly;
 namespace Compression.Core.Pruning.Structured;
 
 /// <summary>
-/// What calibration data says about the input of one consuming layer: E[x xᵀ] and E[x] over its features (the
-/// rows of its weight matrix; im2col patches for a Conv), and per unit of the group mean |x| and the fraction of
-/// zeros. Reconstruction, bias correction and the activation criteria all read from here.
+/// What calibration data says about one consuming layer, with the groups before it already pruned: over its
+/// input x (the rows of its weight; im2col patches for a Conv) E[x xᵀ] and E[x]; against the original model's
+/// output y of the same layer on the same samples E[x yᵀ], E[y] and E[y²]; per unit of the group mean |x| and
+/// the fraction of zeros. The refit aims the pruned layer at the original output, so errors do not pile up.
 /// </summary>
 internal sealed class ConsumerStatistics
 {
@@ -23,10 +24,19 @@ internal sealed class ConsumerStatistics
 
     public required int FeaturesPerUnit { get; init; }
 
-    /// <summary>E[x xᵀ], [features, features]; null where the layer's input is not unfolded (a Conv that is not 2-D).</summary>
-    public double[]? SecondMoment { get; set; }
+    /// <summary>Outputs of the layer in the original model.</summary>
+    public required int Outputs { get; init; }
 
-    public double[]? Mean { get; set; }
+    public required double[] SecondMoment { get; init; }
+
+    public required double[] Mean { get; init; }
+
+    /// <summary>E[x yᵀ], [features, original outputs].</summary>
+    public required double[] Cross { get; init; }
+
+    public required double[] OutputMean { get; init; }
+
+    public required double[] OutputSquares { get; init; }
 
     public required double[] UnitMeanAbs { get; init; }
 
@@ -35,102 +45,67 @@ internal sealed class ConsumerStatistics
     public long Rows { get; set; }
 }
 
-/// <summary>Collects <see cref="ConsumerStatistics"/> for every consuming layer of the groups, streaming calibration batches.</summary>
+/// <summary>Collects <see cref="ConsumerStatistics"/> for the consuming layers of one group, streaming calibration batches through the current and the original model in step.</summary>
 internal static class ConsumerStatisticsCollector
 {
-    /// <summary>Second moments held at once; more consumers take more passes over the calibration data.</summary>
-    private const long MemoryBudget = 512L * 1024 * 1024;
-
-    public static Dictionary<GroupConsumer, ConsumerStatistics> Collect(OnnxModel model, IReadOnlyList<ChannelGroup> groups, PruneCalibrationSpec calibration,
-        bool secondMoments, PassContext context)
+    public static List<ConsumerStatistics> Collect(OnnxModel current, OnnxModel reference, ChannelGroup group, PruneCalibrationSpec calibration, PassContext context)
     {
-        var graph = model.MainGraph;
+        var graph = current.MainGraph;
         var data = context.DataSets[calibration.Data];
-        var all = new List<(ChannelGroup Group, GroupConsumer Consumer, int Features, int PerUnit, bool Unfold)>();
-        foreach (var group in groups)
+        var stats = new List<ConsumerStatistics>();
+        var accumulators = new List<(HessianAccumulator Moment, ProductAccumulator Cross)>();
+        foreach (var consumer in group.Consumers)
         {
-            foreach (var consumer in group.Consumers)
+            var weight = ConstantSources.Find(graph, consumer.Node.Input[1])!;
+            var features = (int)FeatureCount(consumer, weight.Dims);
+            var outputs = (int)OutputCount(reference, consumer);
+            stats.Add(new ConsumerStatistics
             {
-                var weight = ConstantSources.Find(graph, consumer.Weight.Name)!;
-                var features = (int)FeatureCount(consumer, weight.Dims);
-                all.Add((group, consumer, features, features / group.Units, secondMoments && CanUnfold(consumer, weight.Dims.Count)));
-            }
+                Consumer = consumer,
+                Features = features,
+                FeaturesPerUnit = features / group.Units,
+                Outputs = outputs,
+                SecondMoment = [],
+                Mean = new double[features],
+                Cross = [],
+                OutputMean = new double[outputs],
+                OutputSquares = new double[outputs],
+                UnitMeanAbs = new double[group.Units],
+                UnitZeros = new double[group.Units],
+            });
+            accumulators.Add((new HessianAccumulator(features), new ProductAccumulator(features, outputs)));
         }
 
-        var result = new Dictionary<GroupConsumer, ConsumerStatistics>(ReferenceEqualityComparer.Instance);
-        var start = 0;
-        while (start < all.Count)
-        {
-            var end = start;
-            long memory = 0;
-            do
-            {
-                memory += all[end].Unfold ? 8L * all[end].Features * all[end].Features : 0;
-                end++;
-            }
-            while (end < all.Count && memory + (all[end].Unfold ? 8L * all[end].Features * all[end].Features : 0) <= MemoryBudget);
-
-            CollectChunk(model, all.GetRange(start, end - start), data, calibration, context, result);
-            start = end;
-        }
-
-        return result;
-    }
-
-    /// <summary>Rows of the consumer's weight as a [features, outputs] matrix: C x kh x kw for a Conv, K for MatMul/Gemm.</summary>
-    public static long FeatureCount(GroupConsumer consumer, IReadOnlyList<long> dims) => consumer.Node.OpType switch
-    {
-        "Conv" => TensorSize(dims) / dims[0],
-        "Gemm" when GroupFinder.IntAttribute(consumer.Node, "transB", 0) != 0 => dims[1],
-        _ => dims[0],
-    };
-
-    private static long TensorSize(IReadOnlyList<long> dims)
-    {
-        long size = 1;
-        foreach (var d in dims)
-        {
-            size *= d;
-        }
-
-        return size;
-    }
-
-    private static bool CanUnfold(GroupConsumer consumer, int weightRank) =>
-        consumer.Node.OpType != "Conv" || weightRank == 4;
-
-    private static void CollectChunk(OnnxModel model, List<(ChannelGroup Group, GroupConsumer Consumer, int Features, int PerUnit, bool Unfold)> chunk,
-        IDataSource data, PruneCalibrationSpec calibration, PassContext context, Dictionary<GroupConsumer, ConsumerStatistics> result)
-    {
-        var graph = model.MainGraph;
-        var inputs = chunk.Select(c => c.Consumer.Input).Distinct(StringComparer.Ordinal).ToList();
-        var accumulators = chunk.Select(c => c.Unfold ? new HessianAccumulator(c.Features) : null).ToList();
-        var sums = chunk.Select(c => new double[c.Unfold ? c.Features : 0]).ToList();
-        var stats = chunk.Select(c => new ConsumerStatistics
-        {
-            Consumer = c.Consumer,
-            Features = c.Features,
-            FeaturesPerUnit = c.PerUnit,
-            UnitMeanAbs = new double[c.Group.Units],
-            UnitZeros = new double[c.Group.Units],
-        }).ToList();
-        var counts = new long[chunk.Count];
+        var inputs = group.Consumers.Select(c => c.Input).Distinct(StringComparer.Ordinal).ToList();
+        var outputsWanted = group.Consumers.Select(c => c.Node.Output[0]).Distinct(StringComparer.Ordinal).ToList();
         var samples = 0;
         try
         {
-            foreach (var (batch, outputs) in ActivationCapture.Capture(model, inputs, data, calibration.BatchSize, Environment.ProcessorCount, context.Cancellation))
+            using var originals = Capture(reference, outputsWanted, data, calibration, context).GetEnumerator();
+            foreach (var (batch, values) in Capture(current, inputs, data, calibration, context))
             {
-                for (var i = 0; i < chunk.Count; i++)
+                if (!originals.MoveNext())
                 {
-                    var output = outputs[inputs.IndexOf(chunk[i].Consumer.Input)];
-                    var weightDims = ConstantSources.Find(graph, chunk[i].Consumer.Weight.Name)!.Dims;
-                    counts[i] += chunk[i].Consumer.Node.OpType == "Conv"
-                        ? AddConv(output, chunk[i].Consumer, weightDims, chunk[i].Group.Units, stats[i], accumulators[i], sums[i])
-                        : AddRows(output, batch, chunk[i].Features, chunk[i].PerUnit, stats[i], accumulators[i], sums[i]);
+                    break;
+                }
+
+                for (var i = 0; i < stats.Count; i++)
+                {
+                    var consumer = stats[i].Consumer;
+                    var x = values[inputs.IndexOf(consumer.Input)];
+                    var y = originals.Current.Values[outputsWanted.IndexOf(consumer.Node.Output[0])];
+                    if (consumer.Node.OpType == "Conv")
+                    {
+                        AddConv(x, y, consumer, ConstantSources.Find(graph, consumer.Node.Input[1])!.Dims, stats[i], accumulators[i]);
+                    }
+                    else
+                    {
+                        AddRows(x, y, batch, stats[i], accumulators[i]);
+                    }
                 }
 
                 samples += batch.Count;
-                context.Log.Progress("Structured pruning", $"calibration: {samples} samples", Math.Min(1, (double)samples / calibration.Samples));
+                context.Log.Progress("Structured pruning", $"{group.Name}: {samples} calibration samples", Math.Min(1, (double)samples / calibration.Samples));
                 if (samples >= calibration.Samples)
                 {
                     break;
@@ -143,130 +118,166 @@ internal static class ConsumerStatisticsCollector
                 $"The calibration data set '{calibration.Data}' gave no samples: {error.Message}"), error);
         }
 
-        if (samples == 0)
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationEmpty, $"The calibration data set '{calibration.Data}' gave no samples."));
-        }
-
-        for (var i = 0; i < chunk.Count; i++)
+        var finished = new List<ConsumerStatistics>();
+        for (var i = 0; i < stats.Count; i++)
         {
             var s = stats[i];
-            for (var u = 0; u < s.UnitMeanAbs.Length; u++)
+            var rows = accumulators[i].Moment.Rows;
+            if (samples == 0 || rows == 0)
             {
-                s.UnitMeanAbs[u] /= Math.Max(1, counts[i]);
-                s.UnitZeros[u] /= Math.Max(1, counts[i]);
+                throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationEmpty, $"The calibration data set '{calibration.Data}' gave no samples."));
             }
 
-            if (accumulators[i] is { } accumulator && accumulator.Rows > 0)
+            var moment = accumulators[i].Moment.Hessian();
+            for (var j = 0; j < moment.Length; j++)
             {
-                var moment = accumulator.Hessian();
-                for (var j = 0; j < moment.Length; j++)
-                {
-                    moment[j] *= 0.5; // Hessian() is 2 X^T X / rows
-                }
-
-                s.SecondMoment = moment;
-                s.Mean = sums[i].Select(v => v / accumulator.Rows).ToArray();
-                s.Rows = accumulator.Rows;
+                moment[j] *= 0.5; // Hessian() is 2 X^T X / rows
             }
 
-            result[chunk[i].Consumer] = s;
+            finished.Add(new ConsumerStatistics
+            {
+                Consumer = s.Consumer,
+                Features = s.Features,
+                FeaturesPerUnit = s.FeaturesPerUnit,
+                Outputs = s.Outputs,
+                SecondMoment = moment,
+                Mean = Scaled(s.Mean, rows),
+                Cross = accumulators[i].Cross.Mean(),
+                OutputMean = Scaled(s.OutputMean, rows),
+                OutputSquares = Scaled(s.OutputSquares, rows),
+                UnitMeanAbs = Scaled(s.UnitMeanAbs, rows),
+                UnitZeros = Scaled(s.UnitZeros, rows),
+                Rows = rows,
+            });
         }
+
+        return finished;
     }
 
-    /// <summary>A MatMul/Gemm input [..., K]: rows of K features; unit u is the block of K / units columns. Padding tokens are skipped.</summary>
-    private static long AddRows(OutputValue output, DataBatch batch, int features, int perUnit, ConsumerStatistics stats, HessianAccumulator? accumulator, double[] sums)
+    /// <summary>Rows of the consumer's weight as a [features, outputs] matrix: C x kh x kw for a Conv, K for MatMul/Gemm.</summary>
+    public static long FeatureCount(GroupConsumer consumer, IReadOnlyList<long> dims) => consumer.Node.OpType switch
     {
-        if (output.Shape.Length == 0 || output.Shape[^1] != features)
+        "Conv" => dims.Skip(1).Aggregate(1L, (a, b) => a * b),
+        "Gemm" when GroupFinder.IntAttribute(consumer.Node, "transB", 0) != 0 => dims[1],
+        _ => dims[0],
+    };
+
+    private static long OutputCount(OnnxModel reference, GroupConsumer consumer)
+    {
+        var weight = ConstantSources.Find(reference.MainGraph, consumer.Node.Input[1])!;
+        return consumer.Node.OpType == "Conv" || (consumer.Node.OpType == "Gemm" && GroupFinder.IntAttribute(consumer.Node, "transB", 0) != 0)
+            ? weight.Dims[0]
+            : weight.Dims[1];
+    }
+
+    private static double[] Scaled(double[] sums, long rows) => sums.Select(v => v / rows).ToArray();
+
+    /// <summary>Runs only the part of the model the values need.</summary>
+    private static IEnumerable<(DataBatch Batch, IReadOnlyList<OutputValue> Values)> Capture(OnnxModel model, List<string> values, IDataSource data,
+        PruneCalibrationSpec calibration, PassContext context)
+    {
+        var trimmed = new OnnxModel(model.Proto.Clone());
+        trimmed.Proto.Graph.Output.Clear();
+        foreach (var value in values)
         {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationMismatch,
-                $"The input '{output.Name}' of '{ChannelGroup.Describe(stats.Consumer.Node)}' came out as [{string.Join(", ", output.Shape)}] on the calibration data; its last dimension must be {features}."));
+            trimmed.Proto.Graph.Output.Add(new ValueInfoProto { Name = value });
         }
 
-        var keep = HessianCollector.TokenMask(batch, output.Shape);
-        var rows = output.Values.Length / features;
-        long kept = 0;
+        trimmed.MainGraph.RemoveDeadNodes();
+        return ActivationCapture.Capture(trimmed, values, data, calibration.BatchSize, Environment.ProcessorCount, context.Cancellation);
+    }
+
+    /// <summary>A MatMul/Gemm input [..., K] and output [..., O]: one row per position; padding tokens are skipped.</summary>
+    private static void AddRows(OutputValue x, OutputValue y, DataBatch batch, ConsumerStatistics stats, (HessianAccumulator Moment, ProductAccumulator Cross) accumulators)
+    {
+        var features = stats.Features;
+        if (x.Shape.Length == 0 || x.Shape[^1] != features || y.Values.Length / stats.Outputs != x.Values.Length / features)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationMismatch,
+                $"The input '{x.Name}' of '{ChannelGroup.Describe(stats.Consumer.Node)}' came out as [{string.Join(", ", x.Shape)}] on the calibration data; its last dimension must be {features}."));
+        }
+
+        var keep = HessianCollector.TokenMask(batch, x.Shape);
+        var rows = x.Values.Length / features;
+        var perUnit = stats.FeaturesPerUnit;
         for (var r = 0; r < rows; r++)
         {
-            if (!keep.IsEmpty() && !keep[r])
+            if (keep.Length > 0 && !keep[r])
             {
                 continue;
             }
 
-            kept++;
-            var row = output.Values.AsSpan(r * features, features);
-            for (var f = 0; f < features; f++)
-            {
-                var unit = f / perUnit;
-                stats.UnitMeanAbs[unit] += Math.Abs(row[f]) / perUnit;
-                stats.UnitZeros[unit] += row[f] == 0 ? 1.0 / perUnit : 0;
-                if (accumulator is not null)
-                {
-                    sums[f] += row[f];
-                }
-            }
+            AddInputRow(x.Values.AsSpan(r * features, features), stats, perUnit);
+            AddOutputRow(y.Values.AsSpan(r * stats.Outputs, stats.Outputs), stats);
         }
 
-        accumulator?.Add(output.Values, keep);
-        return kept;
+        accumulators.Moment.Add(x.Values, keep);
+        accumulators.Cross.Add(x.Values, y.Values, keep);
     }
 
-    /// <summary>A Conv input [N, C, H, W]: per channel statistics over N x H x W, and im2col patches (C x kh x kw) for the moments.</summary>
-    private static long AddConv(OutputValue output, GroupConsumer consumer, IReadOnlyList<long> weightDims, int units, ConsumerStatistics stats,
-        HessianAccumulator? accumulator, double[] sums)
+    /// <summary>A Conv input [N, C, H, W] unfolded into im2col patches, against the output [N, O, OH, OW] position by position.</summary>
+    private static void AddConv(OutputValue x, OutputValue y, GroupConsumer consumer, IReadOnlyList<long> weightDims, ConsumerStatistics stats,
+        (HessianAccumulator Moment, ProductAccumulator Cross) accumulators)
     {
-        var shape = output.Shape;
-        if (shape.Length != weightDims.Count || shape[1] != weightDims[1])
+        var shape = x.Shape;
+        if (shape.Length != 4 || shape[1] != weightDims[1] || y.Shape.Length != 4)
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationMismatch,
-                $"The input '{output.Name}' of Conv '{ChannelGroup.Describe(consumer.Node)}' came out as [{string.Join(", ", shape)}] on the calibration data; it must have {weightDims[1]} channels."));
+                $"The input '{x.Name}' of Conv '{ChannelGroup.Describe(consumer.Node)}' came out as [{string.Join(", ", shape)}] on the calibration data; it must be [N, {weightDims[1]}, H, W]."));
         }
 
         var channels = (int)shape[1];
-        var plane = 1;
-        for (var i = 2; i < shape.Length; i++)
-        {
-            plane *= (int)shape[i];
-        }
-
+        var plane = (int)(shape[2] * shape[3]);
+        var outputs = stats.Outputs;
+        var outPlane = (int)(y.Shape[2] * y.Shape[3]);
         for (var n = 0; n < shape[0]; n++)
         {
-            for (var c = 0; c < channels; c++)
+            var patches = Im2Col.Patches(x.Values.AsSpan(n * channels * plane, channels * plane), shape, weightDims, consumer.Node);
+            var positions = patches.Length / stats.Features;
+            if (positions != outPlane)
             {
-                var values = output.Values.AsSpan((n * channels + c) * plane, plane);
-                double abs = 0, zeros = 0;
-                foreach (var v in values)
-                {
-                    abs += Math.Abs(v);
-                    zeros += v == 0 ? 1 : 0;
-                }
-
-                stats.UnitMeanAbs[c * units / channels] += abs / plane;
-                stats.UnitZeros[c * units / channels] += zeros / plane;
+                throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationMismatch,
+                    $"Conv '{ChannelGroup.Describe(consumer.Node)}' has {outPlane} output positions but its input unfolds into {positions}."));
             }
-        }
 
-        if (accumulator is not null)
-        {
-            for (var n = 0; n < shape[0]; n++)
+            var rowsOut = new float[positions * outputs];
+            var image = y.Values.AsSpan(n * outputs * outPlane, outputs * outPlane);
+            for (var o = 0; o < outputs; o++)
             {
-                var patches = Im2Col.Patches(output.Values.AsSpan((int)(n * channels * plane), channels * plane), shape, weightDims, consumer.Node);
-                var rows = patches.Length / accumulator.Size;
-                for (var r = 0; r < rows; r++)
+                for (var p = 0; p < positions; p++)
                 {
-                    var row = patches.AsSpan(r * accumulator.Size, accumulator.Size);
-                    for (var f = 0; f < row.Length; f++)
-                    {
-                        sums[f] += row[f];
-                    }
+                    rowsOut[p * outputs + o] = image[o * outPlane + p];
                 }
-
-                accumulator.Add(patches, []);
             }
-        }
 
-        return shape[0];
+            for (var p = 0; p < positions; p++)
+            {
+                AddInputRow(patches.AsSpan(p * stats.Features, stats.Features), stats, stats.FeaturesPerUnit);
+                AddOutputRow(rowsOut.AsSpan(p * outputs, outputs), stats);
+            }
+
+            accumulators.Moment.Add(patches, []);
+            accumulators.Cross.Add(patches, rowsOut, []);
+        }
     }
 
-    private static bool IsEmpty(this bool[] keep) => keep.Length == 0;
+    private static void AddInputRow(ReadOnlySpan<float> row, ConsumerStatistics stats, int perUnit)
+    {
+        for (var f = 0; f < row.Length; f++)
+        {
+            var unit = f / perUnit;
+            stats.Mean[f] += row[f];
+            stats.UnitMeanAbs[unit] += Math.Abs(row[f]) / perUnit;
+            stats.UnitZeros[unit] += row[f] == 0 ? 1.0 / perUnit : 0;
+        }
+    }
+
+    private static void AddOutputRow(ReadOnlySpan<float> row, ConsumerStatistics stats)
+    {
+        for (var o = 0; o < row.Length; o++)
+        {
+            stats.OutputMean[o] += row[o];
+            stats.OutputSquares[o] += (double)row[o] * row[o];
+        }
+    }
 }

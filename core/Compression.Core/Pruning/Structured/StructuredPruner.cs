@@ -155,46 +155,44 @@ public sealed class StructuredPruner : IPruner
                 "Reconstruction needs calibration data; without it the kept weights stay as they are (set calibration, or reconstruct: false)."));
         }
 
-        var groups = plan.Groups.Select(g => g.Group).ToList();
-        var consumerStatistics = calibration is null
-            ? new Dictionary<GroupConsumer, ConsumerStatistics>(ReferenceEqualityComparer.Instance)
-            : ConsumerStatisticsCollector.Collect(model, groups, calibration, secondMoments: true, context);
+        // Groups in the order data flows through their consumers: each is scored and refit on the model with the
+        // groups before it already pruned, against the original model's outputs, so errors do not pile up.
         var graph = model.MainGraph;
-        var keptUnits = new List<int[]>();
-        foreach (var planned in plan.Groups)
+        var order = new Dictionary<NodeProto, int>(ReferenceEqualityComparer.Instance);
+        foreach (var node in graph.TopologicalOrder())
         {
-            var removed = planned.RemovedUnits
-                ?? UnitImportance.Lowest(UnitImportance.Score(graph, planned.Group, options.Criterion,
-                    planned.Group.Consumers.Select(c => consumerStatistics[c]).ToList()), planned.Removed);
-            keptUnits.Add(Enumerable.Range(0, planned.Units).Except(removed).ToArray());
+            order[node] = order.Count;
         }
 
-        // Producers, parameters and shapes of every group first, then the consumers: a consumer's refit reads the
-        // weight as it is then, so a layer that is one group's consumer and another's producer ends up consistent.
+        var planned = plan.Groups.OrderBy(p => p.Group.Consumers.Min(c => order[c.Node])).ToList();
+        var reference = calibration is null ? null : new OnnxModel(model.Proto.Clone()); // tensor bytes are shared, not copied
+        var outputMaps = new Dictionary<NodeProto, int[]>(ReferenceEqualityComparer.Instance);
         var names = GraphScopes.AllValueNames(model);
         var rows = new List<PrunedLayer>();
         var criterion = CriterionName(options.Criterion);
-        for (var g = 0; g < groups.Count; g++)
-        {
-            ShrinkProducers(graph, groups[g], keptUnits[g], names, rows, criterion);
-        }
-
         var reconstruct = options.Reconstruct && calibration is not null;
-        for (var g = 0; g < groups.Count; g++)
+        for (var g = 0; g < planned.Count; g++)
         {
             context.Cancellation.ThrowIfCancellationRequested();
-            context.Log.Progress("Structured pruning", groups[g].Name, (double)g / groups.Count);
-            foreach (var consumer in groups[g].Consumers)
+            var group = planned[g].Group;
+            context.Log.Progress("Structured pruning", group.Name, (double)g / planned.Count);
+            var consumerStatistics = calibration is null ? [] : ConsumerStatisticsCollector.Collect(model, reference!, group, calibration, context);
+            var removed = calibration is null && planned[g].RemovedUnits is { } fromPlan
+                ? fromPlan
+                : UnitImportance.Lowest(UnitImportance.Score(graph, group, options.Criterion, consumerStatistics), planned[g].Removed);
+            var kept = Enumerable.Range(0, group.Units).Except(removed).ToArray();
+            ShrinkProducers(graph, group, kept, names, rows, criterion, outputMaps);
+            foreach (var consumer in group.Consumers)
             {
-                rows.Add(RefitConsumer(graph, groups[g], consumer, keptUnits[g], consumerStatistics.GetValueOrDefault(consumer), reconstruct, names, criterion));
+                rows.Add(RefitConsumer(graph, group, consumer, kept, consumerStatistics.FirstOrDefault(c => c.Consumer == consumer), reconstruct, names, criterion, outputMaps));
             }
 
-            foreach (var value in groups[g].Values)
+            foreach (var value in group.Values)
             {
                 GraphScopes.RemoveValueInfo(graph, value);
             }
 
-            context.Log.Verbose($"prune: {groups[g].Kind} group '{groups[g].Name}' ({groups[g].Producers.Count} layers): {groups[g].Units} -> {keptUnits[g].Length}.");
+            context.Log.Verbose($"prune: {group.Kind} group '{group.Name}' ({group.Producers.Count} layers): {group.Units} -> {kept.Length}.");
         }
 
         statistics["heads_removed"] = plan.Groups.Where(p => p.Kind == ChannelGroupKind.AttentionHeads).Sum(p => p.Removed);
@@ -264,9 +262,22 @@ public sealed class StructuredPruner : IPruner
         return options.Calibration;
     }
 
-    private static void ShrinkProducers(OnnxGraph graph, ChannelGroup group, int[] kept, HashSet<string> names, List<PrunedLayer> rows, string criterion)
+    private static void ShrinkProducers(OnnxGraph graph, ChannelGroup group, int[] kept, HashSet<string> names, List<PrunedLayer> rows, string criterion,
+        Dictionary<NodeProto, int[]> outputMaps)
     {
-        foreach (var tensor in group.Tensors.Where(t => t.Role != CoupledRole.Consumer))
+        var tensors = group.Tensors.Where(t => t.Role != CoupledRole.Consumer).ToList();
+        foreach (var producer in group.Producers)
+        {
+            // A bias an earlier group's bias correction gave this layer is not in the plan; it shrinks with the outputs.
+            if (producer.OpType is "Conv" or "Gemm" && producer.Input.Count > 2 && producer.Input[2].Length > 0
+                && !tensors.Any(t => t.Readers.Any(r => ReferenceEquals(r.Node, producer) && r.Input == 2))
+                && ConstantSources.Find(graph, producer.Input[2]) is { Dims.Count: 1 } bias && bias.Dims[0] == group.Units)
+            {
+                tensors.Add(new CoupledTensor(producer.Input[2], 0, 1, CoupledRole.Parameter, [(producer, 2)]));
+            }
+        }
+
+        foreach (var tensor in tensors)
         {
             var (node, input) = tensor.Readers[0];
             var current = ConstantSources.Find(graph, node.Input[input])!;
@@ -278,6 +289,8 @@ public sealed class StructuredPruner : IPruner
             if (tensor.Role == CoupledRole.Producer)
             {
                 rows.Add(new PrunedLayer(ChannelGroup.Describe(node), node.OpType, tensor.Name, dims, after, 1 - (double)values.Length / TensorCodec.ElementCount(dims), criterion, null));
+                var previous = outputMaps.TryGetValue(node, out var map) ? map : Enumerable.Range(0, (int)dims[tensor.Axis]).ToArray();
+                outputMaps[node] = kept.SelectMany(u => Enumerable.Range(u * tensor.Block, tensor.Block)).Select(i => previous[i]).ToArray();
             }
         }
 
@@ -297,7 +310,7 @@ public sealed class StructuredPruner : IPruner
     }
 
     private static PrunedLayer RefitConsumer(OnnxGraph graph, ChannelGroup group, GroupConsumer consumer, int[] kept, ConsumerStatistics? statistics,
-        bool reconstruct, HashSet<string> names, string criterion)
+        bool reconstruct, HashSet<string> names, string criterion, Dictionary<NodeProto, int[]> outputMaps)
     {
         var node = consumer.Node;
         var current = ConstantSources.Find(graph, node.Input[1])!;
@@ -305,7 +318,8 @@ public sealed class StructuredPruner : IPruner
         var weights = WeightMatrix.Read(graph, consumer, out var outputs);
         var perUnit = weights.Length / outputs / group.Units;
         var features = kept.SelectMany(u => Enumerable.Range(u * perUnit, perUnit)).ToArray();
-        var refit = LayerRefit.Apply(weights, outputs, features, statistics, reconstruct);
+        var outputMap = outputMaps.TryGetValue(node, out var map) ? map : Enumerable.Range(0, outputs).ToArray();
+        var refit = LayerRefit.Apply(weights, outputs, features, statistics, reconstruct, outputMap, OwnBias(graph, node, outputs));
         var after = (long[])dims.Clone();
         var axis = consumer.Weight.Axis;
         after[axis] = dims[axis] / group.Units * kept.Length;
@@ -318,6 +332,23 @@ public sealed class StructuredPruner : IPruner
 
         return new PrunedLayer(ChannelGroup.Describe(node), node.OpType, consumer.Weight.Name, dims, after, 1 - (double)stored.Length / TensorCodec.ElementCount(dims),
             criterion, refit.Error);
+    }
+
+    /// <summary>What the layer itself adds to its output now: a Conv's bias, a Gemm's beta x C; zeros for a MatMul, whose bias is a separate Add.</summary>
+    private static double[] OwnBias(OnnxGraph graph, NodeProto node, int outputs)
+    {
+        var bias = new double[outputs];
+        if (node.OpType is "Conv" or "Gemm" && node.Input.Count > 2 && ConstantSources.Find(graph, node.Input[2]) is { } tensor)
+        {
+            var beta = node.OpType == "Gemm" ? node.Attribute.FirstOrDefault(a => a.Name == "beta")?.F ?? 1f : 1f;
+            var values = TensorCodec.ToSingle(tensor);
+            for (var o = 0; o < outputs; o++)
+            {
+                bias[o] = beta * values[values.Length == 1 ? 0 : o];
+            }
+        }
+
+        return bias;
     }
 
     /// <summary>Adds the mean shift to the consumer's bias: a Conv's or Gemm's own (created when absent), or the constant Add after a MatMul.</summary>
@@ -361,7 +392,8 @@ public sealed class StructuredPruner : IPruner
             return;
         }
 
-        if (ConstantSources.Find(graph, reader.Input[input]) is not { } bias || bias.Dims.Count != 1 || bias.Dims[0] != delta.Length || !GroupFinder.IsFloat(bias))
+        if (ConstantSources.Find(graph, reader.Input[input]) is not { } bias || bias.Dims.Count == 0 || bias.Dims[^1] != delta.Length
+            || TensorCodec.ElementCount(bias) != delta.Length || !GroupFinder.IsFloat(bias))
         {
             return;
         }

@@ -92,7 +92,7 @@ internal static class UnitImportance
 
     /// <summary>
     /// Output error of removing a unit alone: E‖x_u W_u‖² = Σ over the unit's features f, g of E[x_f x_g] (W_f · W_g),
-    /// from the consumer's second moment (its diagonal when the moment is not unfolded).
+    /// from the consumer's second moment.
     /// </summary>
     private static double[] OutputEnergy(OnnxGraph graph, ConsumerStatistics statistics, int units)
     {
@@ -107,12 +107,6 @@ internal static class UnitImportance
             for (var f = u * perUnit; f < (u + 1) * perUnit; f++)
             {
                 var wf = weights.AsSpan(f * outputs, outputs);
-                if (moment is null)
-                {
-                    sum += statistics.UnitMeanAbs[u] * statistics.UnitMeanAbs[u] * TensorPrimitives.Dot(wf, wf);
-                    continue;
-                }
-
                 for (var g = u * perUnit; g < (u + 1) * perUnit; g++)
                 {
                     sum += moment[(long)f * d + g] * TensorPrimitives.Dot(wf, weights.AsSpan(g * outputs, outputs));
