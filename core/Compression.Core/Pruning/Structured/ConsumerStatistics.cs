@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Compression.Core.Data;
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
@@ -43,6 +44,9 @@ internal sealed class ConsumerStatistics
     public required double[] UnitZeros { get; init; }
 
     public long Rows { get; set; }
+
+    /// <summary>Sum of the row weights during accumulation (see <see cref="ConsumerStatisticsCollector"/>).</summary>
+    internal double WeightSum { get; set; }
 }
 
 /// <summary>Collects <see cref="ConsumerStatistics"/> for the consuming layers of one group, streaming calibration batches through the current and the original model in step.</summary>
@@ -128,10 +132,19 @@ internal static class ConsumerStatisticsCollector
                 throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationEmpty, $"The calibration data set '{calibration.Data}' gave no samples."));
             }
 
+            // The accumulators divide by rows; the moments are weighted means over the row weights.
+            var weights = s.WeightSum;
+            var rescale = rows / weights;
             var moment = accumulators[i].Moment.Hessian();
             for (var j = 0; j < moment.Length; j++)
             {
-                moment[j] *= 0.5; // Hessian() is 2 X^T X / rows
+                moment[j] *= 0.5 * rescale; // Hessian() is 2 X^T X / rows
+            }
+
+            var cross = accumulators[i].Cross.Mean();
+            for (var j = 0; j < cross.Length; j++)
+            {
+                cross[j] *= rescale;
             }
 
             finished.Add(new ConsumerStatistics
@@ -141,10 +154,10 @@ internal static class ConsumerStatisticsCollector
                 FeaturesPerUnit = s.FeaturesPerUnit,
                 Outputs = s.Outputs,
                 SecondMoment = moment,
-                Mean = Scaled(s.Mean, rows),
-                Cross = accumulators[i].Cross.Mean(),
-                OutputMean = Scaled(s.OutputMean, rows),
-                OutputSquares = Scaled(s.OutputSquares, rows),
+                Mean = Scaled(s.Mean, weights),
+                Cross = cross,
+                OutputMean = Scaled(s.OutputMean, weights),
+                OutputSquares = Scaled(s.OutputSquares, weights),
                 UnitMeanAbs = Scaled(s.UnitMeanAbs, rows),
                 UnitZeros = Scaled(s.UnitZeros, rows),
                 Rows = rows,
@@ -170,7 +183,7 @@ internal static class ConsumerStatisticsCollector
             : weight.Dims[1];
     }
 
-    private static double[] Scaled(double[] sums, long rows) => sums.Select(v => v / rows).ToArray();
+    private static double[] Scaled(double[] sums, double total) => sums.Select(v => v / total).ToArray();
 
     /// <summary>Runs only the part of the model the values need.</summary>
     private static IEnumerable<(DataBatch Batch, IReadOnlyList<OutputValue> Values)> Capture(OnnxModel model, List<string> values, IDataSource data,
@@ -199,20 +212,44 @@ internal static class ConsumerStatisticsCollector
 
         var keep = HessianCollector.TokenMask(batch, x.Shape);
         var rows = x.Values.Length / features;
+        var outputs = stats.Outputs;
         var perUnit = stats.FeaturesPerUnit;
+        var kept = new List<int>(rows);
+        double meanEnergy = 0;
         for (var r = 0; r < rows; r++)
         {
-            if (keep.Length > 0 && !keep[r])
+            if (keep.Length == 0 || keep[r])
             {
-                continue;
+                kept.Add(r);
+                meanEnergy += TensorPrimitives.Dot(y.Values.AsSpan(r * outputs, outputs), y.Values.AsSpan(r * outputs, outputs)) / outputs;
             }
-
-            AddInputRow(x.Values.AsSpan(r * features, features), stats, perUnit);
-            AddOutputRow(y.Values.AsSpan(r * stats.Outputs, stats.Outputs), stats);
         }
 
-        accumulators.Moment.Add(x.Values, keep);
-        accumulators.Cross.Add(x.Values, y.Values, keep);
+        if (kept.Count == 0)
+        {
+            return;
+        }
+
+        // Each token is weighted by 1 / its output energy, so the fit minimizes the relative error per token: a few
+        // tokens with massive activations (BERT's separators) would otherwise decide every weight.
+        meanEnergy /= kept.Count;
+        var xs = new float[kept.Count * features];
+        var ys = new float[kept.Count * outputs];
+        for (var n = 0; n < kept.Count; n++)
+        {
+            var r = kept[n];
+            var yRow = y.Values.AsSpan(r * outputs, outputs);
+            var weight = 1 / (TensorPrimitives.Dot(yRow, yRow) / outputs + 1e-3 * meanEnergy + 1e-30);
+            var scale = (float)Math.Sqrt(weight);
+            TensorPrimitives.Multiply(x.Values.AsSpan(r * features, features), scale, xs.AsSpan(n * features, features));
+            TensorPrimitives.Multiply(yRow, scale, ys.AsSpan(n * outputs, outputs));
+            AddInputRow(x.Values.AsSpan(r * features, features), stats, perUnit, weight);
+            AddOutputRow(yRow, stats, weight);
+            stats.WeightSum += weight;
+        }
+
+        accumulators.Moment.Add(xs, []);
+        accumulators.Cross.Add(xs, ys, []);
     }
 
     /// <summary>A Conv input [N, C, H, W] unfolded into im2col patches, against the output [N, O, OH, OW] position by position.</summary>
@@ -252,32 +289,35 @@ internal static class ConsumerStatisticsCollector
 
             for (var p = 0; p < positions; p++)
             {
-                AddInputRow(patches.AsSpan(p * stats.Features, stats.Features), stats, stats.FeaturesPerUnit);
-                AddOutputRow(rowsOut.AsSpan(p * outputs, outputs), stats);
+                AddInputRow(patches.AsSpan(p * stats.Features, stats.Features), stats, stats.FeaturesPerUnit, 1);
+                AddOutputRow(rowsOut.AsSpan(p * outputs, outputs), stats, 1);
             }
+
+            stats.WeightSum += positions;
 
             accumulators.Moment.Add(patches, []);
             accumulators.Cross.Add(patches, rowsOut, []);
         }
     }
 
-    private static void AddInputRow(ReadOnlySpan<float> row, ConsumerStatistics stats, int perUnit)
+    /// <summary>Weighted sums for the means; unweighted unit statistics for the activation criteria.</summary>
+    private static void AddInputRow(ReadOnlySpan<float> row, ConsumerStatistics stats, int perUnit, double weight)
     {
         for (var f = 0; f < row.Length; f++)
         {
             var unit = f / perUnit;
-            stats.Mean[f] += row[f];
+            stats.Mean[f] += weight * row[f];
             stats.UnitMeanAbs[unit] += Math.Abs(row[f]) / perUnit;
             stats.UnitZeros[unit] += row[f] == 0 ? 1.0 / perUnit : 0;
         }
     }
 
-    private static void AddOutputRow(ReadOnlySpan<float> row, ConsumerStatistics stats)
+    private static void AddOutputRow(ReadOnlySpan<float> row, ConsumerStatistics stats, double weight)
     {
         for (var o = 0; o < row.Length; o++)
         {
-            stats.OutputMean[o] += row[o];
-            stats.OutputSquares[o] += (double)row[o] * row[o];
+            stats.OutputMean[o] += weight * row[o];
+            stats.OutputSquares[o] += weight * row[o] * row[o];
         }
     }
 }
