@@ -193,7 +193,8 @@ internal static class GroupFinder
             }
             else if (node.OpType == "BatchNormalization")
             {
-                if (node.Input[0] != value || at.Rank is not { } rank || at.Axis != 1 - rank)
+                // Met forward through its input or backward through its output: the channels pass either way.
+                if ((node.Input[0] != value && node.Output[0] != value) || at.Rank is not { } rank || at.Axis != 1 - rank)
                 {
                     Fail($"{described} normalizes an axis that is not the channels");
                     return;
@@ -205,6 +206,7 @@ internal static class GroupFinder
                 }
 
                 OnlyFirstOutput(node, described);
+                Join(node.Input[0], at, described);
                 Join(node.Output[0], at, described);
             }
             else if (Elementwise.Contains(node.OpType))
