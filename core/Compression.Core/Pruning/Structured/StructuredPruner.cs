@@ -19,7 +19,9 @@ public sealed class StructuredPruner : IPruner
 {
     /// <summary>
     /// What pruning would do, without data and without changing the model: the groups, how many units each loses
-    /// and, for the weight criteria (l1, l2, fpgm), which; and every layer left alone with the reason.
+    /// and, for the weight criteria (l1, l2, fpgm), which; and every layer left alone with the reason. (With
+    /// calibration data, pruning scores each group again when its turn comes, on the weights as earlier refits
+    /// left them, so the units may differ from the plan's.)
     /// </summary>
     public static StructuredPlan Plan(OnnxModel model, PruneOptions options)
     {
