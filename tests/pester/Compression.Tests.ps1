@@ -223,6 +223,28 @@ Describe 'Invoke-ModelPrune' -Skip:(-not $HasShared) {
         (Get-ChildItem $Folder).Name | Should -Be 'mnist-8.onnx'
     }
 
+    It 'structured: removes a quarter of the Conv channels so the file shrinks, as model.slim.onnx' {
+        $result = Invoke-ModelPrune $Model -Method Structured -Channels 0.25 -CalibrationData $Images
+        $result.OutputPath | Should -Be (Join-Path $Folder 'mnist-8.slim.onnx')
+        $result.OutputSizeBytes | Should -BeLessThan (0.8 * $result.InputSizeBytes)
+        $result.Evaluation.Candidate.Task.Top1 | Should -BeGreaterThan 0.97
+        # Both convolutions lose output channels, the second and the MatMul lose the matching inputs.
+        ($result.Steps[0].Statistics['layers'] | ForEach-Object { '{0} {1}->{2}' -f $_.Node, ($_.ShapeBefore -join 'x'), ($_.ShapeAfter -join 'x') }) |
+            Should -Be @('Convolution28 8x1x5x5->6x1x5x5', 'Convolution110 16x8x5x5->16x6x5x5', 'Convolution110 16x6x5x5->12x6x5x5', 'Times212 256x10->192x10')
+    }
+
+    It 'structured -WhatIf lists each group and what it would remove, and writes nothing' {
+        # What-if text goes to the host only: a transcript records it.
+        $transcript = Join-Path ([IO.Path]::GetTempPath()) "whatif-$PID-$(Get-Random).txt"
+        Start-Transcript -Path $transcript | Out-Null
+        Invoke-ModelPrune $Model -Method Structured -Channels 0.25 -WhatIf
+        Stop-Transcript | Out-Null
+        $out = Get-Content $transcript -Raw
+        Remove-Item $transcript
+        $out | Should -Match 'remove 2 of 8 units from Convolution28'
+        (Get-ChildItem $Folder).Name | Should -Be 'mnist-8.onnx'
+    }
+
     It 'refuses a 5:4 pattern with CMP3402, a channel criterion with CMP3403, and writes nothing' {
         Invoke-ModelPrune $Model -Method NM -Pattern 5:4 -ErrorVariable bad -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         $bad[0].FullyQualifiedErrorId | Should -BeLike 'CMP3402,*'

@@ -70,6 +70,10 @@ BeforeDiscovery {
             Scope = 'String', '__AllParameterSets:o'
             CalibrationData = 'String', '__AllParameterSets:o'
             Reconstruct = 'SwitchParameter', '__AllParameterSets:o'
+            Heads = 'Int32', '__AllParameterSets:o'
+            Neurons = 'Nullable`1', '__AllParameterSets:o'
+            Channels = 'Nullable`1', '__AllParameterSets:o'
+            Coupled = 'SwitchParameter', '__AllParameterSets:o'
             Exclude = 'String[]', '__AllParameterSets:o'
             Force = 'SwitchParameter', '__AllParameterSets:o'
         }

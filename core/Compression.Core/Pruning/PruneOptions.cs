@@ -86,6 +86,9 @@ public sealed record PruneOptions : PassOptions
 
     [Option("Unstructured: prune in steps, evaluating after each with the recipe's evaluate section, and keep the last model that met stop_when.")]
     public PruneSchedule? Schedule { get; init; }
+
+    [Option("Structured method: how many heads, neurons and channels are removed, and whether coupled (residual) groups are pruned.")]
+    public Structured.StructuredPruneOptions Structured { get; init; } = new();
 }
 
 /// <summary>The <c>calibration</c> options of the <c>prune</c> step.</summary>

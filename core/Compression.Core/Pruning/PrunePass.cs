@@ -17,19 +17,38 @@ public sealed class PrunePass : Pass<PruneOptions>
 
     protected override PassResult Run(OnnxModel model, PruneOptions options, PassContext context)
     {
-        IPruner pruner = options.Method switch
-        {
-            PruningMethod.Unstructured or PruningMethod.NM => new SparsePruner(),
-            _ => throw new NotSupportedException($"Pruning method {options.Method} is not built yet."),
-        };
+        IPruner pruner = options.Method == PruningMethod.Structured ? new Structured.StructuredPruner() : new SparsePruner();
         return options.Schedule is { Steps: > 1 } schedule
             ? IterativePruning.Run(model, options, schedule, pruner, context)
             : pruner.Prune(model, options, context);
     }
 
-    /// <summary>What unstructured or N:M pruning would zero, one line per layer (for -WhatIf); empty for other methods.</summary>
-    public static IReadOnlyList<string> PlanLayers(OnnxModel model, PruneOptions options) =>
-        options.Method is PruningMethod.Unstructured or PruningMethod.NM ? SparsePruner.Plan(model, options) : [];
+    /// <summary>
+    /// What pruning would do, one line per layer or group (for -WhatIf): the weights unstructured or N:M pruning would
+    /// zero; the groups structured pruning would shrink, and the layers it leaves alone with the reason.
+    /// </summary>
+    public static IReadOnlyList<string> PlanLayers(OnnxModel model, PruneOptions options)
+    {
+        if (options.Method != PruningMethod.Structured)
+        {
+            return SparsePruner.Plan(model, options);
+        }
+
+        var plan = Structured.StructuredPruner.Plan(model, options);
+        var lines = new List<string>(plan.Groups.Count + plan.Skipped.Count);
+        foreach (var group in plan.Groups)
+        {
+            lines.Add($"{group.Name} ({group.Kind}): remove {group.Removed} of {group.Units} units from {string.Join(", ", group.Layers)}; " +
+                $"{group.Tensors.Count} tensor(s) shrink{(group.Consumers.Count > 0 ? $", consumers {string.Join(", ", group.Consumers)}" : "")}");
+        }
+
+        foreach (var skipped in plan.Skipped)
+        {
+            lines.Add($"left alone: {string.Join(", ", skipped.Layers)}: {skipped.Reason}");
+        }
+
+        return lines;
+    }
 }
 
 /// <summary>Prunes a model by one method; the <c>prune</c> pass picks the pruner by <see cref="PruneOptions.Method"/>.</summary>

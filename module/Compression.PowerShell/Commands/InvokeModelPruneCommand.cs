@@ -11,7 +11,8 @@ using Compression.Core.Recipes;
 namespace Compression.PowerShell.Commands;
 
 /// <summary>
-/// Prunes models (unstructured or N:M sparsity, optionally reconstructed on calibration data) and checks the result
+/// Prunes models (unstructured or N:M sparsity, or structured removal of channels, neurons and heads; optionally
+/// reconstructed on calibration data) and checks the result
 /// against the original with ONNX Runtime: the same pipeline, result and report as a one-step recipe.
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "ModelPrune", DefaultParameterSetName = PathSet, SupportsShouldProcess = true)]
@@ -56,6 +57,25 @@ public sealed class InvokeModelPruneCommand : ModelCmdlet
     [Parameter]
     public SwitchParameter Reconstruct { get; set; } = true;
 
+    /// <summary>Structured: attention heads removed from every attention block.</summary>
+    [Parameter]
+    [ValidateRange(0, 1024)]
+    public int Heads { get; set; }
+
+    /// <summary>Structured: fraction of every MatMul/Gemm group's neurons removed (default: -Sparsity).</summary>
+    [Parameter]
+    [ValidateRange(0.0, 1.0)]
+    public double? Neurons { get; set; }
+
+    /// <summary>Structured: fraction of every Conv group's output channels removed (default: -Sparsity).</summary>
+    [Parameter]
+    [ValidateRange(0.0, 1.0)]
+    public double? Channels { get; set; }
+
+    /// <summary>Structured: also prune groups tied by residual Adds and other element-wise ops, all their layers alike.</summary>
+    [Parameter]
+    public SwitchParameter Coupled { get; set; }
+
     [Parameter]
     [ValidateNotNull]
     public string[] Exclude { get; set; } = [];
@@ -69,7 +89,7 @@ public sealed class InvokeModelPruneCommand : ModelCmdlet
         if (OutputPath is not null && inputs.Count > 1)
         {
             ThrowTerminatingError(new ErrorRecord(new ArgumentException("-OutputPath names one file; give one model, or let the default names (model.pruned50.onnx, ...) name each result."),
-                ErrorCodes.HostNotFileSystem, ErrorCategory.InvalidArgument, OutputPath));
+                ErrorCodes.HostOutputPathForManyInputs, ErrorCategory.InvalidArgument, OutputPath));
         }
 
         Recipe recipe;
@@ -124,6 +144,7 @@ public sealed class InvokeModelPruneCommand : ModelCmdlet
             Exclude = Exclude,
             Reconstruct = Reconstruct,
             Calibration = CalibrationData is null ? null : new PruneCalibrationSpec { Data = CalibrationSet },
+            Structured = new Core.Pruning.Structured.StructuredPruneOptions { Heads = Heads, Neurons = Neurons, Channels = Channels, Coupled = Coupled },
         };
         var (check, folder) = CalibrationData is null
             ? (new DataSetSpec { Format = DataFormat.Random, Count = 16, Name = "random inputs" }, SessionState.Path.CurrentFileSystemLocation.Path)
@@ -149,18 +170,18 @@ public sealed class InvokeModelPruneCommand : ModelCmdlet
     private static T Parse<T>(string value)
         where T : struct, Enum => Enum.Parse<T>(value, ignoreCase: true);
 
-    /// <summary>The default output name says what was done: model.pruned50.onnx, model.pruned2of4.onnx, model.pruned.onnx.</summary>
+    /// <summary>The default output name says what was done: model.pruned50.onnx, model.pruned2of4.onnx, model.slim.onnx (structured: smaller tensors).</summary>
     private string Suffix() => Method switch
     {
         "Unstructured" => "pruned" + Math.Round(Sparsity * 100).ToString(CultureInfo.InvariantCulture),
         "NM" => "pruned" + Pattern.Replace(":", "of", StringComparison.Ordinal).Trim(),
-        _ => "pruned",
+        _ => "slim",
     };
 
     private string Describe() => Method switch
     {
         "NM" => $"{Pattern} semi-structured, {Criterion ?? (CalibrationData is null ? "L1" : "OutputError")}{(CalibrationData is not null && Reconstruct ? ", reconstructed" : "")}",
         "Unstructured" => $"{Sparsity.ToString("P0", CultureInfo.InvariantCulture)} unstructured, {Scope.ToLowerInvariant()} scope, {Criterion ?? (CalibrationData is null ? "L1" : "OutputError")}{(CalibrationData is not null && Reconstruct ? ", reconstructed" : "")}",
-        _ => Method,
+        _ => $"structured: {(Neurons ?? Sparsity).ToString("P0", CultureInfo.InvariantCulture)} of neurons, {(Channels ?? Sparsity).ToString("P0", CultureInfo.InvariantCulture)} of channels, {Heads} head(s) per attention block{(Coupled ? ", residual groups too" : "")}, {Criterion ?? (CalibrationData is null ? "L1" : "OutputError")}{(CalibrationData is not null && Reconstruct ? ", reconstructed" : "")}",
     };
 }

@@ -104,7 +104,7 @@ internal static class HessianCollector
     }
 
     /// <summary>One flag per activation row: false where the batch's attention mask of the same [batch, sequence] says padding.</summary>
-    private static bool[] TokenMask(DataBatch batch, long[] activationShape)
+    internal static bool[] TokenMask(DataBatch batch, long[] activationShape)
     {
         var mask = batch.Inputs.FirstOrDefault(i => i.Name == AttentionMask);
         if (mask is null || mask.Shape.Length != 2 || activationShape.Length != 3

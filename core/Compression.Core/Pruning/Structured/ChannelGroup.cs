@@ -1,0 +1,84 @@
+using Compression.Core.Onnx.Protobuf;
+
+namespace Compression.Core.Pruning.Structured;
+
+/// <summary>What the units of a group are.</summary>
+public enum ChannelGroupKind
+{
+    /// <summary>Output channels of Conv layers.</summary>
+    ConvChannels,
+
+    /// <summary>Neurons (output columns) of MatMul/Gemm layers.</summary>
+    Neurons,
+
+    /// <summary>Attention heads: a block of Q, K and V columns and of output-projection rows per head.</summary>
+    AttentionHeads,
+}
+
+/// <summary>How a coupled tensor takes part in a group.</summary>
+public enum CoupledRole
+{
+    /// <summary>A producing layer's weight: its output channels are the group's channels.</summary>
+    Producer,
+
+    /// <summary>A consuming layer's weight: its input channels (rows of the reduction) are the group's channels.</summary>
+    Consumer,
+
+    /// <summary>A per-channel parameter: a bias, a BatchNormalization parameter, an element-wise constant.</summary>
+    Parameter,
+}
+
+/// <summary>
+/// A constant tensor tied to a group: unit u of the group covers indices [u * Block, (u + 1) * Block) of
+/// <see cref="Axis"/>. <see cref="Readers"/> are the (node, input index) pairs of the group that read it; a tensor
+/// that other nodes read too is copied for the group, never shrunk under them.
+/// </summary>
+public sealed record CoupledTensor(string Name, int Axis, int Block, CoupledRole Role, IReadOnlyList<(NodeProto Node, int Input)> Readers);
+
+/// <summary>One element of an int64 shape constant that names a size of the group: it becomes units kept x <see cref="PerUnit"/>.</summary>
+public sealed record ShapeEdit(string Tensor, int Index, long PerUnit, NodeProto Reader, int Input);
+
+/// <summary>
+/// A layer that reads the group's channels as its reduction dimension: the weights reconstruction refits. Its
+/// input <see cref="Input"/> is captured on calibration data; for a Conv the refit works on im2col patches.
+/// </summary>
+public sealed record GroupConsumer(NodeProto Node, string Input, CoupledTensor Weight);
+
+/// <summary>
+/// Channels of several layers that must be removed together: the producing layers' output channels, every
+/// per-channel parameter on the way, the consuming layers' input channels, and the shape constants that count
+/// them. Found on the graph by <see cref="GroupFinder"/>.
+/// </summary>
+public sealed class ChannelGroup
+{
+    public required ChannelGroupKind Kind { get; init; }
+
+    /// <summary>Units of the group (channels, neurons or heads).</summary>
+    public required int Units { get; init; }
+
+    /// <summary>The layers whose outputs the units are.</summary>
+    public required IReadOnlyList<NodeProto> Producers { get; init; }
+
+    public required IReadOnlyList<CoupledTensor> Tensors { get; init; }
+
+    public required IReadOnlyList<ShapeEdit> Shapes { get; init; }
+
+    /// <summary>Depthwise Convs inside the group: their <c>group</c> attribute is the unit count.</summary>
+    public required IReadOnlyList<NodeProto> Depthwise { get; init; }
+
+    public required IReadOnlyList<GroupConsumer> Consumers { get; init; }
+
+    /// <summary>The activations whose shapes change (their value_info annotations are dropped).</summary>
+    internal IReadOnlyList<string> Values { get; init; } = [];
+
+    /// <summary>A readable name: the first producer's.</summary>
+    public string Name => Describe(Producers[0]);
+
+    /// <summary>Whether several layers are tied (e.g. by residual Adds).</summary>
+    public bool IsCoupled => Kind != ChannelGroupKind.AttentionHeads && Producers.Count > 1;
+
+    internal static string Describe(NodeProto node) => node.Name.Length > 0 ? node.Name : $"{node.OpType}:{node.Output[0]}";
+}
+
+/// <summary>A place where a group search stopped, and why the layers there are left alone.</summary>
+public sealed record SkippedGroup(IReadOnlyList<string> Layers, string Reason);

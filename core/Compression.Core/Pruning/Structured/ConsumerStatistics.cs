@@ -1,0 +1,323 @@
+using System.Numerics.Tensors;
+using Compression.Core.Data;
+using Compression.Core.Diagnostics;
+using Compression.Core.Evaluation;
+using Compression.Core.Onnx;
+using Compression.Core.Onnx.Protobuf;
+using Compression.Core.Passes;
+using Compression.Core.Passes.Graph;
+using Compression.Core.Quantization.WeightOnly;
+
+namespace Compression.Core.Pruning.Structured;
+
+/// <summary>
+/// What calibration data says about one consuming layer, with the groups before it already pruned: over its
+/// input x (the rows of its weight; im2col patches for a Conv) E[x xᵀ] and E[x]; against the original model's
+/// output y of the same layer on the same samples E[x yᵀ], E[y] and E[y²]; per unit of the group mean |x| and
+/// the fraction of zeros. The refit aims the pruned layer at the original output, so errors do not pile up.
+/// </summary>
+internal sealed class ConsumerStatistics
+{
+    public required GroupConsumer Consumer { get; init; }
+
+    /// <summary>Features of the consumer's weight matrix (its reduction size); units x <see cref="FeaturesPerUnit"/>.</summary>
+    public required int Features { get; init; }
+
+    public required int FeaturesPerUnit { get; init; }
+
+    /// <summary>Outputs of the layer in the original model.</summary>
+    public required int Outputs { get; init; }
+
+    public required double[] SecondMoment { get; init; }
+
+    public required double[] Mean { get; init; }
+
+    /// <summary>E[x yᵀ], [features, original outputs].</summary>
+    public required double[] Cross { get; init; }
+
+    public required double[] OutputMean { get; init; }
+
+    public required double[] OutputSquares { get; init; }
+
+    public required double[] UnitMeanAbs { get; init; }
+
+    public required double[] UnitZeros { get; init; }
+
+    public long Rows { get; set; }
+
+    /// <summary>Sum of the row weights during accumulation (see <see cref="ConsumerStatisticsCollector"/>).</summary>
+    internal double WeightSum { get; set; }
+}
+
+/// <summary>Collects <see cref="ConsumerStatistics"/> for the consuming layers of one group, streaming calibration batches through the current and the original model in step.</summary>
+internal static class ConsumerStatisticsCollector
+{
+    public static List<ConsumerStatistics> Collect(OnnxModel current, OnnxModel reference, ChannelGroup group, PruneCalibrationSpec calibration, PassContext context)
+    {
+        var graph = current.MainGraph;
+        var data = context.DataSets[calibration.Data];
+        var stats = new List<ConsumerStatistics>();
+        var accumulators = new List<(HessianAccumulator Moment, ProductAccumulator Cross)>();
+        foreach (var consumer in group.Consumers)
+        {
+            var weight = ConstantSources.Find(graph, consumer.Node.Input[1])!;
+            var features = (int)FeatureCount(consumer, weight.Dims);
+            var outputs = (int)OutputCount(reference, consumer);
+            stats.Add(new ConsumerStatistics
+            {
+                Consumer = consumer,
+                Features = features,
+                FeaturesPerUnit = features / group.Units,
+                Outputs = outputs,
+                SecondMoment = [],
+                Mean = new double[features],
+                Cross = [],
+                OutputMean = new double[outputs],
+                OutputSquares = new double[outputs],
+                UnitMeanAbs = new double[group.Units],
+                UnitZeros = new double[group.Units],
+            });
+            accumulators.Add((new HessianAccumulator(features), new ProductAccumulator(features, outputs)));
+        }
+
+        var inputs = group.Consumers.Select(c => c.Input).Distinct(StringComparer.Ordinal).ToList();
+        var outputsWanted = group.Consumers.Select(c => c.Node.Output[0]).Distinct(StringComparer.Ordinal).ToList();
+        var samples = 0;
+        try
+        {
+            using var originals = Capture(reference, outputsWanted, data, calibration, context).GetEnumerator();
+            foreach (var (batch, values) in Capture(current, inputs, data, calibration, context))
+            {
+                if (!originals.MoveNext())
+                {
+                    break;
+                }
+
+                for (var i = 0; i < stats.Count; i++)
+                {
+                    var consumer = stats[i].Consumer;
+                    var x = values[inputs.IndexOf(consumer.Input)];
+                    var y = originals.Current.Values[outputsWanted.IndexOf(consumer.Node.Output[0])];
+                    if (consumer.Node.OpType == "Conv")
+                    {
+                        AddConv(x, y, consumer, ConstantSources.Find(graph, consumer.Node.Input[1])!.Dims, stats[i], accumulators[i]);
+                    }
+                    else
+                    {
+                        AddRows(x, y, batch, stats[i], accumulators[i]);
+                    }
+                }
+
+                samples += batch.Count;
+                context.Log.Progress("Structured pruning", $"{group.Name}: {samples} calibration samples", Math.Min(1, (double)samples / calibration.Samples));
+                if (samples >= calibration.Samples)
+                {
+                    break;
+                }
+            }
+        }
+        catch (CompressionException error) when (error.Code == ErrorCodes.DataSetEmpty)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationEmpty,
+                $"The calibration data set '{calibration.Data}' gave no samples: {error.Message}"), error);
+        }
+
+        var finished = new List<ConsumerStatistics>();
+        for (var i = 0; i < stats.Count; i++)
+        {
+            var s = stats[i];
+            var rows = accumulators[i].Moment.Rows;
+            if (samples == 0 || rows == 0)
+            {
+                throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationEmpty, $"The calibration data set '{calibration.Data}' gave no samples."));
+            }
+
+            // The accumulators divide by rows; the moments are weighted means over the row weights.
+            var weights = s.WeightSum;
+            var rescale = rows / weights;
+            var moment = accumulators[i].Moment.Hessian();
+            for (var j = 0; j < moment.Length; j++)
+            {
+                moment[j] *= 0.5 * rescale; // Hessian() is 2 X^T X / rows
+            }
+
+            var cross = accumulators[i].Cross.Mean();
+            for (var j = 0; j < cross.Length; j++)
+            {
+                cross[j] *= rescale;
+            }
+
+            finished.Add(new ConsumerStatistics
+            {
+                Consumer = s.Consumer,
+                Features = s.Features,
+                FeaturesPerUnit = s.FeaturesPerUnit,
+                Outputs = s.Outputs,
+                SecondMoment = moment,
+                Mean = Scaled(s.Mean, weights),
+                Cross = cross,
+                OutputMean = Scaled(s.OutputMean, weights),
+                OutputSquares = Scaled(s.OutputSquares, weights),
+                UnitMeanAbs = Scaled(s.UnitMeanAbs, rows),
+                UnitZeros = Scaled(s.UnitZeros, rows),
+                Rows = rows,
+            });
+        }
+
+        return finished;
+    }
+
+    /// <summary>Rows of the consumer's weight as a [features, outputs] matrix: C x kh x kw for a Conv, K for MatMul/Gemm.</summary>
+    public static long FeatureCount(GroupConsumer consumer, IReadOnlyList<long> dims) => consumer.Node.OpType switch
+    {
+        "Conv" => dims.Skip(1).Aggregate(1L, (a, b) => a * b),
+        "Gemm" when GroupFinder.IntAttribute(consumer.Node, "transB", 0) != 0 => dims[1],
+        _ => dims[0],
+    };
+
+    private static long OutputCount(OnnxModel reference, GroupConsumer consumer)
+    {
+        var weight = ConstantSources.Find(reference.MainGraph, consumer.Node.Input[1])!;
+        return consumer.Node.OpType == "Conv" || (consumer.Node.OpType == "Gemm" && GroupFinder.IntAttribute(consumer.Node, "transB", 0) != 0)
+            ? weight.Dims[0]
+            : weight.Dims[1];
+    }
+
+    private static double[] Scaled(double[] sums, double total) => sums.Select(v => v / total).ToArray();
+
+    /// <summary>Runs only the part of the model the values need.</summary>
+    private static IEnumerable<(DataBatch Batch, IReadOnlyList<OutputValue> Values)> Capture(OnnxModel model, List<string> values, IDataSource data,
+        PruneCalibrationSpec calibration, PassContext context)
+    {
+        var trimmed = new OnnxModel(model.Proto.Clone());
+        trimmed.Proto.Graph.Output.Clear();
+        foreach (var value in values)
+        {
+            trimmed.Proto.Graph.Output.Add(new ValueInfoProto { Name = value });
+        }
+
+        trimmed.MainGraph.RemoveDeadNodes();
+        return ActivationCapture.Capture(trimmed, values, data, calibration.BatchSize, Environment.ProcessorCount, context.Cancellation);
+    }
+
+    /// <summary>A MatMul/Gemm input [..., K] and output [..., O]: one row per position; padding tokens are skipped.</summary>
+    private static void AddRows(OutputValue x, OutputValue y, DataBatch batch, ConsumerStatistics stats, (HessianAccumulator Moment, ProductAccumulator Cross) accumulators)
+    {
+        var features = stats.Features;
+        if (x.Shape.Length == 0 || x.Shape[^1] != features || y.Values.Length / stats.Outputs != x.Values.Length / features)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationMismatch,
+                $"The input '{x.Name}' of '{ChannelGroup.Describe(stats.Consumer.Node)}' came out as [{string.Join(", ", x.Shape)}] on the calibration data; its last dimension must be {features}."));
+        }
+
+        var keep = HessianCollector.TokenMask(batch, x.Shape);
+        var rows = x.Values.Length / features;
+        var outputs = stats.Outputs;
+        var perUnit = stats.FeaturesPerUnit;
+        var kept = new List<int>(rows);
+        double meanEnergy = 0;
+        for (var r = 0; r < rows; r++)
+        {
+            if (keep.Length == 0 || keep[r])
+            {
+                kept.Add(r);
+                meanEnergy += TensorPrimitives.Dot(y.Values.AsSpan(r * outputs, outputs), y.Values.AsSpan(r * outputs, outputs)) / outputs;
+            }
+        }
+
+        if (kept.Count == 0)
+        {
+            return;
+        }
+
+        // Each token is weighted by 1 / its output energy, so the fit minimizes the relative error per token: a few
+        // tokens with massive activations (BERT's separators) would otherwise decide every weight.
+        meanEnergy /= kept.Count;
+        var xs = new float[kept.Count * features];
+        var ys = new float[kept.Count * outputs];
+        for (var n = 0; n < kept.Count; n++)
+        {
+            var r = kept[n];
+            var yRow = y.Values.AsSpan(r * outputs, outputs);
+            var weight = 1 / (TensorPrimitives.Dot(yRow, yRow) / outputs + 1e-3 * meanEnergy + 1e-30);
+            var scale = (float)Math.Sqrt(weight);
+            TensorPrimitives.Multiply(x.Values.AsSpan(r * features, features), scale, xs.AsSpan(n * features, features));
+            TensorPrimitives.Multiply(yRow, scale, ys.AsSpan(n * outputs, outputs));
+            AddInputRow(x.Values.AsSpan(r * features, features), stats, perUnit, weight);
+            AddOutputRow(yRow, stats, weight);
+            stats.WeightSum += weight;
+        }
+
+        accumulators.Moment.Add(xs, []);
+        accumulators.Cross.Add(xs, ys, []);
+    }
+
+    /// <summary>A Conv input [N, C, H, W] unfolded into im2col patches, against the output [N, O, OH, OW] position by position.</summary>
+    private static void AddConv(OutputValue x, OutputValue y, GroupConsumer consumer, IReadOnlyList<long> weightDims, ConsumerStatistics stats,
+        (HessianAccumulator Moment, ProductAccumulator Cross) accumulators)
+    {
+        var shape = x.Shape;
+        if (shape.Length != 4 || shape[1] != weightDims[1] || y.Shape.Length != 4)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationMismatch,
+                $"The input '{x.Name}' of Conv '{ChannelGroup.Describe(consumer.Node)}' came out as [{string.Join(", ", shape)}] on the calibration data; it must be [N, {weightDims[1]}, H, W]."));
+        }
+
+        var channels = (int)shape[1];
+        var plane = (int)(shape[2] * shape[3]);
+        var outputs = stats.Outputs;
+        var outPlane = (int)(y.Shape[2] * y.Shape[3]);
+        for (var n = 0; n < shape[0]; n++)
+        {
+            var patches = Im2Col.Patches(x.Values.AsSpan(n * channels * plane, channels * plane), shape, weightDims, consumer.Node);
+            var positions = patches.Length / stats.Features;
+            if (positions != outPlane)
+            {
+                throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationMismatch,
+                    $"Conv '{ChannelGroup.Describe(consumer.Node)}' has {outPlane} output positions but its input unfolds into {positions}."));
+            }
+
+            var rowsOut = new float[positions * outputs];
+            var image = y.Values.AsSpan(n * outputs * outPlane, outputs * outPlane);
+            for (var o = 0; o < outputs; o++)
+            {
+                for (var p = 0; p < positions; p++)
+                {
+                    rowsOut[p * outputs + o] = image[o * outPlane + p];
+                }
+            }
+
+            for (var p = 0; p < positions; p++)
+            {
+                AddInputRow(patches.AsSpan(p * stats.Features, stats.Features), stats, stats.FeaturesPerUnit, 1);
+                AddOutputRow(rowsOut.AsSpan(p * outputs, outputs), stats, 1);
+            }
+
+            stats.WeightSum += positions;
+
+            accumulators.Moment.Add(patches, []);
+            accumulators.Cross.Add(patches, rowsOut, []);
+        }
+    }
+
+    /// <summary>Weighted sums for the means; unweighted unit statistics for the activation criteria.</summary>
+    private static void AddInputRow(ReadOnlySpan<float> row, ConsumerStatistics stats, int perUnit, double weight)
+    {
+        for (var f = 0; f < row.Length; f++)
+        {
+            var unit = f / perUnit;
+            stats.Mean[f] += weight * row[f];
+            stats.UnitMeanAbs[unit] += Math.Abs(row[f]) / perUnit;
+            stats.UnitZeros[unit] += row[f] == 0 ? 1.0 / perUnit : 0;
+        }
+    }
+
+    private static void AddOutputRow(ReadOnlySpan<float> row, ConsumerStatistics stats, double weight)
+    {
+        for (var o = 0; o < row.Length; o++)
+        {
+            stats.OutputMean[o] += weight * row[o];
+            stats.OutputSquares[o] += weight * row[o] * row[o];
+        }
+    }
+}

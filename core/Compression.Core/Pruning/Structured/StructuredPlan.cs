@@ -1,0 +1,18 @@
+namespace Compression.Core.Pruning.Structured;
+
+/// <summary>A group that would be pruned: its layers, units, how many go and, for weight criteria, which.</summary>
+public sealed record PlannedGroup(
+    string Name,
+    ChannelGroupKind Kind,
+    int Units,
+    int Removed,
+    IReadOnlyList<string> Layers,
+    IReadOnlyList<string> Consumers,
+    IReadOnlyList<string> Tensors,
+    IReadOnlyList<int>? RemovedUnits)
+{
+    internal ChannelGroup Group { get; init; } = null!;
+}
+
+/// <summary>What structured pruning would do to a model: the groups it prunes, and the layers it leaves alone with the reason.</summary>
+public sealed record StructuredPlan(IReadOnlyList<PlannedGroup> Groups, IReadOnlyList<SkippedGroup> Skipped);

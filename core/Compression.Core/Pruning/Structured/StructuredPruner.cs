@@ -1,0 +1,411 @@
+using System.Diagnostics;
+using Compression.Core.Diagnostics;
+using Compression.Core.Onnx;
+using Compression.Core.Onnx.Graphs;
+using Compression.Core.Onnx.Protobuf;
+using Compression.Core.Onnx.Tensors;
+using Compression.Core.Passes;
+using Compression.Core.Passes.Graph;
+using Compression.Core.Quantization;
+
+namespace Compression.Core.Pruning.Structured;
+
+/// <summary>
+/// Structured pruning: finds the channel groups and attention blocks of the main graph, scores their units
+/// (summed over coupled tensors), removes the lowest-scoring ones from every coupled tensor so the model really
+/// shrinks, and refits each consuming layer on calibration activations (least squares and bias correction).
+/// </summary>
+public sealed class StructuredPruner : IPruner
+{
+    /// <summary>
+    /// What pruning would do, without data and without changing the model: the groups, how many units each loses
+    /// and, for the weight criteria (l1, l2, fpgm), which; and every layer left alone with the reason. (With
+    /// calibration data, pruning scores each group again when its turn comes, on the weights as earlier refits
+    /// left them, so the units may differ from the plan's.)
+    /// </summary>
+    public static StructuredPlan Plan(OnnxModel model, PruneOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(options);
+        var copy = new OnnxModel(model.Proto.Clone()); // tensor bytes are shared, not copied
+        Prepare(copy);
+        return PlanGroups(copy, options);
+    }
+
+    /// <summary>
+    /// Makes weights prunable: IR 3 initializer inputs stop being inputs, and weights computed from constants
+    /// only (CNTK exports a MatMul weight as a Reshape of a parameter) are folded into constants.
+    /// </summary>
+    private static void Prepare(OnnxModel model)
+    {
+        var graph = model.MainGraph;
+        DropInitializerInputs(graph);
+        var computedWeight = graph.Nodes.Any(node => node.OpType is "Conv" or "MatMul" or "Gemm" && node.Input.Count > 1
+            && graph.Producer(node.Input[1]) is { } producer && !ConstantSources.IsConstantNode(producer)
+            && producer.Input.All(input => input.Length == 0 || ConstantSources.Find(graph, input) is not null));
+        if (computedWeight)
+        {
+            new FoldConstantsPass().Run(model, new FoldConstantsOptions { MaxElements = long.MaxValue }, new PassContext(new CollectingLog()));
+        }
+    }
+
+    /// <summary>
+    /// IR 3 models list initializers as graph inputs (defaults a caller may override). Pruned weights change
+    /// shape, so no caller could override them any more: they stop being inputs, as the static quantizer does.
+    /// </summary>
+    private static void DropInitializerInputs(OnnxGraph graph)
+    {
+        var initializers = graph.Proto.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        for (var i = graph.Proto.Input.Count - 1; i >= 0; i--)
+        {
+            if (initializers.Contains(graph.Proto.Input[i].Name))
+            {
+                graph.Proto.Input.RemoveAt(i);
+            }
+        }
+    }
+
+    private static StructuredPlan PlanGroups(OnnxModel model, PruneOptions options)
+    {
+        var graph = model.MainGraph;
+        var structured = options.Structured;
+        var exclusions = new NodeExclusions(options.Exclude);
+        var (attention, skipped) = AttentionFinder.Find(graph);
+        var claimed = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
+        foreach (var group in attention)
+        {
+            claimed.UnionWith(group.Producers);
+            claimed.UnionWith(group.Consumers.Select(c => c.Node));
+        }
+
+        var (generic, genericSkipped) = GroupFinder.Find(graph, claimed);
+        skipped.AddRange(genericSkipped);
+        var planned = new List<PlannedGroup>();
+        foreach (var group in attention.Concat(generic))
+        {
+            var layers = group.Producers.Select(ChannelGroup.Describe).ToList();
+            var remove = Removed(group, structured, options.Sparsity);
+            if (remove == 0)
+            {
+                continue;
+            }
+
+            if (group.Producers.Concat(group.Consumers.Select(c => c.Node)).FirstOrDefault(exclusions.Excludes) is { } excluded)
+            {
+                skipped.Add(new SkippedGroup(layers, $"'{ChannelGroup.Describe(excluded)}' is excluded"));
+                continue;
+            }
+
+            if (group.IsCoupled && !structured.Coupled)
+            {
+                skipped.Add(new SkippedGroup(layers, $"element-wise ops tie {group.Producers.Count} layers together; set structured.coupled: true to prune them as one group"));
+                continue;
+            }
+
+            var removedUnits = options.Criterion is ImportanceCriterion.L1 or ImportanceCriterion.L2 or ImportanceCriterion.Fpgm
+                ? UnitImportance.Lowest(UnitImportance.Score(graph, group, options.Criterion, []), remove)
+                : null;
+            planned.Add(new PlannedGroup(group.Name, group.Kind, group.Units, remove, layers, group.Consumers.Select(c => ChannelGroup.Describe(c.Node)).ToList(),
+                group.Tensors.Select(t => t.Name).ToList(), removedUnits) { Group = group });
+        }
+
+        return new StructuredPlan(planned, skipped);
+    }
+
+    public PassResult Prune(OnnxModel model, PruneOptions options, PassContext context)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(context);
+        var stopwatch = Stopwatch.StartNew();
+        var calibration = CheckCalibration(options, context);
+        if (options.Scope == PruningScope.Global)
+        {
+            context.Log.Report(Diagnostic.Warning(ErrorCodes.PruneGlobalScopeIgnored,
+                "Structured pruning removes the same fraction from every group; scope: global is not used."));
+        }
+
+        var plan = Plan(model, options);
+        if (plan.Groups.Count > 0)
+        {
+            Prepare(model);
+            plan = PlanGroups(model, options);
+        }
+
+        foreach (var skip in plan.Skipped)
+        {
+            context.Log.Verbose($"prune: left alone {string.Join(", ", skip.Layers)}: {skip.Reason}.");
+        }
+
+        var statistics = new Dictionary<string, object>
+        {
+            ["method"] = "structured",
+            ["criterion"] = CriterionName(options.Criterion),
+            ["groups"] = plan.Groups.Count,
+            ["skipped"] = plan.Skipped.GroupBy(s => string.Join(", ", s.Layers)).ToDictionary(g => g.Key, g => g.First().Reason),
+        };
+        if (plan.Groups.Count == 0)
+        {
+            context.Log.Report(Diagnostic.Warning(ErrorCodes.PruneNoSafeGroup,
+                $"Structured pruning found no group it can prune safely; the model is unchanged. {Reasons(plan)}"));
+            statistics["layers"] = new List<PrunedLayer>();
+            return new PassResult(model, statistics);
+        }
+
+        if (options.Reconstruct && calibration is null)
+        {
+            context.Log.Report(Diagnostic.Warning(ErrorCodes.PruneReconstructionSkipped,
+                "Reconstruction needs calibration data; without it the kept weights stay as they are (set calibration, or reconstruct: false)."));
+        }
+
+        // Groups in the order data flows through their consumers: each is scored and refit on the model with the
+        // groups before it already pruned, against the original model's outputs, so errors do not pile up.
+        var graph = model.MainGraph;
+        var order = new Dictionary<NodeProto, int>(ReferenceEqualityComparer.Instance);
+        foreach (var node in graph.TopologicalOrder())
+        {
+            order[node] = order.Count;
+        }
+
+        var planned = plan.Groups.OrderBy(p => p.Group.Consumers.Min(c => order[c.Node])).ToList();
+        var reference = calibration is null ? null : new OnnxModel(model.Proto.Clone()); // tensor bytes are shared, not copied
+        var outputMaps = new Dictionary<NodeProto, int[]>(ReferenceEqualityComparer.Instance);
+        var names = GraphScopes.AllValueNames(model);
+        var rows = new List<PrunedLayer>();
+        var criterion = CriterionName(options.Criterion);
+        var reconstruct = options.Reconstruct && calibration is not null;
+        for (var g = 0; g < planned.Count; g++)
+        {
+            context.Cancellation.ThrowIfCancellationRequested();
+            var group = planned[g].Group;
+            context.Log.Progress("Structured pruning", group.Name, (double)g / planned.Count);
+            var consumerStatistics = calibration is null ? [] : ConsumerStatisticsCollector.Collect(model, reference!, group, calibration, context);
+            var removed = calibration is null && planned[g].RemovedUnits is { } fromPlan
+                ? fromPlan
+                : UnitImportance.Lowest(UnitImportance.Score(graph, group, options.Criterion, consumerStatistics), planned[g].Removed);
+            var kept = Enumerable.Range(0, group.Units).Except(removed).ToArray();
+            ShrinkProducers(graph, group, kept, names, rows, criterion, outputMaps);
+            foreach (var consumer in group.Consumers)
+            {
+                rows.Add(RefitConsumer(graph, group, consumer, kept, consumerStatistics.FirstOrDefault(c => c.Consumer == consumer), reconstruct, names, criterion, outputMaps));
+            }
+
+            foreach (var value in group.Values)
+            {
+                GraphScopes.RemoveValueInfo(graph, value);
+            }
+
+            context.Log.Verbose($"prune: {group.Kind} group '{group.Name}' ({group.Producers.Count} layers): {group.Units} -> {kept.Length}.");
+        }
+
+        statistics["heads_removed"] = plan.Groups.Where(p => p.Kind == ChannelGroupKind.AttentionHeads).Sum(p => p.Removed);
+        statistics["neurons_removed"] = plan.Groups.Where(p => p.Kind == ChannelGroupKind.Neurons).Sum(p => p.Removed);
+        statistics["channels_removed"] = plan.Groups.Where(p => p.Kind == ChannelGroupKind.ConvChannels).Sum(p => p.Removed);
+        statistics["reconstructed"] = reconstruct;
+        statistics["layers"] = rows;
+        context.Log.Verbose($"prune: structured, {plan.Groups.Count} groups in {stopwatch.Elapsed.TotalSeconds:F1} s.");
+        return new PassResult(model, statistics);
+    }
+
+    private static string CriterionName(ImportanceCriterion criterion) => criterion switch
+    {
+        ImportanceCriterion.OutputError => "output_error",
+        _ => criterion.ToString().ToLowerInvariant(),
+    };
+
+    private static string Reasons(StructuredPlan plan) =>
+        string.Join(" ", plan.Skipped.Take(5).Select(s => $"{string.Join(", ", s.Layers)}: {s.Reason}."));
+
+    /// <summary>Units a group loses: heads by count, neurons and channels by fraction; kept rounded up to round_to.</summary>
+    private static int Removed(ChannelGroup group, StructuredPruneOptions structured, double sparsity)
+    {
+        if (group.Kind == ChannelGroupKind.AttentionHeads)
+        {
+            if (structured.Heads >= group.Units)
+            {
+                throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneTooManyHeads,
+                    $"structured.heads is {structured.Heads} but the attention block of '{group.Name}' has {group.Units} heads; at least one must stay."));
+            }
+
+            return structured.Heads;
+        }
+
+        var (ratio, key) = group.Kind == ChannelGroupKind.ConvChannels ? (structured.Channels ?? sparsity, "channels") : (structured.Neurons ?? sparsity, "neurons");
+        var kept = group.Units - (int)Math.Floor(group.Units * ratio + 1e-9);
+        if (kept <= 0)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneRemovesEveryUnit,
+                $"Removing {ratio:P0} of the {key} of '{group.Name}' leaves none of its {group.Units}; use a fraction below 1."));
+        }
+
+        kept = Math.Min(group.Units, (kept + structured.RoundTo - 1) / structured.RoundTo * structured.RoundTo);
+        return group.Units - kept;
+    }
+
+    private static PruneCalibrationSpec? CheckCalibration(PruneOptions options, PassContext context)
+    {
+        var needsData = options.Criterion is ImportanceCriterion.Activation or ImportanceCriterion.Apoz or ImportanceCriterion.OutputError;
+        if (options.Calibration is null)
+        {
+            if (needsData)
+            {
+                throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationMissing,
+                    $"The criterion {CriterionName(options.Criterion)} scores channels on calibration data: set calibration.data to a data set of the recipe."));
+            }
+
+            return null;
+        }
+
+        if (!context.DataSets.ContainsKey(options.Calibration.Data))
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationMissing,
+                $"Pruning calibrates on the data set '{options.Calibration.Data}', which the recipe does not define."));
+        }
+
+        return options.Calibration;
+    }
+
+    private static void ShrinkProducers(OnnxGraph graph, ChannelGroup group, int[] kept, HashSet<string> names, List<PrunedLayer> rows, string criterion,
+        Dictionary<NodeProto, int[]> outputMaps)
+    {
+        var tensors = group.Tensors.Where(t => t.Role != CoupledRole.Consumer).ToList();
+        foreach (var producer in group.Producers)
+        {
+            // A bias an earlier group's bias correction gave this layer is not in the plan; it shrinks with the outputs.
+            if (producer.OpType is "Conv" or "Gemm" && producer.Input.Count > 2 && producer.Input[2].Length > 0
+                && !tensors.Any(t => t.Readers.Any(r => ReferenceEquals(r.Node, producer) && r.Input == 2))
+                && ConstantSources.Find(graph, producer.Input[2]) is { Dims.Count: 1 } bias && bias.Dims[0] == group.Units)
+            {
+                tensors.Add(new CoupledTensor(producer.Input[2], 0, 1, CoupledRole.Parameter, [(producer, 2)]));
+            }
+        }
+
+        foreach (var tensor in tensors)
+        {
+            var (node, input) = tensor.Readers[0];
+            var current = ConstantSources.Find(graph, node.Input[input])!;
+            var dims = current.Dims.ToArray();
+            var values = UnitSlices.Keep(TensorCodec.ToSingle(current), dims, tensor.Axis, tensor.Block, kept);
+            var after = (long[])dims.Clone();
+            after[tensor.Axis] = (long)kept.Length * tensor.Block;
+            TensorEdits.Replace(graph, node.Input[input], tensor.Readers, TensorCodec.FromSingle("", after, values, TensorCodec.ElementTypeOf(current)), names);
+            if (tensor.Role == CoupledRole.Producer)
+            {
+                rows.Add(new PrunedLayer(ChannelGroup.Describe(node), node.OpType, tensor.Name, dims, after, 1 - (double)values.Length / TensorCodec.ElementCount(dims), criterion, null));
+                var previous = outputMaps.TryGetValue(node, out var map) ? map : Enumerable.Range(0, (int)dims[tensor.Axis]).ToArray();
+                outputMaps[node] = kept.SelectMany(u => Enumerable.Range(u * tensor.Block, tensor.Block)).Select(i => previous[i]).ToArray();
+            }
+        }
+
+        foreach (var shape in group.Shapes)
+        {
+            var current = ConstantSources.Find(graph, shape.Reader.Input[shape.Input])!;
+            var values = TensorCodec.ToInt64(current);
+            values[shape.Index] = kept.Length * shape.PerUnit;
+            TensorEdits.Replace(graph, shape.Reader.Input[shape.Input], [(shape.Reader, shape.Input)],
+                TensorCodec.FromInt64("", current.Dims.ToArray(), values), names);
+        }
+
+        foreach (var conv in group.Depthwise)
+        {
+            conv.Attribute.First(a => a.Name == "group").I = kept.Length;
+        }
+    }
+
+    private static PrunedLayer RefitConsumer(OnnxGraph graph, ChannelGroup group, GroupConsumer consumer, int[] kept, ConsumerStatistics? statistics,
+        bool reconstruct, HashSet<string> names, string criterion, Dictionary<NodeProto, int[]> outputMaps)
+    {
+        var node = consumer.Node;
+        var current = ConstantSources.Find(graph, node.Input[1])!;
+        var dims = current.Dims.ToArray();
+        var weights = WeightMatrix.Read(graph, consumer, out var outputs);
+        var perUnit = weights.Length / outputs / group.Units;
+        var features = kept.SelectMany(u => Enumerable.Range(u * perUnit, perUnit)).ToArray();
+        var outputMap = outputMaps.TryGetValue(node, out var map) ? map : Enumerable.Range(0, outputs).ToArray();
+        var refit = LayerRefit.Apply(weights, outputs, features, statistics, reconstruct, outputMap, OwnBias(graph, node, outputs));
+        var after = (long[])dims.Clone();
+        var axis = consumer.Weight.Axis;
+        after[axis] = dims[axis] / group.Units * kept.Length;
+        var stored = WeightMatrix.ToStored(consumer, refit.Matrix, outputs);
+        TensorEdits.Replace(graph, node.Input[1], [(node, 1)], TensorCodec.FromSingle("", after, stored, TensorCodec.ElementTypeOf(current)), names);
+        if (refit.BiasDelta is { } delta)
+        {
+            CorrectBias(graph, node, delta, names);
+        }
+
+        return new PrunedLayer(ChannelGroup.Describe(node), node.OpType, consumer.Weight.Name, dims, after, 1 - (double)stored.Length / TensorCodec.ElementCount(dims),
+            criterion, refit.Error);
+    }
+
+    /// <summary>What the layer itself adds to its output now: a Conv's bias, a Gemm's beta x C; zeros for a MatMul, whose bias is a separate Add.</summary>
+    private static double[] OwnBias(OnnxGraph graph, NodeProto node, int outputs)
+    {
+        var bias = new double[outputs];
+        if (node.OpType is "Conv" or "Gemm" && node.Input.Count > 2 && ConstantSources.Find(graph, node.Input[2]) is { } tensor)
+        {
+            var beta = node.OpType == "Gemm" ? node.Attribute.FirstOrDefault(a => a.Name == "beta")?.F ?? 1f : 1f;
+            var values = TensorCodec.ToSingle(tensor);
+            for (var o = 0; o < outputs; o++)
+            {
+                bias[o] = beta * values[values.Length == 1 ? 0 : o];
+            }
+        }
+
+        return bias;
+    }
+
+    /// <summary>Adds the mean shift to the consumer's bias: a Conv's or Gemm's own (created when absent), or the constant Add after a MatMul.</summary>
+    private static void CorrectBias(OnnxGraph graph, NodeProto node, double[] delta, HashSet<string> names)
+    {
+        NodeProto reader;
+        int input;
+        var scale = 1.0;
+        if (node.OpType is "Conv" or "Gemm")
+        {
+            (reader, input) = (node, 2);
+            if (node.OpType == "Gemm")
+            {
+                scale = node.Attribute.FirstOrDefault(a => a.Name == "beta")?.F ?? 1f;
+                if (scale == 0)
+                {
+                    return;
+                }
+            }
+
+            if (node.Input.Count <= 2 || node.Input[2].Length == 0)
+            {
+                var created = TensorCodec.FromSingle("", [delta.Length], delta.Select(d => (float)(d / scale)).ToArray(), ElementType.Float);
+                created.Name = GraphScopes.UniqueName(names, $"{ChannelGroup.Describe(node)}_bias");
+                graph.SetInitializer(created);
+                while (node.Input.Count < 3)
+                {
+                    node.Input.Add("");
+                }
+
+                node.Input[2] = created.Name;
+                return;
+            }
+        }
+        else if (graph.Consumers(node.Output[0]) is [{ OpType: "Add" } add] && !graph.IsGraphOutput(node.Output[0]))
+        {
+            (reader, input) = (add, add.Input[0] == node.Output[0] ? 1 : 0);
+        }
+        else
+        {
+            return;
+        }
+
+        if (ConstantSources.Find(graph, reader.Input[input]) is not { } bias || bias.Dims.Count == 0 || bias.Dims[^1] != delta.Length
+            || TensorCodec.ElementCount(bias) != delta.Length || !GroupFinder.IsFloat(bias))
+        {
+            return;
+        }
+
+        var values = TensorCodec.ToSingle(bias);
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] += (float)(delta[i] / scale);
+        }
+
+        TensorEdits.Replace(graph, reader.Input[input], [(reader, input)], TensorCodec.FromSingle("", bias.Dims.ToArray(), values, TensorCodec.ElementTypeOf(bias)), names);
+    }
+}
