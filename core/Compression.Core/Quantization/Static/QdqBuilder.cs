@@ -337,6 +337,8 @@ internal sealed class QdqBuilder
             // The bias may raise weight scales (see QuantizeBias), so it is done before the weights are written.
             var inputScale = activationParams[node.Input[0]].Scale;
             var floatBias = TensorCodec.ToSingle(bias!);
+            // Corrected for the rounding of these weights; a scale QuantizeBias raises belongs to a channel of ~0
+            // weights, whose rounding shifts nothing worth correcting.
             if (node.OpType == "Conv" && tapMeans?.Means(node.Name) is { } means)
             {
                 ConvTapMeans.Correct(floatBias, weight, dims, GraphEdits.IntAttribute(node, "group", 1), quantized, means);
