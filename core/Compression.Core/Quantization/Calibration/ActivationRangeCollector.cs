@@ -8,12 +8,17 @@ namespace Compression.Core.Quantization.Calibration;
 /// <summary>
 /// Runs the float model over the calibration data with <see cref="ActivationCapture"/> and feeds each chosen
 /// tensor's values to its own calibrator, one batch at a time; only the calibrators' state outlives a batch.
-/// Data problems surface as CMP3205 (does not fit the model) or CMP3206 (no samples).
+/// Data problems surface as CMP3205 (does not fit the model) or CMP3206 (no samples). Static quantization also
+/// records, in the same pass, what each Conv's kernel taps read (ConvTapMeans), for bias correction.
 /// </summary>
 public static class ActivationRangeCollector
 {
     public static IReadOnlyDictionary<string, (float Min, float Max)> Collect(OnnxModel model, IReadOnlyList<string> tensors, IDataSource data,
         CalibrationSpec spec, QuantizedType activationType, ICompressionLog log, CancellationToken cancellation = default)
+        => Collect(model, tensors, data, spec, activationType, null, log, cancellation);
+
+    internal static IReadOnlyDictionary<string, (float Min, float Max)> Collect(OnnxModel model, IReadOnlyList<string> tensors, IDataSource data,
+        CalibrationSpec spec, QuantizedType activationType, Static.ConvTapMeans? convTapMeans, ICompressionLog log, CancellationToken cancellation)
     {
         var calibrators = new ITensorCalibrator[tensors.Count];
         for (var i = 0; i < tensors.Count; i++)
@@ -30,8 +35,10 @@ public static class ActivationRangeCollector
                 var used = Math.Min(batch.Count, spec.Samples - seen);
                 for (var i = 0; i < values.Count; i++)
                 {
-                    var all = values[i].Values;
+                    var value = values[i];
+                    var all = value.Values;
                     calibrators[i].Collect(all.AsSpan(0, (int)((long)all.Length * used / batch.Count)));
+                    convTapMeans?.Collect(tensors[i], value.Shape, used, all);
                 }
 
                 seen += used;

@@ -20,6 +20,7 @@ internal sealed class QdqBuilder
 {
     private readonly OnnxGraph graph;
     private readonly IReadOnlyDictionary<string, (float Min, float Max)> ranges;
+    private readonly ConvTapMeans? tapMeans;
     private readonly QuantizeOptions options;
     private readonly string qdqDomain;
     private readonly HashSet<string> names;
@@ -30,10 +31,11 @@ internal sealed class QdqBuilder
     private readonly Dictionary<string, (string Scale, string ZeroPoint)> paramNames = new(StringComparer.Ordinal);
     private readonly List<string> quantizedTensors = [];
 
-    private QdqBuilder(OnnxModel model, IReadOnlyDictionary<string, (float, float)> ranges, QuantizeOptions options, string qdqDomain)
+    private QdqBuilder(OnnxModel model, IReadOnlyDictionary<string, (float, float)> ranges, ConvTapMeans? tapMeans, QuantizeOptions options, string qdqDomain)
     {
         graph = model.MainGraph;
         this.ranges = ranges;
+        this.tapMeans = tapMeans;
         this.options = options;
         this.qdqDomain = qdqDomain;
         names = GraphScopes.AllValueNames(model);
@@ -77,12 +79,15 @@ internal sealed class QdqBuilder
         return tensors;
     }
 
-    /// <summary>Builds the QDQ model from a prepared float model (which is not changed); nodes named in <paramref name="keepFloat"/> stay float.</summary>
-    public static QdqModel Build(OnnxModel prepared, IReadOnlyDictionary<string, (float Min, float Max)> ranges, QuantizeOptions options,
-        IReadOnlySet<string> keepFloat, string qdqDomain)
+    /// <summary>
+    /// Builds the QDQ model from a prepared float model (which is not changed); nodes named in <paramref name="keepFloat"/>
+    /// stay float. With <paramref name="tapMeans"/> the biases of Convs are corrected for the mean shift of their rounded weights.
+    /// </summary>
+    public static QdqModel Build(OnnxModel prepared, IReadOnlyDictionary<string, (float Min, float Max)> ranges, ConvTapMeans? tapMeans,
+        QuantizeOptions options, IReadOnlySet<string> keepFloat, string qdqDomain)
     {
         var model = new OnnxModel(prepared.Proto.Clone(), prepared.Path);
-        var builder = new QdqBuilder(model, ranges, options, qdqDomain);
+        var builder = new QdqBuilder(model, ranges, tapMeans, options, qdqDomain);
         var quantized = builder.Plan(keepFloat);
         foreach (var node in quantized.Where(n => QuantizableOps.Role(n) == OpRole.Weighted))
         {
@@ -331,7 +336,15 @@ internal sealed class QdqBuilder
         {
             // The bias may raise weight scales (see QuantizeBias), so it is done before the weights are written.
             var inputScale = activationParams[node.Input[0]].Scale;
-            var (values, scales) = WeightQuantizer.QuantizeBias(TensorCodec.ToSingle(bias!), inputScale, weight, quantized,
+            var floatBias = TensorCodec.ToSingle(bias!);
+            // Corrected for the rounding of these weights; a scale QuantizeBias raises belongs to a channel of ~0
+            // weights, whose rounding shifts nothing worth correcting.
+            if (node.OpType == "Conv" && tapMeans?.Means(node.Name) is { } means)
+            {
+                ConvTapMeans.Correct(floatBias, weight, dims, GraphEdits.IntAttribute(node, "group", 1), quantized, means);
+            }
+
+            var (values, scales) = WeightQuantizer.QuantizeBias(floatBias, inputScale, weight, quantized,
                 WeightQuantizer.Inner(dims, axis), options.WeightType, options.ReduceRange);
             var perChannel = options.PerChannel;
             node.Input[2] = Dequantized(bias!.Name, [bias.Dims[0]], values, perChannel ? scales : [scales[0]], new int[perChannel ? scales.Length : 1],

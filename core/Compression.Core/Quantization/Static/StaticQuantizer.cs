@@ -52,8 +52,9 @@ internal sealed class StaticQuantizer : IModeQuantizer
             EnsureImport(prepared, MicrosoftDomain, 1);
         }
 
+        var tapMeans = ConvTapMeans.For(prepared.MainGraph);
         var ranges = ActivationRangeCollector.Collect(prepared, QdqBuilder.TensorsToCalibrate(prepared.MainGraph, options.ActivationType), data, spec,
-            options.ActivationType, context.Log, context.Cancellation);
+            options.ActivationType, tapMeans, context.Log, context.Cancellation);
         var excluded = Excluded(prepared, options.Exclude);
         var statistics = new Dictionary<string, object>
         {
@@ -67,10 +68,10 @@ internal sealed class StaticQuantizer : IModeQuantizer
         var keepFloat = new HashSet<string>(excluded, StringComparer.Ordinal);
         if (options.Fallback is { } fallback)
         {
-            Fallback(prepared, ranges, options, fallback, keepFloat, qdqDomain, workspace, statistics, context);
+            Fallback(prepared, ranges, tapMeans, options, fallback, keepFloat, qdqDomain, workspace, statistics, context);
         }
 
-        var qdq = QdqBuilder.Build(prepared, ranges, options, keepFloat, qdqDomain);
+        var qdq = QdqBuilder.Build(prepared, ranges, tapMeans, options, keepFloat, qdqDomain);
         if (qdq.QuantizedNodes.Count == 0)
         {
             context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingQuantized,
@@ -165,12 +166,12 @@ internal sealed class StaticQuantizer : IModeQuantizer
     }
 
     /// <summary>Per-layer sensitivity over the weighted and activation nodes QDQ would quantize; layout ops follow their input.</summary>
-    private static void Fallback(OnnxModel prepared, IReadOnlyDictionary<string, (float, float)> ranges, QuantizeOptions options, FallbackSpec fallback,
+    private static void Fallback(OnnxModel prepared, IReadOnlyDictionary<string, (float, float)> ranges, ConvTapMeans tapMeans, QuantizeOptions options, FallbackSpec fallback,
         HashSet<string> keepFloat, string qdqDomain, CandidateWorkspace workspace, Dictionary<string, object> statistics, PassContext context)
     {
-        var layers = QdqBuilder.Build(prepared, ranges, options, keepFloat, qdqDomain).QuantizedNodes
+        var layers = QdqBuilder.Build(prepared, ranges, tapMeans, options, keepFloat, qdqDomain).QuantizedNodes
             .Where(n => QuantizableOps.Role(prepared.MainGraph.Nodes.First(node => node.Name == n)) != OpRole.Propagating).ToList();
-        LayerFallback.Apply(layers, floatNodes => QdqBuilder.Build(prepared, ranges, options, floatNodes, qdqDomain).Model, keepFloat, fallback, workspace,
+        LayerFallback.Apply(layers, floatNodes => QdqBuilder.Build(prepared, ranges, tapMeans, options, floatNodes, qdqDomain).Model, keepFloat, fallback, workspace,
             statistics, context, prepared.Path);
     }
 

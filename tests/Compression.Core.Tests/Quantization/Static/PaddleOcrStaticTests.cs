@@ -16,8 +16,8 @@ public sealed class PaddleOcrStaticTests(ITestOutputHelper output) : IDisposable
 
     /// <summary>
     /// The direction classifier keeps every decision. The recognizer (SVTR: attention, swish Muls) on photos that hold
-    /// no text reaches 97.5 % of per-step argmax agreement, 98.2 % with its Muls in float; below the 99 % aimed at, so
-    /// its floor here is 97 % and the figure is reported, not hidden.
+    /// no text reaches 97.1 % of per-step argmax agreement with its Muls in float (98.2 % before Conv bias correction,
+    /// see docs/BENCHMARKS.md); below the 99 % aimed at, so its floor here is 97 % and the figure is reported, not hidden.
     /// </summary>
     [SkippableTheory]
     [InlineData("ch_ppocr_mobile_v2.0_cls_infer.onnx", "192x48", "", 0.99)]
@@ -42,24 +42,31 @@ public sealed class PaddleOcrStaticTests(ITestOutputHelper output) : IDisposable
 
     /// <summary>
     /// The recognizer on lines of handwritten digits (<see cref="DigitLines"/>: 32 lines to calibrate, 64 others to
-    /// measure), where its decisions are not near-ties as on the photos. Far from the 99 % aimed at: 83.7 % with every
-    /// op quantized, 89.0 % with the Muls float, 95.9 % with Muls and Convs float, 97.0 % with MatMuls float too (see
-    /// docs/BENCHMARKS.md). The floor pins the configuration that keeps the most of the model int8 above 95 %.
+    /// measure), where its decisions are not near-ties as on the photos. Far from the 99 % aimed at with 8-bit
+    /// activations: 85.4 % with every op quantized, 95.9 % with Muls and Convs float; with 16-bit activations every op
+    /// quantized reaches 96.4 % since Conv biases are corrected for the mean shift of their rounded weights (92.5 %
+    /// before; see docs/BENCHMARKS.md). The floors pin the configurations that keep the most of the model quantized.
     /// </summary>
-    [SkippableFact]
-    public void Static_qdq_recognizer_on_lines_of_digits_agrees_with_fp32()
+    [SkippableTheory]
+    [InlineData("", QuantizedType.U16, 0.96)]
+    [InlineData("Mul,Conv", QuantizedType.U8, 0.95)]
+    public void Static_qdq_recognizer_on_lines_of_digits_agrees_with_fp32(string exclude, QuantizedType activations, double minimumAgreement)
     {
         var source = TestAssets.Require(TestAssets.PaddleOcr("ch_PP-OCRv4_rec_infer.onnx"), "PaddleOCR ch_PP-OCRv4_rec_infer.onnx");
         StaticTestData.MnistFile("t10k-images-idx3-ubyte.gz");
         var log = new CollectingLog();
-        var options = StaticTestData.Options(QuantizationFormat.Qdq) with { Exclude = ["Mul", "Conv"] };
+        var options = StaticTestData.Options(QuantizationFormat.Qdq) with
+        {
+            Exclude = exclude.Split(',', StringSplitOptions.RemoveEmptyEntries),
+            ActivationType = activations,
+        };
         options = options with { Calibration = options.Calibration! with { Samples = 32, BatchSize = 8 } };
         var result = StaticTestData.Quantize(ModelLoader.Load(source), options, new DigitLines(0, 32), log);
         var path = harness.Save(result.Model);
 
         var fidelity = Evaluator.Evaluate(source, path, new DigitLines(32, 64), new EvaluationOptions { BatchSize = 8 }, log).Fidelity[0];
-        output.WriteLine($"rec on digit lines, Mul and Conv float: agreement {fidelity.Agreement:P2}, cosine {fidelity.Cosine:F5}, sqnr {fidelity.SqnrDb:F1} dB, " +
-            $"quantized nodes {result.Statistics["quantized_nodes"]}");
-        Assert.True(fidelity.Agreement >= 0.95, $"agreement {fidelity.Agreement}");
+        output.WriteLine($"rec on digit lines, exclude=[{exclude}], {activations} activations: agreement {fidelity.Agreement:P2}, cosine {fidelity.Cosine:F5}, " +
+            $"sqnr {fidelity.SqnrDb:F1} dB, quantized nodes {result.Statistics["quantized_nodes"]}");
+        Assert.True(fidelity.Agreement >= minimumAgreement, $"agreement {fidelity.Agreement}");
     }
 }
