@@ -11,14 +11,8 @@ namespace Compression.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Find, "ModelCompression", DefaultParameterSetName = PathSet, SupportsShouldProcess = true)]
 [OutputType("Compression.Core.Search.SearchResult")]
-public sealed class FindModelCompressionCommand : ModelCmdlet
+public sealed class FindModelCompressionCommand : RecipeCmdlet
 {
-    private Recipe? recipe;
-
-    [Parameter(Mandatory = true)]
-    [ValidateNotNullOrEmpty]
-    public string Recipe { get; set; } = "";
-
     [Parameter]
     public int Trials { get; set; }
 
@@ -32,42 +26,16 @@ public sealed class FindModelCompressionCommand : ModelCmdlet
 
     [Parameter]
     [ValidateNotNullOrEmpty]
-    public string? OutputPath { get; set; }
-
-    [Parameter]
-    [ValidateNotNullOrEmpty]
     public string? JournalPath { get; set; }
-
-    [Parameter]
-    public SwitchParameter Force { get; set; }
-
-    protected override void BeginProcessing()
-    {
-        var recipePath = ResolveOtherPath(Recipe);
-        try
-        {
-            recipe = RecipeParser.Load(recipePath);
-        }
-        catch (CompressionException e)
-        {
-            ThrowDiagnostics(e, recipePath);
-        }
-    }
 
     protected override void ProcessRecord()
     {
-        var inputs = ResolveInputPaths().ToList();
-        if ((OutputPath is not null || JournalPath is not null) && inputs.Count > 1)
-        {
-            ThrowTerminatingError(new ErrorRecord(new ArgumentException("-OutputPath and -JournalPath name one file; give one model, or let the recipe's output name each result."),
-                ErrorCodes.HostNotFileSystem, ErrorCategory.InvalidArgument, OutputPath ?? JournalPath));
-        }
-
+        var inputs = ResolveInputPaths(OutputPath ?? JournalPath, OutputPath is null ? "-JournalPath" : "-OutputPath");
         foreach (var input in inputs)
         {
             try
             {
-                var request = new SearchRequest(input, recipe!)
+                var request = new SearchRequest(input, LoadedRecipe)
                 {
                     OutputPath = OutputPath is null ? null : ResolveOtherPath(OutputPath),
                     JournalPath = JournalPath is null ? null : ResolveOtherPath(JournalPath),

@@ -1,12 +1,8 @@
 using System.Globalization;
 using System.Management.Automation;
-using Compression.Core.Data;
-using Compression.Core.Diagnostics;
 using Compression.Core.Onnx;
 using Compression.Core.Passes;
-using Compression.Core.Pipeline;
 using Compression.Core.Pruning;
-using Compression.Core.Recipes;
 
 namespace Compression.PowerShell.Commands;
 
@@ -17,15 +13,8 @@ namespace Compression.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "ModelPrune", DefaultParameterSetName = PathSet, SupportsShouldProcess = true)]
 [OutputType("Compression.Core.Pipeline.CompressionResult")]
-public sealed class InvokeModelPruneCommand : ModelCmdlet
+public sealed class InvokeModelPruneCommand : OneStepCmdlet
 {
-    private const string CalibrationSet = "calibration";
-    private const string CheckSet = "check";
-
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string? OutputPath { get; set; }
-
     [Parameter]
     public double Sparsity { get; set; } = 0.5;
 
@@ -47,11 +36,6 @@ public sealed class InvokeModelPruneCommand : ModelCmdlet
     [Parameter]
     [ValidateSet("Layer", "Global")]
     public string Scope { get; set; } = "Layer";
-
-    /// <summary>Data to score and reconstruct on and to check the result with: a file, a folder, or a YAML data description.</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string? CalibrationData { get; set; }
 
     /// <summary>On by default when -CalibrationData is given; -Reconstruct:$false prunes by the criterion alone.</summary>
     [Parameter]
@@ -80,105 +64,34 @@ public sealed class InvokeModelPruneCommand : ModelCmdlet
     [ValidateNotNull]
     public string[] Exclude { get; set; } = [];
 
-    [Parameter]
-    public SwitchParameter Force { get; set; }
+    protected override string StepName => "prune";
 
-    protected override void ProcessRecord()
+    protected override string Action => "Prune";
+
+    protected override PassOptions BuildOptions() => new PruneOptions
     {
-        var inputs = ResolveInputPaths().ToList();
-        if (OutputPath is not null && inputs.Count > 1)
-        {
-            ThrowTerminatingError(new ErrorRecord(new ArgumentException("-OutputPath names one file; give one model, or let the default names (model.pruned50.onnx, ...) name each result."),
-                ErrorCodes.HostOutputPathForManyInputs, ErrorCategory.InvalidArgument, OutputPath));
-        }
+        Method = Parse<PruningMethod>(Method),
+        Sparsity = Sparsity,
+        Pattern = Pattern,
+        Criterion = Parse<ImportanceCriterion>(Criterion ?? (CalibrationData is null ? "L1" : "OutputError")),
+        Scope = Parse<PruningScope>(Scope),
+        Exclude = Exclude,
+        Reconstruct = Reconstruct,
+        Calibration = CalibrationData is null ? null : new PruneCalibrationSpec { Data = CalibrationSet },
+        Structured = new Core.Pruning.Structured.StructuredPruneOptions { Heads = Heads, Neurons = Neurons, Channels = Channels, Coupled = Coupled },
+    };
 
-        Recipe recipe;
-        PruneOptions options;
-        try
-        {
-            (recipe, options) = BuildRecipe();
-        }
-        catch (CompressionException e)
-        {
-            ThrowDiagnostics(e, CalibrationData ?? Method);
-            return;
-        }
-
-        foreach (var input in inputs)
-        {
-            var request = new CompressionRequest(input, recipe) { OutputPath = OutputPath is null ? null : ResolveOtherPath(OutputPath), Force = Force };
-            var plan = CompressionPipeline.Plan(request);
-            try
-            {
-                var layers = PrunePass.PlanLayers(ModelLoader.Load(input), options);
-                var action = $"Prune {plan.InputPath} ({Describe()}), check it against the original on {(CalibrationData is null ? "random inputs" : CalibrationData)}, and write the result"
-                    + string.Concat(layers.Select(l => Environment.NewLine + "  " + l));
-                if (!ShouldProcess(plan.OutputPath, action))
-                {
-                    continue;
-                }
-
-                var result = CompressionPipeline.Run(request, Log, Cancellation);
-                WriteObject(result);
-            }
-            catch (CompressionException e)
-            {
-                WriteDiagnostics(e, input);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-    }
-
-    private (Recipe Recipe, PruneOptions Options) BuildRecipe()
-    {
-        var options = new PruneOptions
-        {
-            Method = Parse<PruningMethod>(Method),
-            Sparsity = Sparsity,
-            Pattern = Pattern,
-            Criterion = Parse<ImportanceCriterion>(Criterion ?? (CalibrationData is null ? "L1" : "OutputError")),
-            Scope = Parse<PruningScope>(Scope),
-            Exclude = Exclude,
-            Reconstruct = Reconstruct,
-            Calibration = CalibrationData is null ? null : new PruneCalibrationSpec { Data = CalibrationSet },
-            Structured = new Core.Pruning.Structured.StructuredPruneOptions { Heads = Heads, Neurons = Neurons, Channels = Channels, Coupled = Coupled },
-        };
-        var (check, folder) = CalibrationData is null
-            ? (new DataSetSpec { Format = DataFormat.Random, Count = 16, Name = "random inputs" }, SessionState.Path.CurrentFileSystemLocation.Path)
-            : DataParameters.Describe(ResolveOtherPath(CalibrationData));
-        var data = new Dictionary<string, DataSetSpec> { [CheckSet] = CalibrationData is null ? check : check with { Take = check.Take ?? 256 } };
-        if (CalibrationData is not null)
-        {
-            data[CalibrationSet] = data[CheckSet];
-        }
-
-        var pass = PassRegistry.Find("prune") ?? throw new CompressionException(Diagnostic.Error(ErrorCodes.RecipeUnknownStep, "This build has no prune step."));
-        var recipe = new Recipe
-        {
-            Data = data,
-            Steps = [new RecipeStep(pass, options, 0, 0)],
-            Evaluate = new EvaluateSpec { Data = CheckSet },
-            Output = "{name}." + Suffix() + ".onnx",
-            BaseDirectory = folder,
-        };
-        return (recipe, options);
-    }
-
-    private static T Parse<T>(string value)
-        where T : struct, Enum => Enum.Parse<T>(value, ignoreCase: true);
+    protected override IReadOnlyList<string> Plan(string input, PassOptions options) => PrunePass.PlanLayers(ModelLoader.Load(input), (PruneOptions)options);
 
     /// <summary>The default output name says what was done: model.pruned50.onnx, model.pruned2of4.onnx, model.slim.onnx (structured: smaller tensors).</summary>
-    private string Suffix() => Method switch
+    protected override string Suffix() => Method switch
     {
         "Unstructured" => "pruned" + Math.Round(Sparsity * 100).ToString(CultureInfo.InvariantCulture),
         "NM" => "pruned" + Pattern.Replace(":", "of", StringComparison.Ordinal).Trim(),
         _ => "slim",
     };
 
-    private string Describe() => Method switch
+    protected override string Describe() => Method switch
     {
         "NM" => $"{Pattern} semi-structured, {Criterion ?? (CalibrationData is null ? "L1" : "OutputError")}{(CalibrationData is not null && Reconstruct ? ", reconstructed" : "")}",
         "Unstructured" => $"{Sparsity.ToString("P0", CultureInfo.InvariantCulture)} unstructured, {Scope.ToLowerInvariant()} scope, {Criterion ?? (CalibrationData is null ? "L1" : "OutputError")}{(CalibrationData is not null && Reconstruct ? ", reconstructed" : "")}",

@@ -23,6 +23,22 @@ public abstract class ModelCmdlet : CompressionCmdlet
     [ValidateNotNullOrEmpty]
     public string[] LiteralPath { get; set; } = [];
 
+    /// <summary>
+    /// The resolved models, when <paramref name="outputPath"/> (a parameter that names one output file) is set only
+    /// for one: several models with it stop the cmdlet with CMP5003.
+    /// </summary>
+    protected List<string> ResolveInputPaths(string? outputPath, string parameter)
+    {
+        var inputs = ResolveInputPaths().ToList();
+        if (outputPath is not null && inputs.Count > 1)
+        {
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException($"{parameter} names one file; give one model, or let the default names name each result."),
+                ErrorCodes.HostOutputPathForManyInputs, ErrorCategory.InvalidArgument, outputPath));
+        }
+
+        return inputs;
+    }
+
     /// <summary>The file-system paths the user named; writes an error for each name that resolves to nothing.</summary>
     protected IEnumerable<string> ResolveInputPaths()
     {
