@@ -121,6 +121,22 @@ public sealed class OnnxGraph
     }
 
     /// <summary>Reorders the stored nodes topologically (ONNX requires it of a saved graph).</summary>
+    /// <summary>
+    /// Stops listing initializers as graph inputs. IR 3 models do that (defaults a caller may override); passes that
+    /// replace or reshape weights (quantization, pruning) drop them, as ONNX Runtime's own quantizer does.
+    /// </summary>
+    public void DropInitializerInputs()
+    {
+        var initializers = Proto.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        for (var i = Proto.Input.Count - 1; i >= 0; i--)
+        {
+            if (initializers.Contains(Proto.Input[i].Name))
+            {
+                Proto.Input.RemoveAt(i);
+            }
+        }
+    }
+
     public void SortTopologically()
     {
         var order = TopologicalOrder();

@@ -21,14 +21,7 @@ internal static class PruneTargets
     public static OnnxModel Prepare(OnnxModel model, PassContext context)
     {
         var graph = model.MainGraph;
-        var initializers = graph.Proto.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        for (var i = graph.Proto.Input.Count - 1; i >= 0; i--)
-        {
-            if (initializers.Contains(graph.Proto.Input[i].Name))
-            {
-                graph.Proto.Input.RemoveAt(i);
-            }
-        }
+        graph.DropInitializerInputs();
 
         var computed = graph.Proto.Node.Any(n => n.OpType is "MatMul" or "Gemm" or "Conv" && n.Input.Count > 1
             && graph.Producer(n.Input[1]) is { } producer && !ConstantSources.IsConstantNode(producer));

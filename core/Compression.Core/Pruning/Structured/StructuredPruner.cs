@@ -39,29 +39,13 @@ public sealed class StructuredPruner : IPruner
     private static void Prepare(OnnxModel model)
     {
         var graph = model.MainGraph;
-        DropInitializerInputs(graph);
+        graph.DropInitializerInputs();
         var computedWeight = graph.Nodes.Any(node => node.OpType is "Conv" or "MatMul" or "Gemm" && node.Input.Count > 1
             && graph.Producer(node.Input[1]) is { } producer && !ConstantSources.IsConstantNode(producer)
             && producer.Input.All(input => input.Length == 0 || ConstantSources.Find(graph, input) is not null));
         if (computedWeight)
         {
             new FoldConstantsPass().Run(model, new FoldConstantsOptions { MaxElements = long.MaxValue }, new PassContext(new CollectingLog()));
-        }
-    }
-
-    /// <summary>
-    /// IR 3 models list initializers as graph inputs (defaults a caller may override). Pruned weights change
-    /// shape, so no caller could override them any more: they stop being inputs, as the static quantizer does.
-    /// </summary>
-    private static void DropInitializerInputs(OnnxGraph graph)
-    {
-        var initializers = graph.Proto.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        for (var i = graph.Proto.Input.Count - 1; i >= 0; i--)
-        {
-            if (initializers.Contains(graph.Proto.Input[i].Name))
-            {
-                graph.Proto.Input.RemoveAt(i);
-            }
         }
     }
 

@@ -33,7 +33,7 @@ internal static class ModelPreparation
     public static (OnnxModel Model, int FusedBiases) Prepare(OnnxModel model, PassContext context)
     {
         var copy = new OnnxModel(model.Proto.Clone(), model.Path);
-        DropInitializerInputs(copy.MainGraph);
+        copy.MainGraph.DropInitializerInputs();
         var quiet = new PassContext(new CollectingLog(), context.Cancellation);
         copy = new ConstantsToInitializersPass().Run(copy, new NoOptions(), quiet).Model;
         copy = new FoldConstantsPass().Run(copy, new FoldConstantsOptions(), quiet).Model;
@@ -42,22 +42,6 @@ internal static class ModelPreparation
         var fused = FuseBiasAdds(copy.MainGraph);
         NameNodes(copy.MainGraph);
         return (copy, fused);
-    }
-
-    /// <summary>
-    /// IR 3 models list initializers as graph inputs (defaults a caller may override); quantized weights replace
-    /// them, so they stop being inputs, as ONNX Runtime's own quantizer does.
-    /// </summary>
-    private static void DropInitializerInputs(OnnxGraph graph)
-    {
-        var initializers = graph.Proto.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        for (var i = graph.Proto.Input.Count - 1; i >= 0; i--)
-        {
-            if (initializers.Contains(graph.Proto.Input[i].Name))
-            {
-                graph.Proto.Input.RemoveAt(i);
-            }
-        }
     }
 
     /// <summary>Names unnamed nodes, so exclusion, sensitivity and fallback can refer to every node.</summary>
