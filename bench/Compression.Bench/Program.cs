@@ -19,6 +19,11 @@ using Compression.Core.Onnx;
 //
 // prune-*: 50 % unstructured and 2:4 pruning by each criterion, with and without reconstruction, side by side.
 //
+//   dotnet run -c Release --project bench/Compression.Bench -- prune-structured-minilm <model.onnx> <vocab.txt> <stsb folder> [runs] [heads] [neurons] [criterion]
+//
+// prune-structured-minilm: 2 of 12 heads per layer and 25 % of every FFN's neurons (or the heads, fraction and criterion given), calibrated and refit on 256
+// STS-B dev sentences: pruning time, STS-B test Spearman and file ratio.
+//
 //   dotnet run -c Release --project bench/Compression.Bench -- calibration-memory <model.onnx> <sts.tsv> [sentences]
 //
 // calibration-memory: peak memory of static int8 quantization with Entropy calibration over N sentences (default
@@ -35,6 +40,7 @@ return args switch
     ["model-io", var model, .. var rest] => ModelIo.Drive(Path.GetFullPath(model), rest.Length > 0 ? int.Parse(rest[0], CultureInfo.InvariantCulture) : 5),
     ["evaluate-memory", var model, var data] => EvaluationMemory.Drive(Path.GetFullPath(model), Path.GetFullPath(data)),
     ["prune-minilm", var model, var vocab, var stsb] => PruneFigures.MiniLm(Path.GetFullPath(model), Path.GetFullPath(vocab), Path.GetFullPath(stsb)),
+    ["prune-structured-minilm", var model, var vocab, var stsb, .. var rest] => StructuredPruneFigures.MiniLm(Path.GetFullPath(model), Path.GetFullPath(vocab), Path.GetFullPath(stsb), rest),
     ["prune-mnist", var model, var folder] => PruneFigures.Mnist(Path.GetFullPath(model), Path.GetFullPath(folder)),
     ["calibration-memory", var model, var data, .. var rest] => CalibrationMemory.Drive(Path.GetFullPath(model), Path.GetFullPath(data), rest.Length > 0 ? int.Parse(rest[0], CultureInfo.InvariantCulture) : 1000),
     ["child", "calibrate", var mode, var model, var data, var take] => CalibrationMemory.Child(mode, model, data, int.Parse(take, CultureInfo.InvariantCulture)),
@@ -45,7 +51,7 @@ return args switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Compression.Bench model-io <model.onnx> [runs] | evaluate-memory <model.onnx> <images> | calibration-memory <model.onnx> <sts.tsv> [sentences] | prune-minilm <model.onnx> <vocab.txt> <stsb folder> | prune-mnist <mnist-8.onnx> <mnist folder> | search <model.onnx> <recipe.yaml> <output.onnx>");
+    Console.Error.WriteLine("usage: Compression.Bench model-io <model.onnx> [runs] | evaluate-memory <model.onnx> <images> | calibration-memory <model.onnx> <sts.tsv> [sentences] | prune-minilm <model.onnx> <vocab.txt> <stsb folder> | prune-mnist <mnist-8.onnx> <mnist folder> | prune-structured-minilm <model.onnx> <vocab.txt> <stsb folder> [runs] [heads] [neurons] [criterion] | search <model.onnx> <recipe.yaml> <output.onnx>");
     return 2;
 }
 

@@ -52,7 +52,53 @@ internal sealed class ConsumerStatistics
 /// <summary>Collects <see cref="ConsumerStatistics"/> for the consuming layers of one group, streaming calibration batches through the current and the original model in step.</summary>
 internal static class ConsumerStatisticsCollector
 {
-    public static List<ConsumerStatistics> Collect(OnnxModel current, OnnxModel reference, ChannelGroup group, PruneCalibrationSpec calibration, PassContext context)
+    /// <summary>
+    /// The original model's outputs of the given values over the calibration batches, captured in one pass, or null
+    /// when they would take more than <paramref name="budgetBytes"/>: then each group runs the original again.
+    /// </summary>
+    public static IReadOnlyList<IReadOnlyDictionary<string, OutputValue>>? CaptureReference(OnnxModel reference, List<string> values, PruneCalibrationSpec calibration,
+        PassContext context, long budgetBytes)
+    {
+        var batches = new List<IReadOnlyDictionary<string, OutputValue>>();
+        long bytes = 0;
+        var samples = 0;
+        try
+        {
+            foreach (var (batch, captured) in Capture(reference, values, context.DataSets[calibration.Data], calibration, context))
+            {
+                var decoded = new Dictionary<string, OutputValue>(StringComparer.Ordinal);
+                for (var i = 0; i < values.Count; i++)
+                {
+                    var value = captured[i];
+                    bytes += value.Values.Length * sizeof(float);
+                    decoded[values[i]] = value;
+                }
+
+                if (bytes > budgetBytes)
+                {
+                    return null;
+                }
+
+                batches.Add(decoded);
+                samples += batch.Count;
+                if (samples >= calibration.Samples)
+                {
+                    break;
+                }
+            }
+        }
+        catch (CompressionException error) when (error.Code == ErrorCodes.DataSetEmpty)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationEmpty,
+                $"The calibration data set '{calibration.Data}' gave no samples: {error.Message}"), error);
+        }
+
+        return batches;
+    }
+
+    /// <summary>The statistics of one group's consumers; the original's outputs come from <see cref="CaptureReference"/>, or when that is null from running the original here.</summary>
+    public static List<ConsumerStatistics> Collect(OnnxModel current, OnnxModel reference, ChannelGroup group, PruneCalibrationSpec calibration, PassContext context,
+        IReadOnlyList<IReadOnlyDictionary<string, OutputValue>>? cachedReference)
     {
         var graph = current.MainGraph;
         var data = context.DataSets[calibration.Data];
@@ -85,7 +131,9 @@ internal static class ConsumerStatisticsCollector
         var samples = 0;
         try
         {
-            using var originals = Capture(reference, outputsWanted, data, calibration, context).GetEnumerator();
+            using var originals = (cachedReference is null
+                ? Capture(reference, outputsWanted, data, calibration, context).Select(captured => captured.Values)
+                : cachedReference.Select(batch => (IReadOnlyList<OutputValue>)outputsWanted.Select(name => batch[name]).ToList())).GetEnumerator();
             foreach (var (batch, values) in Capture(current, inputs, data, calibration, context))
             {
                 if (!originals.MoveNext())
@@ -97,7 +145,7 @@ internal static class ConsumerStatisticsCollector
                 {
                     var consumer = stats[i].Consumer;
                     var x = values[inputs.IndexOf(consumer.Input)];
-                    var y = originals.Current.Values[outputsWanted.IndexOf(consumer.Node.Output[0])];
+                    var y = originals.Current[outputsWanted.IndexOf(consumer.Node.Output[0])];
                     if (consumer.Node.OpType == "Conv")
                     {
                         AddConv(x, y, consumer, ConstantSources.Find(graph, consumer.Node.Input[1])!.Dims, stats[i], accumulators[i]);
