@@ -7,19 +7,22 @@ using Compression.Core.Pipeline;
 namespace Compression.Core.Pruning;
 
 /// <summary>
-/// Prune, test, repeat: step k prunes the previous step's model to k/steps of the target sparsity (with
-/// calibration, reconstruction runs on that model's own activations), evaluates it with the recipe's evaluate
+/// Prune, test, repeat: step k prunes to k/steps of the target, evaluates the result with the recipe's evaluate
 /// section, and stops at the first step that misses <see cref="PruneSchedule.StopWhen"/>. The last step that met
-/// it is kept; when none did, the model is left unpruned with a warning.
+/// it is kept; when none did, the model is left unpruned with a warning. Unstructured steps start from the previous
+/// step's model (with calibration, reconstruction runs on that model's own activations). Structured steps start
+/// from the original each time, with k/steps of every ratio and head count: removed units are gone for good, and
+/// each refit aims at the original's outputs, so a step that removes more is one fresh prune, not a prune of a
+/// refit model.
 /// </summary>
 internal static class IterativePruning
 {
     public static PassResult Run(OnnxModel model, PruneOptions options, PruneSchedule schedule, IPruner pruner, PassContext context)
     {
-        if (options.Method != PruningMethod.Unstructured)
+        if (options.Method == PruningMethod.NM)
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneOptionConflict,
-                $"A schedule of {schedule.Steps} steps applies to unstructured pruning; the {options.Method} method prunes to its fixed ratio in one step."));
+                $"A schedule of {schedule.Steps} steps applies to unstructured and structured pruning; an N:M pattern has one fixed sparsity."));
         }
 
         if (schedule.StopWhen is not { } stopWhen || context.EvaluateCandidate is not { } evaluate)
@@ -34,19 +37,39 @@ internal static class IterativePruning
         for (var step = 1; step <= schedule.Steps; step++)
         {
             context.Cancellation.ThrowIfCancellationRequested();
-            var sparsity = options.Sparsity * step / schedule.Steps;
-            var candidate = new OnnxModel(current.Proto.Clone(), model.Path); // tensor bytes are shared, not copied
-            var result = pruner.Prune(candidate, options with { Sparsity = sparsity, Schedule = null }, context);
+            var fraction = (double)step / schedule.Steps;
+            var stepOptions = Scaled(options, fraction);
+            if (options.Method == PruningMethod.Structured && Structured.StructuredPruner.Plan(model, stepOptions).Groups.Count == 0)
+            {
+                // Heads are whole: with few heads and many steps an early step may remove nothing.
+                steps.Add(new Dictionary<string, object> { ["step"] = step, ["met"] = true, ["checks"] = new List<string> { "removes no unit" } });
+                continue;
+            }
+
+            var start = options.Method == PruningMethod.Structured ? model : current;
+            var candidate = new OnnxModel(start.Proto.Clone(), model.Path); // tensor bytes are shared, not copied
+            var result = pruner.Prune(candidate, stepOptions, context);
             var verdicts = Gates.Check(stopWhen, 1, 1, evaluate(result.Model));
             var met = verdicts.All(v => v.Passed);
-            steps.Add(new Dictionary<string, object>
+            var record = new Dictionary<string, object>
             {
                 ["step"] = step,
-                ["sparsity"] = Math.Round(sparsity, 4),
+                ["sparsity"] = Math.Round(stepOptions.Sparsity, 4),
                 ["met"] = met,
                 ["checks"] = verdicts.Select(v => v.Message).ToList(),
-            });
-            context.Log.Verbose($"prune: schedule step {step} of {schedule.Steps} at {sparsity.ToString("P1", CultureInfo.InvariantCulture)}: {string.Join(" ", verdicts.Select(v => v.Message))}");
+            };
+            var described = stepOptions.Sparsity.ToString("P1", CultureInfo.InvariantCulture);
+            if (options.Method == PruningMethod.Structured)
+            {
+                var structured = stepOptions.Structured;
+                record["heads"] = structured.Heads;
+                record["neurons"] = Math.Round(structured.Neurons ?? stepOptions.Sparsity, 4);
+                record["channels"] = Math.Round(structured.Channels ?? stepOptions.Sparsity, 4);
+                described = FormattableString.Invariant($"{structured.Heads} heads, {structured.Neurons ?? stepOptions.Sparsity:P1} of the neurons, {structured.Channels ?? stepOptions.Sparsity:P1} of the channels");
+            }
+
+            steps.Add(record);
+            context.Log.Verbose($"prune: schedule step {step} of {schedule.Steps} at {described}: {string.Join(" ", verdicts.Select(v => v.Message))}");
             if (!met)
             {
                 break;
@@ -59,11 +82,28 @@ internal static class IterativePruning
         if (kept is null)
         {
             context.Log.Report(Diagnostic.Warning(ErrorCodes.PruneScheduleNoStep,
-                $"No step of the pruning schedule met stop_when (the first, at {(options.Sparsity / schedule.Steps).ToString("P1", CultureInfo.InvariantCulture)}, did not); the model is left unpruned."));
+                $"No step of the pruning schedule met stop_when (the first, at 1/{schedule.Steps} of the target, did not); the model is left unpruned."));
             return new PassResult(model, new Dictionary<string, object> { ["schedule"] = steps, ["pruned_layers"] = 0 });
         }
 
         var statistics = new Dictionary<string, object>(kept.Statistics) { ["schedule"] = steps };
         return new PassResult(kept.Model, statistics);
+    }
+
+    /// <summary>The options of a step that goes <paramref name="fraction"/> of the way to the target; heads are whole, rounded down.</summary>
+    private static PruneOptions Scaled(PruneOptions options, double fraction)
+    {
+        var structured = options.Structured;
+        return options with
+        {
+            Sparsity = options.Sparsity * fraction,
+            Schedule = null,
+            Structured = structured with
+            {
+                Heads = (int)Math.Floor(structured.Heads * fraction + 1e-9),
+                Neurons = structured.Neurons * fraction,
+                Channels = structured.Channels * fraction,
+            },
+        };
     }
 }

@@ -84,7 +84,7 @@ public sealed record PruneOptions : PassOptions
     [Option("How zeroed weights are stored: auto (as an ONNX sparse initializer where that makes the file smaller, i.e. above about 67 % zeros), dense, or sparse (always).")]
     public SparseStorage Storage { get; init; } = SparseStorage.Auto;
 
-    [Option("Unstructured: prune in steps, evaluating after each with the recipe's evaluate section, and keep the last model that met stop_when.")]
+    [Option("Unstructured and structured: prune in steps, evaluating after each with the recipe's evaluate section, and keep the last model that met stop_when.")]
     public PruneSchedule? Schedule { get; init; }
 
     [Option("Structured method: how many heads, neurons and channels are removed, and whether coupled (residual) groups are pruned.")]
@@ -121,7 +121,7 @@ public enum SparseStorage
 /// <summary>The <c>schedule</c> options of the <c>prune</c> step: iterative pruning.</summary>
 public sealed record PruneSchedule
 {
-    [Option("Steps to reach the sparsity: step k prunes to k/steps of it, starting from the previous step's model.", Minimum = 1)]
+    [Option("Steps to reach the target: step k prunes to k/steps of it (unstructured: from the previous step's model; structured: k/steps of every ratio and head count, from the original).", Minimum = 1)]
     public int Steps { get; init; } = 1;
 
     [Option("The limits each step's model must meet (gate keys: accuracy_drop, spearman_drop, min_agreement, min_cosine, min_sqnr, ...); the last step that meets them is kept.")]

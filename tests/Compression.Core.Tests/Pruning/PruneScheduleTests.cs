@@ -45,17 +45,52 @@ public sealed class PruneScheduleTests : IDisposable
         }
     }
 
-    private (CompressionResult Result, CollectingLog Log) Run(GateSpec stopWhen)
+    /// <summary>Structured steps: k/steps of the channel ratio each, from the original; the last step that met stop_when is kept.</summary>
+    [SkippableFact]
+    public void Structured_steps_remove_a_growing_share_of_the_channels_and_keep_the_last_that_met_stop_when()
+    {
+        var structured = new PruneOptions
+        {
+            Method = PruningMethod.Structured,
+            Structured = new Compression.Core.Pruning.Structured.StructuredPruneOptions { Channels = 0.5 },
+            Calibration = new PruneCalibrationSpec { Data = "calib", Samples = 256 },
+        };
+        var quarterDrop = AccuracyDrop(Run(structured with { Structured = structured.Structured with { Channels = 0.25 } }).Result);
+        var halfDrop = AccuracyDrop(Run(structured).Result);
+        Assert.True(halfDrop > quarterDrop, $"half the channels dropped {halfDrop:P2}, a quarter {quarterDrop:P2}");
+
+        var (all, _) = Run(structured with { Schedule = new PruneSchedule { Steps = 2, StopWhen = new GateSpec { AccuracyDrop = 1 } } });
+        var steps = (List<Dictionary<string, object>>)all.Steps[0].Statistics["schedule"];
+        Assert.Equal([0.25, 0.5], steps.Select(s => (double)s["channels"]));
+        Assert.All(steps, s => Assert.True((bool)s["met"]));
+        Assert.Equal([4, 8], ConvChannels(ModelLoader.Load(all.OutputPath!)));
+
+        var (gated, log) = Run(structured with { Schedule = new PruneSchedule { Steps = 2, StopWhen = new GateSpec { AccuracyDrop = (quarterDrop + halfDrop) / 2 } } });
+        var gatedSteps = (List<Dictionary<string, object>>)gated.Steps[0].Statistics["schedule"];
+        Assert.Equal([true, false], gatedSteps.Select(s => (bool)s["met"]));
+        Assert.Equal([6, 12], ConvChannels(ModelLoader.Load(gated.OutputPath!)));
+        Assert.Equal(quarterDrop, AccuracyDrop(gated), 6);
+        Assert.DoesNotContain(log.Diagnostics, d => d.Code == ErrorCodes.PruneScheduleNoStep);
+    }
+
+    private static double AccuracyDrop(CompressionResult result) =>
+        result.Evaluation!.Reference.Task.Top1!.Value - result.Evaluation.Candidate!.Task.Top1!.Value;
+
+    private static long[] ConvChannels(OnnxModel model) =>
+        model.MainGraph.Nodes.Where(n => n.OpType == "Conv").Select(n => model.MainGraph.Initializer(n.Input[1])!.Dims[0]).ToArray();
+
+    private (CompressionResult Result, CollectingLog Log) Run(GateSpec stopWhen) => Run(new PruneOptions
+    {
+        Sparsity = 0.5,
+        Criterion = ImportanceCriterion.OutputError,
+        Calibration = new PruneCalibrationSpec { Data = "calib", Samples = 256 },
+        Schedule = new PruneSchedule { Steps = 2, StopWhen = stopWhen },
+    });
+
+    private (CompressionResult Result, CollectingLog Log) Run(PruneOptions options)
     {
         var mnist = TestAssets.Require(TestAssets.Mnist, "mnist-8");
         var folder = Path.GetDirectoryName(DataAssert.MnistImages)!;
-        var options = new PruneOptions
-        {
-            Sparsity = 0.5,
-            Criterion = ImportanceCriterion.OutputError,
-            Calibration = new PruneCalibrationSpec { Data = "calib", Samples = 256 },
-            Schedule = new PruneSchedule { Steps = 2, StopWhen = stopWhen },
-        };
         var recipe = new Recipe
         {
             Data = new Dictionary<string, DataSetSpec>
@@ -68,7 +103,7 @@ public sealed class PruneScheduleTests : IDisposable
             BaseDirectory = folder,
         };
         var log = new CollectingLog();
-        var result = CompressionPipeline.Run(new CompressionRequest(mnist, recipe) { OutputPath = Path.Combine(temp, "out.onnx") }, log);
+        var result = CompressionPipeline.Run(new CompressionRequest(mnist, recipe) { OutputPath = Path.Combine(temp, $"out-{Directory.GetFiles(temp).Length}.onnx") }, log);
         return (result, log);
     }
 }
