@@ -29,6 +29,9 @@ public enum PruningScope
 /// <summary>How the importance of a weight, channel or group is scored.</summary>
 public enum ImportanceCriterion
 {
+    /// <summary>output_error when calibration data is given (the best measured everywhere), l1 without data.</summary>
+    Auto,
+
     /// <summary>Sum of absolute values.</summary>
     L1,
 
@@ -60,8 +63,13 @@ public sealed record PruneOptions : PassOptions
     [Option("N:M method: the pattern 'N:M', N weights kept of every M consecutive ones along the reduction dimension (2:4, 4:8).")]
     public string Pattern { get; init; } = "2:4";
 
-    [Option("How importance is scored: l1, l2, fpgm, activation, apoz (need calibration for the last three), output_error.")]
-    public ImportanceCriterion Criterion { get; init; } = ImportanceCriterion.L1;
+    [Option("How importance is scored: l1, l2, fpgm, activation, apoz, output_error (the last three need calibration); auto: output_error with calibration, l1 without.")]
+    public ImportanceCriterion Criterion { get; init; } = ImportanceCriterion.Auto;
+
+    /// <summary>These options with <see cref="ImportanceCriterion.Auto"/> made concrete.</summary>
+    internal PruneOptions WithConcreteCriterion() => Criterion == ImportanceCriterion.Auto
+        ? this with { Criterion = Calibration is null ? ImportanceCriterion.L1 : ImportanceCriterion.OutputError }
+        : this;
 
     [Option("layer: every layer reaches the sparsity; global: the sparsity holds over all layers, shared by importance.")]
     public PruningScope Scope { get; init; } = PruningScope.Layer;

@@ -17,6 +17,7 @@ public sealed class PrunePass : Pass<PruneOptions>
 
     protected override PassResult Run(OnnxModel model, PruneOptions options, PassContext context)
     {
+        options = options.WithConcreteCriterion();
         IPruner pruner = options.Method == PruningMethod.Structured ? new Structured.StructuredPruner() : new SparsePruner();
         return options.Schedule is { Steps: > 1 } schedule
             ? IterativePruning.Run(model, options, schedule, pruner, context)
@@ -29,6 +30,7 @@ public sealed class PrunePass : Pass<PruneOptions>
     /// </summary>
     public static IReadOnlyList<string> PlanLayers(OnnxModel model, PruneOptions options)
     {
+        options = options.WithConcreteCriterion();
         if (options.Method != PruningMethod.Structured)
         {
             return SparsePruner.Plan(model, options);

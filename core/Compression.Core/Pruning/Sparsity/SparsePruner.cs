@@ -103,6 +103,7 @@ internal sealed class SparsePruner : IPruner
     /// <summary>One line per layer that would be pruned: the node, the weight's shape and how many of its weights would go.</summary>
     public static IReadOnlyList<string> Plan(OnnxModel model, PruneOptions options)
     {
+        options = options.WithConcreteCriterion();
         var pattern = options.Method == PruningMethod.NM ? NmPattern.Parse(options.Pattern) : null;
         var log = new CollectingLog();
         var targets = PruneTargets.Find(PruneTargets.Prepare(model, new PassContext(log)), options.Exclude, log);
