@@ -12,7 +12,8 @@ namespace Compression.Core.Tests.Pruning.Structured;
 /// PaddleOCR v4 detection (PP-LCNet backbone with depthwise convolutions, an FPN neck whose upsampled maps are added
 /// and concatenated, every weight in a Constant node): a quarter of every Conv group's channels, magnitude-only and
 /// calibrated on the seven photos at 320 x 320; the probability map is compared with the original's on those photos.
-/// Both run in ONNX Runtime (the evaluation runs them); only the calibrated one keeps the map.
+/// Both run in ONNX Runtime (the evaluation runs them); only the calibrated one keeps the map (it runs with
+/// COMPRESSION_LONG_TESTS=1).
 /// </summary>
 public sealed class PaddleOcrPruningTests(ITestOutputHelper output) : IDisposable
 {
@@ -27,6 +28,8 @@ public sealed class PaddleOcrPruningTests(ITestOutputHelper output) : IDisposabl
     [InlineData(true)]
     public void Detector_is_pruned_through_its_concat_and_resizes_and_runs_in_onnx_runtime(bool calibrated)
     {
+        Skip.If(calibrated && Environment.GetEnvironmentVariable("COMPRESSION_LONG_TESTS") != "1",
+            "Long test (a calibrated prune of the PaddleOCR detector, about 2 minutes): set COMPRESSION_LONG_TESTS=1 to run it.");
         var source = TestAssets.Require(TestAssets.PaddleOcr(Detector), "PaddleOCR detection model");
         var photos = StaticTestData.Photos(resize: "320x320", crop: null);
         var options = StructuredTestData.Options(new StructuredPruneOptions { Channels = 0.25, Coupled = true }, reconstruct: calibrated);
