@@ -486,8 +486,8 @@ internal static class GroupFinder
         private long Size(ChannelAxis at) => at.Window is null ? units : at.Total;
 
         /// <summary>
-        /// Channels of a value along a (negative) axis, from its shape annotation or traced back to the layer that
-        /// makes them through ops that keep them; null when neither tells.
+        /// Channels of a value along a (negative) axis, from its shape annotation, a constant's dims, or traced back to
+        /// the layer that makes them through ops that keep them; null when none tells.
         /// </summary>
         private long? ChannelCount(string value, ChannelAxis at, int depth)
         {
@@ -495,6 +495,11 @@ internal static class GroupFinder
             if (Annotated(value) is { } shape && shape.Dim.Count + axis >= 0 && shape.Dim[shape.Dim.Count + axis].DimValue > 0)
             {
                 return shape.Dim[shape.Dim.Count + axis].DimValue;
+            }
+
+            if (ConstantSources.Find(graph, value) is { } constant)
+            {
+                return constant.Dims.Count + axis >= 0 ? constant.Dims[constant.Dims.Count + axis] : null;
             }
 
             if (depth > 64 || graph.Producer(value) is not { } node || !GraphScopes.IsStandard(node))

@@ -112,6 +112,37 @@ public sealed class ConcatSplitTests : IDisposable
         AssertSameOutputs(GroupedModel(), result.Model);
     }
 
+    /// <summary>Concats whose map cannot be made: the group's channels enter twice, or the other input's channel count is not known.</summary>
+    [Theory]
+    [InlineData("twice", "reached through two of its inputs")]
+    [InlineData("unknown", "channel count of its input 'z' is not known")]
+    public void A_concat_that_cannot_be_mapped_leaves_the_group_alone_with_the_reason(string other, string reason)
+    {
+        var convA = Node("Conv", ["x", "convA_w"], ["a"], "convA");
+        var concat = Node("Concat", ["a_relu", other == "twice" ? "a_sig" : "z"], ["cat"], "concat");
+        concat.Attribute.Add(Int("axis", 1));
+        var z = Value("z", ElementType.Float, 1, 0, 8, 8);
+        z.Type.TensorType.Shape.Dim[1].ClearDimValue();
+        z.Type.TensorType.Shape.Dim[1].DimParam = "channels";
+        var random = new Random(14);
+        var model = Model(
+            [
+                convA,
+                Node("Relu", ["a"], ["a_relu"], "relu"),
+                Node("Sigmoid", ["a"], ["a_sig"], "sigmoid"),
+                concat,
+                Node("Conv", ["cat", "convC_w"], ["y"], "convC"),
+            ],
+            other == "twice" ? [Value("x", ElementType.Float, 1, 4, 8, 8)] : [Value("x", ElementType.Float, 1, 4, 8, 8), z],
+            [Value("y", ElementType.Float, 1, 5, 8, 8)],
+            [Filters(random, "convA_w", [8, 4, 1, 1], 0, []), Filters(random, "convC_w", [5, other == "twice" ? 16 : 12, 1, 1], 0, [])]);
+
+        var plan = StructuredPruner.Plan(model, Options(coupled: true));
+
+        Assert.DoesNotContain(plan.Groups, g => g.Layers.Contains("convA"));
+        Assert.Contains(plan.Skipped, s => s.Layers.SequenceEqual(["convA"]) && s.Reason.Contains(reason, StringComparison.Ordinal));
+    }
+
     private void AssertSameOutputs(OnnxModel original, OnnxModel pruned)
     {
         var inputs = SyntheticInputs.For(original);
