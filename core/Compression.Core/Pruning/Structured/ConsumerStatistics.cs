@@ -20,10 +20,14 @@ internal sealed class ConsumerStatistics
 {
     public required GroupConsumer Consumer { get; init; }
 
-    /// <summary>Features of the consumer's weight matrix (its reduction size); units x <see cref="FeaturesPerUnit"/>.</summary>
+    /// <summary>Features of the consumer's weight matrix (its reduction size).</summary>
     public required int Features { get; init; }
 
-    public required int FeaturesPerUnit { get; init; }
+    /// <summary>The unit of each feature, -1 for a feature that is not the group's (other channels of a Concat).</summary>
+    public required int[] FeatureUnits { get; init; }
+
+    /// <summary>Features of each unit: 0 for a unit the consumer does not read (it reads one piece of a Split).</summary>
+    public required int[] UnitFeatureCounts { get; init; }
 
     /// <summary>Outputs of the layer in the original model.</summary>
     public required int Outputs { get; init; }
@@ -44,6 +48,8 @@ internal sealed class ConsumerStatistics
     public required double[] UnitZeros { get; init; }
 
     public long Rows { get; set; }
+
+    public bool IsRead(int unit) => UnitFeatureCounts[unit] > 0;
 
     /// <summary>Sum of the row weights during accumulation (see <see cref="ConsumerStatisticsCollector"/>).</summary>
     internal double WeightSum { get; set; }
@@ -109,11 +115,19 @@ internal static class ConsumerStatisticsCollector
             var weight = ConstantSources.Find(graph, consumer.Node.Input[1])!;
             var features = (int)FeatureCount(consumer, weight.Dims);
             var outputs = (int)OutputCount(reference, consumer);
+            var featureUnits = FeatureUnits(consumer, weight.Dims, features);
+            var counts = new int[group.Units];
+            foreach (var unit in featureUnits.Where(u => u >= 0))
+            {
+                counts[unit]++;
+            }
+
             stats.Add(new ConsumerStatistics
             {
                 Consumer = consumer,
                 Features = features,
-                FeaturesPerUnit = features / group.Units,
+                FeatureUnits = featureUnits,
+                UnitFeatureCounts = counts,
                 Outputs = outputs,
                 SecondMoment = [],
                 Mean = new double[features],
@@ -199,7 +213,8 @@ internal static class ConsumerStatisticsCollector
             {
                 Consumer = s.Consumer,
                 Features = s.Features,
-                FeaturesPerUnit = s.FeaturesPerUnit,
+                FeatureUnits = s.FeatureUnits,
+                UnitFeatureCounts = s.UnitFeatureCounts,
                 Outputs = s.Outputs,
                 SecondMoment = moment,
                 Mean = Scaled(s.Mean, weights),
@@ -222,6 +237,21 @@ internal static class ConsumerStatisticsCollector
         "Gemm" when GroupFinder.IntAttribute(consumer.Node, "transB", 0) != 0 => dims[1],
         _ => dims[0],
     };
+
+    /// <summary>The unit of each feature (-1: not the group's): features run along the weight's group axis, a block of features per axis index.</summary>
+    public static int[] FeatureUnits(GroupConsumer consumer, IReadOnlyList<long> dims, int features)
+    {
+        var axisSize = dims[consumer.Weight.Axis];
+        var axisUnits = consumer.Weight.AxisUnits(axisSize);
+        var perIndex = (int)(features / axisSize);
+        var units = new int[features];
+        for (var f = 0; f < features; f++)
+        {
+            units[f] = axisUnits[f / perIndex];
+        }
+
+        return units;
+    }
 
     private static long OutputCount(OnnxModel reference, GroupConsumer consumer)
     {
@@ -261,7 +291,6 @@ internal static class ConsumerStatisticsCollector
         var keep = HessianCollector.TokenMask(batch, x.Shape);
         var rows = x.Values.Length / features;
         var outputs = stats.Outputs;
-        var perUnit = stats.FeaturesPerUnit;
         var kept = new List<int>(rows);
         double meanEnergy = 0;
         for (var r = 0; r < rows; r++)
@@ -291,7 +320,7 @@ internal static class ConsumerStatisticsCollector
             var scale = (float)Math.Sqrt(weight);
             TensorPrimitives.Multiply(x.Values.AsSpan(r * features, features), scale, xs.AsSpan(n * features, features));
             TensorPrimitives.Multiply(yRow, scale, ys.AsSpan(n * outputs, outputs));
-            AddInputRow(x.Values.AsSpan(r * features, features), stats, perUnit, weight);
+            AddInputRow(x.Values.AsSpan(r * features, features), stats, weight);
             AddOutputRow(yRow, stats, weight);
             stats.WeightSum += weight;
         }
@@ -337,7 +366,7 @@ internal static class ConsumerStatisticsCollector
 
             for (var p = 0; p < positions; p++)
             {
-                AddInputRow(patches.AsSpan(p * stats.Features, stats.Features), stats, stats.FeaturesPerUnit, 1);
+                AddInputRow(patches.AsSpan(p * stats.Features, stats.Features), stats, 1);
                 AddOutputRow(rowsOut.AsSpan(p * outputs, outputs), stats, 1);
             }
 
@@ -349,14 +378,18 @@ internal static class ConsumerStatisticsCollector
     }
 
     /// <summary>Weighted sums for the means; unweighted unit statistics for the activation criteria.</summary>
-    private static void AddInputRow(ReadOnlySpan<float> row, ConsumerStatistics stats, int perUnit, double weight)
+    private static void AddInputRow(ReadOnlySpan<float> row, ConsumerStatistics stats, double weight)
     {
         for (var f = 0; f < row.Length; f++)
         {
-            var unit = f / perUnit;
             stats.Mean[f] += weight * row[f];
-            stats.UnitMeanAbs[unit] += Math.Abs(row[f]) / perUnit;
-            stats.UnitZeros[unit] += row[f] == 0 ? 1.0 / perUnit : 0;
+            var unit = stats.FeatureUnits[f];
+            if (unit >= 0)
+            {
+                var perUnit = stats.UnitFeatureCounts[unit];
+                stats.UnitMeanAbs[unit] += Math.Abs(row[f]) / perUnit;
+                stats.UnitZeros[unit] += row[f] == 0 ? 1.0 / perUnit : 0;
+            }
         }
     }
 

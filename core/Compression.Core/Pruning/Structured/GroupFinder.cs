@@ -10,7 +10,9 @@ namespace Compression.Core.Pruning.Structured;
 /// Gemm) the output channels are followed forward and backward through the ops that keep them (one rule per op
 /// type below), collecting every tensor tied to them, until every path ends in a layer that reads them as its
 /// reduction dimension. A path that reaches an op without a rule, a graph output or a mismatching size ends the
-/// search and the whole group is left alone, so a pruned model is never invalid.
+/// search and the whole group is left alone, so a pruned model is never invalid. Past a Concat along the channels
+/// the group's channels are a window of the concatenated ones (an offset); past a Split along them, each piece holds
+/// a window of the group's units. A grouped convolution's output channels are pruned alike in each of its conv groups.
 /// </summary>
 internal static class GroupFinder
 {
@@ -46,10 +48,8 @@ internal static class GroupFinder
 
             var search = new Search(graph, claimed);
             var group = search.Run(node);
-            foreach (var producer in search.Producers)
-            {
-                seen.Add(producer);
-            }
+            seen.UnionWith(search.Producers);
+            seen.UnionWith(search.PassedThrough); // depthwise Convs the search went through: their channels are the group's
 
             if (group is not null)
             {
@@ -70,16 +70,27 @@ internal static class GroupFinder
         && ConstantSources.Find(graph, node.Input[1]) is { } weight && IsFloat(weight)
         && (node.OpType == "Conv" || weight.Dims.Count == 2);
 
+    /// <summary>One filter per input channel: the channels pass through such a Conv.</summary>
+    private static bool IsDepthwise(NodeProto conv, TensorProto weight) =>
+        IntAttribute(conv, "group", 1) is var groups && groups > 1 && groups == weight.Dims[0] && weight.Dims[1] == 1;
+
     internal static bool IsFloat(TensorProto tensor) => TensorCodec.ElementTypeOf(tensor) is ElementType.Float or ElementType.Float16
         or ElementType.BFloat16 or ElementType.Double;
 
     internal static long IntAttribute(NodeProto node, string name, long fallback) =>
         node.Attribute.FirstOrDefault(a => a.Name == name) is { } attribute ? attribute.I : fallback;
 
-    /// <summary>Where a value holds the group's channels: a negative axis, the value's rank when known, and whether it was flattened (channel x spatial blocks).</summary>
-    private readonly record struct ChannelAxis(int Axis, int? Rank, bool Flattened);
+    /// <summary>
+    /// Where a value holds the group's channels: a negative axis, the value's rank when known, whether it was flattened
+    /// (channel x spatial blocks), and, past a Concat or Split along the channels, the window of the group's units
+    /// among the value's <see cref="Total"/> channels (null: the value's channels are exactly the group's units).
+    /// </summary>
+    private readonly record struct ChannelAxis(int Axis, int? Rank, bool Flattened, UnitWindow? Window = null, long Total = 0)
+    {
+        public bool SameAs(ChannelAxis other) => Axis == other.Axis && Flattened == other.Flattened && Window == other.Window && (Window is null || Total == other.Total);
+    }
 
-    private sealed class TensorEntry(string name, int axis, bool flattened, CoupledRole role)
+    private sealed class TensorEntry(string name, int axis, bool flattened, CoupledRole role, UnitWindow? window)
     {
         public string Name { get; } = name;
 
@@ -88,6 +99,8 @@ internal static class GroupFinder
         public bool Flattened { get; } = flattened;
 
         public CoupledRole Role { get; } = role;
+
+        public UnitWindow? Window { get; } = window;
 
         public List<(NodeProto, int)> Readers { get; } = [];
     }
@@ -101,10 +114,16 @@ internal static class GroupFinder
         private readonly Dictionary<string, TensorEntry> tensors = new(StringComparer.Ordinal);
         private readonly List<(string Tensor, int Index, NodeProto Reader, int Input)> shapes = [];
         private readonly List<NodeProto> depthwise = [];
+        private readonly List<SplitEdit> splits = [];
+        private readonly Dictionary<NodeProto, HashSet<string>> entered = new(ReferenceEqualityComparer.Instance);
         private readonly List<(NodeProto Node, string Input, string Weight)> consumers = [];
+        private readonly List<(int First, int Count)> partitions = [];
         private int units = -1;
 
         public List<NodeProto> Producers { get; } = [];
+
+        /// <summary>Depthwise Convs the channels went through.</summary>
+        public IReadOnlyList<NodeProto> PassedThrough => depthwise;
 
         public string? Failure { get; private set; }
 
@@ -147,6 +166,13 @@ internal static class GroupFinder
         {
             if (!visited.Add(node))
             {
+                // A Concat or Split along the channels maps only the values it was entered from and joined; any other
+                // of its inputs or outputs reached later carries channels that map was not made for.
+                if (entered.TryGetValue(node, out var known) && !known.Contains(value))
+                {
+                    Fail($"{node.OpType} '{ChannelGroup.Describe(node)}' is reached through two of its inputs or outputs");
+                }
+
                 return;
             }
 
@@ -202,7 +228,7 @@ internal static class GroupFinder
 
                 for (var i = 1; i < 5 && i < node.Input.Count; i++)
                 {
-                    AddTensor(node, i, 0, flattened: false, CoupledRole.Parameter, described);
+                    AddTensor(node, i, 0, at, CoupledRole.Parameter, described);
                 }
 
                 OnlyFirstOutput(node, described);
@@ -217,7 +243,11 @@ internal static class GroupFinder
             {
                 VisitFlatten(node, value, at, described);
             }
-            else if (node.OpType == "Concat" && IsOtherAxis(node, at))
+            else if (node.OpType is "Concat" or "Split" && IsChannelAxis(node, at) is null)
+            {
+                Fail($"{described} works on axis {IntAttribute(node, "axis", 0)} of a value whose rank is not known");
+            }
+            else if (node.OpType == "Concat" && IsChannelAxis(node, at) == false)
             {
                 foreach (var input in node.Input)
                 {
@@ -228,12 +258,297 @@ internal static class GroupFinder
             }
             else if (node.OpType == "Concat")
             {
-                Fail($"{described} concatenates along the channels (index offsets are not followed yet)");
+                VisitConcat(node, value, at, described);
+            }
+            else if (node.OpType == "Split")
+            {
+                VisitSplit(node, value, at, described);
+            }
+            else if (node.OpType == "Resize")
+            {
+                VisitResize(node, value, at, described);
+            }
+            else if (node.OpType == "Slice")
+            {
+                VisitSlice(node, value, at, described);
             }
             else
             {
                 Fail($"{described} has no channel rule");
             }
+        }
+
+        /// <summary>
+        /// Concat along the channels, entered through one input: the group's units become a window of the output's
+        /// channels at the offset of that input (the channels of the inputs before it, traced back to their layers).
+        /// </summary>
+        private void VisitConcat(NodeProto node, string value, ChannelAxis at, string described)
+        {
+            if (node.Output[0] == value)
+            {
+                Fail($"{described} makes the channels from several inputs (met from its output)");
+                return;
+            }
+
+            if (at.Flattened || node.Input.Count(i => i == value) != 1)
+            {
+                Fail($"{described} concatenates the channels with themselves or flattened");
+                return;
+            }
+
+            long offset = 0, total = 0;
+            var before = true;
+            foreach (var input in node.Input)
+            {
+                before &= input != value;
+                long? size = input == value ? Size(at) : ChannelCount(input, at, 0);
+                if (size is null)
+                {
+                    Fail($"{described}: the channel count of its input '{input}' is not known (no layer or shape gives it)");
+                    return;
+                }
+
+                offset += before ? size.Value : 0;
+                total += size.Value;
+            }
+
+            var window = at.Window is { } w ? w with { Offset = w.Offset + offset } : new UnitWindow(offset, 0, units);
+            entered[node] = new HashSet<string>(StringComparer.Ordinal) { value, node.Output[0] };
+            Join(node.Output[0], at with { Window = window, Total = total }, described);
+        }
+
+        /// <summary>
+        /// Split along the channels with sizes that are constant (or equal parts): each piece that holds some of the
+        /// group's units carries them as a window, and its size shrinks with them. Pieces without any are unchanged.
+        /// </summary>
+        private void VisitSplit(NodeProto node, string value, ChannelAxis at, string described)
+        {
+            if (node.Input[0] != value)
+            {
+                Fail($"{described} is met from one of its pieces (the channels are split, not joined)");
+                return;
+            }
+
+            if (IsChannelAxis(node, at) == false)
+            {
+                foreach (var output in node.Output)
+                {
+                    Join(output, at, described);
+                }
+
+                return;
+            }
+
+            if (at.Flattened)
+            {
+                Fail($"{described} splits flattened channels");
+                return;
+            }
+
+            var size = Size(at);
+            long[] sizes;
+            if (node.Input.Count > 1 && node.Input[1].Length > 0)
+            {
+                if (ConstantSources.Find(graph, node.Input[1]) is not { } constant)
+                {
+                    Fail($"{described} has computed split sizes");
+                    return;
+                }
+
+                sizes = TensorCodec.ToInt64(constant);
+            }
+            else if (node.Attribute.FirstOrDefault(a => a.Name == "split") is { Ints.Count: > 0 } attribute)
+            {
+                sizes = attribute.Ints.ToArray();
+            }
+            else if (size % node.Output.Count == 0)
+            {
+                sizes = Enumerable.Repeat(size / node.Output.Count, node.Output.Count).ToArray();
+            }
+            else
+            {
+                Fail($"{described} splits {size} channels into {node.Output.Count} parts that are not equal");
+                return;
+            }
+
+            if (sizes.Length != node.Output.Count || sizes.Sum() != size)
+            {
+                Fail($"{described} has split sizes [{string.Join(", ", sizes)}] that do not add up to its {size} channels");
+                return;
+            }
+
+            var (offset, first, count) = at.Window is { } w ? (w.Offset, w.First, w.Count) : (0L, 0, units);
+            long start = 0;
+            var joined = new HashSet<string>(StringComparer.Ordinal) { value };
+            for (var k = 0; k < sizes.Length; k++)
+            {
+                long low = Math.Max(offset, start), high = Math.Min(offset + count, start + sizes[k]);
+                if (low < high)
+                {
+                    var window = new UnitWindow(low - start, first + (int)(low - offset), (int)(high - low));
+                    splits.Add(new SplitEdit(node, k, window.First, window.Count, sizes));
+                    partitions.Add((window.First, window.Count));
+                    joined.Add(node.Output[k]);
+                    Join(node.Output[k], at with { Window = window, Total = sizes[k] }, described);
+                }
+
+                start += sizes[k];
+            }
+
+            entered[node] = joined;
+        }
+
+        /// <summary>Resize scales each channel's plane alone: the channels pass when the channel axis keeps scale 1 and no constant sizes count it.</summary>
+        private void VisitResize(NodeProto node, string value, ChannelAxis at, string described)
+        {
+            if ((node.Input[0] != value && node.Output[0] != value) || at.Flattened || at.Rank is not { } rank)
+            {
+                Fail($"{described} resizes a value whose rank is not known");
+                return;
+            }
+
+            var scalesInput = (graph.OpsetVersion("") ?? 11) < 11 ? 1 : 2;
+            if (node.Input.Count > 3 && node.Input[3].Length > 0)
+            {
+                Fail($"{described} resizes to given sizes, which count the channels");
+                return;
+            }
+
+            if (node.Input.Count <= scalesInput || ConstantSources.Find(graph, node.Input[scalesInput]) is not { } scalesTensor)
+            {
+                Fail($"{described} has computed scales");
+                return;
+            }
+
+            var scales = TensorCodec.ToSingle(scalesTensor);
+            var axes = node.Attribute.FirstOrDefault(a => a.Name == "axes") is { Ints.Count: > 0 } given
+                ? given.Ints.Select(a => (int)(a < 0 ? a : a - rank)).ToArray()
+                : Enumerable.Range(-rank, rank).ToArray();
+            var position = Array.IndexOf(axes, at.Axis);
+            if (axes.Length != scales.Length || (position >= 0 && scales[position] != 1))
+            {
+                Fail($"{described} scales the channel axis");
+                return;
+            }
+
+            OnlyFirstOutput(node, described);
+            Join(node.Input[0], at, described);
+            Join(node.Output[0], at, described);
+        }
+
+        /// <summary>Slice on other axes than the channels passes them; slicing the channels is not followed.</summary>
+        private void VisitSlice(NodeProto node, string value, ChannelAxis at, string described)
+        {
+            if ((node.Input[0] != value && node.Output[0] != value) || at.Rank is not { } rank || at.Flattened)
+            {
+                Fail($"{described} slices a value whose rank is not known");
+                return;
+            }
+
+            long[] axes;
+            if ((graph.OpsetVersion("") ?? 10) < 10)
+            {
+                axes = node.Attribute.FirstOrDefault(a => a.Name == "axes") is { Ints.Count: > 0 } given
+                    ? given.Ints.ToArray()
+                    : Enumerable.Range(0, node.Attribute.First(a => a.Name == "starts").Ints.Count).Select(a => (long)a).ToArray();
+            }
+            else if (node.Input.Count > 3 && node.Input[3].Length > 0)
+            {
+                if (ConstantSources.Find(graph, node.Input[3]) is not { } constant)
+                {
+                    Fail($"{described} slices computed axes");
+                    return;
+                }
+
+                axes = TensorCodec.ToInt64(constant);
+            }
+            else if (ConstantSources.Find(graph, node.Input[1]) is { } starts)
+            {
+                axes = Enumerable.Range(0, (int)TensorCodec.ElementCount(starts)).Select(a => (long)a).ToArray();
+            }
+            else
+            {
+                Fail($"{described} slices computed axes");
+                return;
+            }
+
+            if (axes.Any(a => (a < 0 ? a : a - rank) == at.Axis))
+            {
+                Fail($"{described} slices the channels (not followed)");
+                return;
+            }
+
+            Join(node.Input[0], at, described);
+            Join(node.Output[0], at, described);
+        }
+
+        /// <summary>Channels of the value the group is on: its window's total, or the group's units.</summary>
+        private long Size(ChannelAxis at) => at.Window is null ? units : at.Total;
+
+        /// <summary>
+        /// Channels of a value along a (negative) axis, from its shape annotation, a constant's dims, or traced back to
+        /// the layer that makes them through ops that keep them; null when none tells.
+        /// </summary>
+        private long? ChannelCount(string value, ChannelAxis at, int depth)
+        {
+            var axis = at.Axis;
+            if (Annotated(value) is { } shape && shape.Dim.Count + axis >= 0 && shape.Dim[shape.Dim.Count + axis].DimValue > 0)
+            {
+                return shape.Dim[shape.Dim.Count + axis].DimValue;
+            }
+
+            if (ConstantSources.Find(graph, value) is { } constant)
+            {
+                return constant.Dims.Count + axis >= 0 ? constant.Dims[constant.Dims.Count + axis] : null;
+            }
+
+            if (depth > 64 || graph.Producer(value) is not { } node || !GraphScopes.IsStandard(node))
+            {
+                return null;
+            }
+
+            TensorProto? weight = node.Input.Count > 1 ? ConstantSources.Find(graph, node.Input[1]) : null;
+            switch (node.OpType)
+            {
+                case "Conv" when weight is not null && axis == 1 - weight.Dims.Count:
+                    return weight.Dims[0];
+                case "MatMul" when weight is { Dims.Count: 2 } && axis == -1:
+                    return weight.Dims[1];
+                case "Gemm" when weight is { Dims.Count: 2 } && axis == -1:
+                    return IntAttribute(node, "transB", 0) != 0 ? weight.Dims[0] : weight.Dims[1];
+                case "Concat":
+                    if (IsChannelAxis(node, at) is not { } along)
+                    {
+                        return null;
+                    }
+
+                    long sum = 0;
+                    foreach (var input in node.Input)
+                    {
+                        if (ChannelCount(input, at, depth + 1) is not { } count)
+                        {
+                            return null;
+                        }
+
+                        sum = along ? sum + count : count;
+                    }
+
+                    return sum;
+                case "BatchNormalization" or "Resize":
+                    return ChannelCount(node.Input[0], at, depth + 1);
+                default:
+                    // Element-wise operands may broadcast a single channel: the widest traced one is the value's.
+                    return Unary.Contains(node.OpType) || Pools.Contains(node.OpType) || Elementwise.Contains(node.OpType)
+                        ? node.Input.Where(i => i.Length > 0 && ConstantSources.Find(graph, i) is null).Select(i => ChannelCount(i, at, depth + 1)).Max()
+                        : null;
+            }
+        }
+
+        private TensorShapeProto? Annotated(string value)
+        {
+            var info = graph.Proto.ValueInfo.FirstOrDefault(v => v.Name == value) ?? graph.Proto.Input.FirstOrDefault(v => v.Name == value)
+                ?? graph.Proto.Output.FirstOrDefault(v => v.Name == value);
+            return info?.Type?.TensorType?.Shape;
         }
 
         /// <summary>Conv, MatMul and Gemm: a producer when the value is their output, a consumer when it is their data input.</summary>
@@ -246,15 +561,15 @@ internal static class GroupFinder
             }
 
             var weight = ConstantSources.Find(graph, node.Input[1])!;
-            if (node.OpType == "Conv" && IntAttribute(node, "group", 1) is var groups && groups != 1)
+            if (node.OpType == "Conv" && IntAttribute(node, "group", 1) is var groups && groups != 1 && IsDepthwise(node, weight))
             {
                 // Depthwise: one filter per channel, so the channels pass through and the filters go with them.
-                if (groups == weight.Dims[0] && weight.Dims[1] == 1 && IntAttribute(node, "group", 1) == units)
+                if (groups == Size(at) && !at.Flattened)
                 {
-                    AddTensor(node, 1, 0, flattened: false, CoupledRole.Parameter, described);
+                    AddTensor(node, 1, 0, at, CoupledRole.Parameter, described);
                     if (node.Input.Count > 2 && node.Input[2].Length > 0)
                     {
-                        AddTensor(node, 2, 0, flattened: false, CoupledRole.Parameter, described);
+                        AddTensor(node, 2, 0, at, CoupledRole.Parameter, described);
                     }
 
                     depthwise.Add(node);
@@ -263,7 +578,7 @@ internal static class GroupFinder
                 }
                 else
                 {
-                    Fail($"{described} is a grouped convolution ({groups} groups) that is not depthwise");
+                    Fail($"{described} is a depthwise convolution over {groups} channels where the group has {Size(at)}");
                 }
 
                 return;
@@ -272,7 +587,19 @@ internal static class GroupFinder
             if (node.Output[0] == value)
             {
                 // Met backwards: another layer whose output is tied to these channels (a residual branch).
+                if (at.Window is not null || at.Flattened)
+                {
+                    Fail($"{described} makes more channels than the group's (beside a Concat) or flattened ones");
+                    return;
+                }
+
                 AddProducer(node);
+                return;
+            }
+
+            if (node.OpType == "Conv" && IntAttribute(node, "group", 1) is var convGroups && convGroups != 1)
+            {
+                Fail($"{described} is a grouped convolution ({convGroups} groups): its input channels are tied to its conv groups and are not followed");
                 return;
             }
 
@@ -291,7 +618,7 @@ internal static class GroupFinder
                 }
 
                 consumers.Add((node, value, node.Input[1]));
-                AddTensor(node, 1, 1, flattened: false, CoupledRole.Consumer, described);
+                AddTensor(node, 1, 1, at, CoupledRole.Consumer, described);
                 return;
             }
 
@@ -302,7 +629,7 @@ internal static class GroupFinder
             }
 
             consumers.Add((node, value, node.Input[1]));
-            AddTensor(node, 1, node.OpType == "Gemm" && IntAttribute(node, "transB", 0) != 0 ? 1 : 0, at.Flattened, CoupledRole.Consumer, described);
+            AddTensor(node, 1, node.OpType == "Gemm" && IntAttribute(node, "transB", 0) != 0 ? 1 : 0, at, CoupledRole.Consumer, described);
         }
 
         /// <summary>The seed and every layer met backwards: its output channels, and its bias.</summary>
@@ -311,18 +638,28 @@ internal static class GroupFinder
             Producers.Add(node);
             var described = $"{node.OpType} '{ChannelGroup.Describe(node)}'";
             var weight = ConstantSources.Find(graph, node.Input[1])!;
-            if (node.OpType == "Conv" && IntAttribute(node, "group", 1) != 1)
+            if (node.OpType == "Conv" && IntAttribute(node, "group", 1) is var groups && groups != 1)
             {
-                Fail($"{described} is a grouped convolution");
-                return;
+                if (IsDepthwise(node, weight))
+                {
+                    Fail($"{described} is a depthwise convolution: its channels are those of the layer before it, which is not followed here");
+                    return;
+                }
+
+                // Output channels of a grouped convolution: as many go from each conv group, so the groups stay equal.
+                var perGroup = checked((int)(weight.Dims[0] / groups));
+                for (var g = 0; g < groups; g++)
+                {
+                    partitions.Add((g * perGroup, perGroup));
+                }
             }
 
             var transB = IntAttribute(node, "transB", 0) != 0;
             var axis = node.OpType switch { "Conv" => 0, "Gemm" when transB => 0, _ => 1 };
-            AddTensor(node, 1, axis, flattened: false, CoupledRole.Producer, described);
+            AddTensor(node, 1, axis, null, CoupledRole.Producer, described);
             if (node.OpType is "Conv" && node.Input.Count > 2 && node.Input[2].Length > 0)
             {
-                AddTensor(node, 2, 0, flattened: false, CoupledRole.Parameter, described);
+                AddTensor(node, 2, 0, null, CoupledRole.Parameter, described);
             }
 
             if (node.OpType == "Gemm" && node.Input.Count > 2 && node.Input[2].Length > 0)
@@ -341,7 +678,7 @@ internal static class GroupFinder
                         return;
                     }
 
-                    AddTensor(node, 2, bias.Dims.Count - 1, flattened: false, CoupledRole.Parameter, described);
+                    AddTensor(node, 2, bias.Dims.Count - 1, null, CoupledRole.Parameter, described);
                 }
             }
 
@@ -377,7 +714,7 @@ internal static class GroupFinder
                             return;
                         }
 
-                        AddTensor(node, i, position, flattened: false, CoupledRole.Parameter, described);
+                        AddTensor(node, i, position, at, CoupledRole.Parameter, described);
                     }
                 }
                 else if (node.OpType == "Pow" && i == 1)
@@ -399,9 +736,9 @@ internal static class GroupFinder
         /// <summary>Flatten or Reshape of [N, C, H, W] to [N, C*H*W]: channel c becomes the block [c*H*W, (c+1)*H*W).</summary>
         private void VisitFlatten(NodeProto node, string value, ChannelAxis at, string described)
         {
-            if (node.Input[0] != value || at.Flattened || at.Rank is not { } rank || at.Axis != 1 - rank)
+            if (node.Input[0] != value || at.Flattened || at.Window is not null || at.Rank is not { } rank || at.Axis != 1 - rank)
             {
-                Fail($"{described} reshapes the channels in a way that is not followed");
+                Fail($"{described} reshapes the channels in a way that is not followed (or channels beside a Concat's)");
                 return;
             }
 
@@ -435,15 +772,11 @@ internal static class GroupFinder
             Join(node.Output[0], new ChannelAxis(-1, 2, true), described);
         }
 
-        private bool IsOtherAxis(NodeProto node, ChannelAxis at)
+        /// <summary>Whether an op's axis attribute is the channel axis; null when it is positive and the value's rank is not known.</summary>
+        private static bool? IsChannelAxis(NodeProto node, ChannelAxis at)
         {
             var axis = IntAttribute(node, "axis", 0);
-            if (axis < 0)
-            {
-                return axis != at.Axis;
-            }
-
-            return at.Rank is { } rank && axis != rank + at.Axis;
+            return axis < 0 ? axis == at.Axis : at.Rank is { } rank ? axis - rank == at.Axis : null;
         }
 
         private void OnlyFirstOutput(NodeProto node, string described)
@@ -464,9 +797,14 @@ internal static class GroupFinder
                 return;
             }
 
+            if (at.Window is { } window && window.Offset == 0 && window.First == 0 && window.Count == units && at.Total == units)
+            {
+                at = at with { Window = null, Total = 0 }; // the value holds exactly the group's units again
+            }
+
             if (values.TryGetValue(value, out var known))
             {
-                if (known.Axis != at.Axis || known.Flattened != at.Flattened)
+                if (!known.SameAs(at))
                 {
                     Fail($"{described} ties the channels to another axis of '{value}'");
                 }
@@ -478,10 +816,15 @@ internal static class GroupFinder
             queue.Enqueue(value);
         }
 
-        /// <summary>Couples input <paramref name="input"/> of the node, a constant whose axis holds one entry per channel (or block).</summary>
-        private void AddTensor(NodeProto node, int input, int axis, bool flattened, CoupledRole role, string described)
+        /// <summary>
+        /// Couples input <paramref name="input"/> of the node, a constant whose axis holds one entry per channel (or
+        /// block) of the value at <paramref name="at"/> (null for a producer: one entry per unit).
+        /// </summary>
+        private void AddTensor(NodeProto node, int input, int axis, ChannelAxis? at, CoupledRole role, string described)
         {
             var name = node.Input[input];
+            var flattened = at?.Flattened ?? false;
+            var window = at?.Window;
             if (ConstantSources.Find(graph, name) is not { } tensor || !IsFloat(tensor))
             {
                 Fail($"{described} has a computed or non-float parameter '{name}'");
@@ -499,23 +842,23 @@ internal static class GroupFinder
             {
                 units = checked((int)size);
             }
-            else if (!flattened && size != units)
+            else if (!flattened && size != (window is null ? units : at!.Value.Total))
             {
-                Fail($"{described}: '{name}' has {size} entries where the group has {units} channels");
+                Fail($"{described}: '{name}' has {size} entries where the group's value has {(window is null ? units : at!.Value.Total)} channels");
                 return;
             }
 
             if (tensors.TryGetValue(name, out var entry))
             {
-                if (entry.Axis != axis || entry.Flattened != flattened)
+                if (entry.Axis != axis || entry.Flattened != flattened || entry.Window != window)
                 {
-                    Fail($"{described}: '{name}' is tied to the group on two axes");
+                    Fail($"{described}: '{name}' is tied to the group on two axes or windows");
                     return;
                 }
             }
             else
             {
-                tensors[name] = entry = new TensorEntry(name, axis, flattened, role);
+                tensors[name] = entry = new TensorEntry(name, axis, flattened, role, window);
             }
 
             entry.Readers.Add((node, input));
@@ -553,8 +896,17 @@ internal static class GroupFinder
                 edits.Add(new ShapeEdit(tensor, index, spatial, reader, input));
             }
 
+            var ranges = partitions.Distinct().OrderBy(p => p.First).ToList();
+            for (var i = 1; i < ranges.Count; i++)
+            {
+                if (ranges[i].First < ranges[i - 1].First + ranges[i - 1].Count)
+                {
+                    return Fail("the conv groups of a grouped convolution and the pieces of a Split cut the channels differently");
+                }
+            }
+
             var kind = Producers.Any(p => p.OpType == "Conv") ? ChannelGroupKind.ConvChannels : ChannelGroupKind.Neurons;
-            var coupled = tensors.Values.Select(t => new CoupledTensor(t.Name, t.Axis, t.Flattened ? checked((int)spatial) : 1, t.Role, t.Readers)).ToList();
+            var coupled = tensors.Values.Select(t => new CoupledTensor(t.Name, t.Axis, t.Flattened ? checked((int)spatial) : 1, t.Role, t.Readers) { Window = t.Window }).ToList();
             return new ChannelGroup
             {
                 Kind = kind,
@@ -563,6 +915,8 @@ internal static class GroupFinder
                 Tensors = coupled,
                 Shapes = edits,
                 Depthwise = depthwise,
+                Splits = splits,
+                Partitions = ranges,
                 Consumers = consumers.Select(c => new GroupConsumer(c.Node, c.Input, coupled.First(t => t.Name == c.Weight))).ToList(),
                 Values = values.Keys.ToList(),
             };

@@ -12,6 +12,9 @@ public sealed record PlannedGroup(
     IReadOnlyList<int>? RemovedUnits)
 {
     internal ChannelGroup Group { get; init; } = null!;
+
+    /// <summary>Units asked of the group; <see cref="Removed"/> is what its partitions allow of them.</summary>
+    internal int Requested { get; init; }
 }
 
 /// <summary>What structured pruning would do to a model: the groups it prunes, and the layers it leaves alone with the reason.</summary>

@@ -74,9 +74,15 @@ public sealed class StructuredPruner : IPruner
         foreach (var group in attention.Concat(generic))
         {
             var layers = group.Producers.Select(ChannelGroup.Describe).ToList();
-            var remove = Removed(group, structured, options.Sparsity);
+            var requested = Removed(group, structured, options.Sparsity);
+            var remove = group.Removals(requested).Sum(r => r.Remove);
             if (remove == 0)
             {
+                if (requested > 0)
+                {
+                    skipped.Add(new SkippedGroup(layers, $"its {group.Units} channels are cut into {group.Partitions.Count} conv groups or Split pieces that each keep at least one, so none goes at this fraction"));
+                }
+
                 continue;
             }
 
@@ -93,10 +99,10 @@ public sealed class StructuredPruner : IPruner
             }
 
             var removedUnits = options.Criterion is ImportanceCriterion.L1 or ImportanceCriterion.L2 or ImportanceCriterion.Fpgm
-                ? UnitImportance.Lowest(UnitImportance.Score(graph, group, options.Criterion, []), remove)
+                ? UnitImportance.Lowest(UnitImportance.Score(graph, group, options.Criterion, []), group, requested)
                 : null;
             planned.Add(new PlannedGroup(group.Name, group.Kind, group.Units, remove, layers, group.Consumers.Select(c => ChannelGroup.Describe(c.Node)).ToList(),
-                group.Tensors.Select(t => t.Name).ToList(), removedUnits) { Group = group });
+                group.Tensors.Select(t => t.Name).ToList(), removedUnits) { Group = group, Requested = requested });
         }
 
         return new StructuredPlan(planned, skipped);
@@ -165,22 +171,25 @@ public sealed class StructuredPruner : IPruner
         var rows = new List<PrunedLayer>();
         var criterion = CriterionName(options.Criterion);
         var reconstruct = options.Reconstruct && calibration is not null;
+        var shifts = new WindowShifts(order);
         for (var g = 0; g < planned.Count; g++)
         {
             context.Cancellation.ThrowIfCancellationRequested();
-            var group = planned[g].Group;
+            var found = planned[g].Group;
+            var group = shifts.Current(found);
             context.Log.Progress("Structured pruning", group.Name, (double)g / planned.Count);
             var consumerStatistics = calibration is null ? [] : ConsumerStatisticsCollector.Collect(model, reference!, group, calibration, context, cachedReference);
             var removed = calibration is null && planned[g].RemovedUnits is { } fromPlan
                 ? fromPlan
-                : UnitImportance.Lowest(UnitImportance.Score(graph, group, options.Criterion, consumerStatistics), planned[g].Removed);
+                : UnitImportance.Lowest(UnitImportance.Score(graph, group, options.Criterion, consumerStatistics), group, planned[g].Requested);
             var kept = Enumerable.Range(0, group.Units).Except(removed).ToArray();
             ShrinkProducers(graph, group, kept, names, rows, criterion, outputMaps);
             foreach (var consumer in group.Consumers)
             {
-                rows.Add(RefitConsumer(graph, group, consumer, kept, consumerStatistics.FirstOrDefault(c => c.Consumer == consumer), reconstruct, names, criterion, outputMaps));
+                rows.Add(RefitConsumer(graph, consumer, kept, consumerStatistics.FirstOrDefault(c => c.Consumer == consumer), reconstruct, names, criterion, outputMaps));
             }
 
+            shifts.Record(found, kept);
             foreach (var value in group.Values)
             {
                 GraphScopes.RemoveValueInfo(graph, value);
@@ -276,15 +285,16 @@ public sealed class StructuredPruner : IPruner
             var (node, input) = tensor.Readers[0];
             var current = ConstantSources.Find(graph, node.Input[input])!;
             var dims = current.Dims.ToArray();
-            var values = UnitSlices.Keep(TensorCodec.ToSingle(current), dims, tensor.Axis, tensor.Block, kept);
+            var indices = UnitSlices.KeptIndices(tensor.AxisUnits(dims[tensor.Axis]), kept);
+            var values = UnitSlices.Keep(TensorCodec.ToSingle(current), dims, tensor.Axis, indices);
             var after = (long[])dims.Clone();
-            after[tensor.Axis] = (long)kept.Length * tensor.Block;
+            after[tensor.Axis] = indices.Length;
             TensorEdits.Replace(graph, node.Input[input], tensor.Readers, TensorCodec.FromSingle("", after, values, TensorCodec.ElementTypeOf(current)), names);
             if (tensor.Role == CoupledRole.Producer)
             {
                 rows.Add(new PrunedLayer(ChannelGroup.Describe(node), node.OpType, tensor.Name, dims, after, 1 - (double)values.Length / TensorCodec.ElementCount(dims), criterion, null));
                 var previous = outputMaps.TryGetValue(node, out var map) ? map : Enumerable.Range(0, (int)dims[tensor.Axis]).ToArray();
-                outputMaps[node] = kept.SelectMany(u => Enumerable.Range(u * tensor.Block, tensor.Block)).Select(i => previous[i]).ToArray();
+                outputMaps[node] = indices.Select(i => previous[i]).ToArray();
             }
         }
 
@@ -299,24 +309,75 @@ public sealed class StructuredPruner : IPruner
 
         foreach (var conv in group.Depthwise)
         {
-            conv.Attribute.First(a => a.Name == "group").I = kept.Length;
+            // One filter per channel: the group count is the (now shrunk) filter count, whatever else a Concat put beside the group's channels.
+            conv.Attribute.First(a => a.Name == "group").I = ConstantSources.Find(graph, conv.Input[1])!.Dims[0];
+        }
+
+        foreach (var split in group.Splits)
+        {
+            ShrinkSplit(graph, split, kept.Count(u => u >= split.First && u < split.First + split.Count) - split.Count, names);
         }
     }
 
-    private static PrunedLayer RefitConsumer(OnnxGraph graph, ChannelGroup group, GroupConsumer consumer, int[] kept, ConsumerStatistics? statistics,
+    /// <summary>Adds <paramref name="change"/> (negative) to one piece of a Split's sizes, writing the sizes out first if the Split had none.</summary>
+    private static void ShrinkSplit(OnnxGraph graph, SplitEdit edit, int change, HashSet<string> names)
+    {
+        var split = edit.Split;
+        var attribute = split.Attribute.FirstOrDefault(a => a.Name == "split");
+        var input = split.Input.Count > 1 && split.Input[1].Length > 0 ? ConstantSources.Find(graph, split.Input[1]) : null;
+        var sizes = input is not null ? TensorCodec.ToInt64(input) : attribute is not null ? attribute.Ints.ToArray() : edit.Sizes.ToArray();
+        sizes[edit.Piece] += change;
+        if ((graph.OpsetVersion("") ?? 1) < 13)
+        {
+            if (attribute is null)
+            {
+                attribute = new AttributeProto { Name = "split", Type = AttributeProto.Types.AttributeType.Ints };
+                split.Attribute.Add(attribute);
+            }
+
+            attribute.Ints.Clear();
+            attribute.Ints.AddRange(sizes);
+            return;
+        }
+
+        var tensor = TensorCodec.FromInt64("", [sizes.Length], sizes);
+        if (input is not null)
+        {
+            TensorEdits.Replace(graph, split.Input[1], [(split, 1)], tensor, names);
+            return;
+        }
+
+        // Equal parts (opset 18 may say how many with num_outputs): sizes and num_outputs cannot both be given.
+        if (split.Attribute.FirstOrDefault(a => a.Name == "num_outputs") is { } count)
+        {
+            split.Attribute.Remove(count);
+        }
+
+        tensor.Name = GraphScopes.UniqueName(names, $"{ChannelGroup.Describe(split)}_sizes");
+        graph.SetInitializer(tensor);
+        while (split.Input.Count < 2)
+        {
+            split.Input.Add("");
+        }
+
+        split.Input[1] = tensor.Name;
+    }
+
+    private static PrunedLayer RefitConsumer(OnnxGraph graph, GroupConsumer consumer, int[] kept, ConsumerStatistics? statistics,
         bool reconstruct, HashSet<string> names, string criterion, Dictionary<NodeProto, int[]> outputMaps)
     {
         var node = consumer.Node;
         var current = ConstantSources.Find(graph, node.Input[1])!;
         var dims = current.Dims.ToArray();
         var weights = WeightMatrix.Read(graph, consumer, out var outputs);
-        var perUnit = weights.Length / outputs / group.Units;
-        var features = kept.SelectMany(u => Enumerable.Range(u * perUnit, perUnit)).ToArray();
+        var keptSet = new HashSet<int>(kept);
+        var featureUnits = ConsumerStatisticsCollector.FeatureUnits(consumer, dims, weights.Length / outputs);
+        var features = Enumerable.Range(0, featureUnits.Length).Where(f => featureUnits[f] < 0 || keptSet.Contains(featureUnits[f])).ToArray();
         var outputMap = outputMaps.TryGetValue(node, out var map) ? map : Enumerable.Range(0, outputs).ToArray();
         var refit = LayerRefit.Apply(weights, outputs, features, statistics, reconstruct, outputMap, OwnBias(graph, node, outputs));
         var after = (long[])dims.Clone();
         var axis = consumer.Weight.Axis;
-        after[axis] = dims[axis] / group.Units * kept.Length;
+        after[axis] = UnitSlices.KeptIndices(consumer.Weight.AxisUnits(dims[axis]), keptSet).Length;
         var stored = WeightMatrix.ToStored(consumer, refit.Matrix, outputs);
         TensorEdits.Replace(graph, node.Input[1], [(node, 1)], TensorCodec.FromSingle("", after, stored, TensorCodec.ElementTypeOf(current)), names);
         if (refit.BiasDelta is { } delta)

@@ -20,7 +20,7 @@ internal static class UnitImportance
                 foreach (var tensor in group.Tensors.Where(t => t.Role != CoupledRole.Parameter))
                 {
                     var weight = ConstantSources.Find(graph, tensor.Name)!;
-                    var norms = UnitSlices.Norms(Onnx.Tensors.TensorCodec.ToSingle(weight), weight.Dims, tensor.Axis, tensor.Block, group.Units,
+                    var norms = UnitSlices.Norms(Onnx.Tensors.TensorCodec.ToSingle(weight), weight.Dims, tensor.Axis, tensor.AxisUnits(weight.Dims[tensor.Axis]), group.Units,
                         squared: criterion == ImportanceCriterion.L2);
                     AddNormalized(total, criterion == ImportanceCriterion.L2 ? norms.Select(Math.Sqrt).ToArray() : norms);
                 }
@@ -44,7 +44,7 @@ internal static class UnitImportance
             case ImportanceCriterion.Apoz:
                 foreach (var s in statistics)
                 {
-                    AddNormalized(total, s.UnitZeros.Select(z => 1 - z).ToArray());
+                    AddNormalized(total, s.UnitZeros.Select((z, u) => s.IsRead(u) ? 1 - z : 0).ToArray());
                 }
 
                 break;
@@ -60,9 +60,14 @@ internal static class UnitImportance
         return total;
     }
 
-    /// <summary>The units with the lowest scores (ties: the later unit goes first), ascending.</summary>
-    public static int[] Lowest(double[] scores, int count) =>
-        Enumerable.Range(0, scores.Length).OrderBy(u => scores[u]).ThenByDescending(u => u).Take(count).Order().ToArray();
+    /// <summary>
+    /// The units with the lowest scores (ties: the later unit goes first), ascending: <paramref name="count"/> in all,
+    /// spread over the group's partitions as <see cref="ChannelGroup.Removals"/> says.
+    /// </summary>
+    public static int[] Lowest(double[] scores, ChannelGroup group, int count) =>
+        group.Removals(count)
+            .SelectMany(r => Enumerable.Range(r.First, r.Count).OrderBy(u => scores[u]).ThenByDescending(u => u).Take(r.Remove))
+            .Order().ToArray();
 
     private static void AddNormalized(double[] total, double[] scores)
     {
@@ -91,23 +96,36 @@ internal static class UnitImportance
     }
 
     /// <summary>
-    /// Output error of removing a unit alone: E‖x_u W_u‖² = Σ over the unit's features f, g of E[x_f x_g] (W_f · W_g),
+    /// Output error of removing a unit alone: E‖x_u W_u‖² = Σ over the unit's features f, g (none for a unit outside the consumer's window) of E[x_f x_g] (W_f · W_g),
     /// from the consumer's second moment.
     /// </summary>
     private static double[] OutputEnergy(OnnxGraph graph, ConsumerStatistics statistics, int units)
     {
         var weights = WeightMatrix.Read(graph, statistics.Consumer, out var outputs);
-        var perUnit = statistics.FeaturesPerUnit;
+        var features = new List<int>[units];
+        for (var u = 0; u < units; u++)
+        {
+            features[u] = [];
+        }
+
+        for (var f = 0; f < statistics.FeatureUnits.Length; f++)
+        {
+            if (statistics.FeatureUnits[f] >= 0)
+            {
+                features[statistics.FeatureUnits[f]].Add(f);
+            }
+        }
+
         var energy = new double[units];
         var moment = statistics.SecondMoment;
         var d = statistics.Features;
         Parallel.For(0, units, u =>
         {
             double sum = 0;
-            for (var f = u * perUnit; f < (u + 1) * perUnit; f++)
+            foreach (var f in features[u])
             {
                 var wf = weights.AsSpan(f * outputs, outputs);
-                for (var g = u * perUnit; g < (u + 1) * perUnit; g++)
+                foreach (var g in features[u])
                 {
                     sum += moment[(long)f * d + g] * TensorPrimitives.Dot(wf, weights.AsSpan(g * outputs, outputs));
                 }
