@@ -7,9 +7,9 @@ using Compression.Core.Pipeline;
 namespace Compression.Core.Pruning;
 
 /// <summary>
-/// Prune, test, repeat: step k prunes the previous step's model to k/steps of the target sparsity (with
-/// calibration, reconstruction runs on that model's own activations), evaluates it with the recipe's evaluate
-/// section, and stops at the first step that misses <see cref="PruneSchedule.StopWhen"/>. The last step that met
+/// Prune, test, repeat: step k prunes the previous step's model to k/steps of the target sparsity and of each
+/// <c>layers</c> entry's (with calibration, reconstruction runs on that model's own activations), evaluates it with
+/// the recipe's evaluate section, and stops at the first step that misses <see cref="PruneSchedule.StopWhen"/>. The last step that met
 /// it is kept; when none did, the model is left unpruned with a warning.
 /// </summary>
 internal static class IterativePruning
@@ -36,7 +36,9 @@ internal static class IterativePruning
             context.Cancellation.ThrowIfCancellationRequested();
             var sparsity = options.Sparsity * step / schedule.Steps;
             var candidate = new OnnxModel(current.Proto.Clone(), model.Path); // tensor bytes are shared, not copied
-            var result = pruner.Prune(candidate, options with { Sparsity = sparsity, Schedule = null }, context);
+            var layers = options.Layers.Where(l => l.Value is not null)
+                .ToDictionary(l => l.Key, l => l.Value with { Sparsity = l.Value.Sparsity * step / schedule.Steps });
+            var result = pruner.Prune(candidate, options with { Sparsity = sparsity, Layers = layers, Schedule = null }, context);
             var verdicts = Gates.Check(stopWhen, 1, 1, evaluate(result.Model));
             var met = verdicts.All(v => v.Passed);
             steps.Add(new Dictionary<string, object>

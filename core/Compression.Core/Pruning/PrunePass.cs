@@ -1,6 +1,12 @@
+using Compression.Core.Diagnostics;
 using Compression.Core.Onnx;
+using Compression.Core.Onnx.Graphs;
+using Compression.Core.Onnx.Protobuf;
+using Compression.Core.Onnx.Tensors;
 using Compression.Core.Passes;
+using Compression.Core.Passes.Graph;
 using Compression.Core.Pruning.Sparsity;
+using Compression.Core.Quantization;
 
 namespace Compression.Core.Pruning;
 
@@ -17,6 +23,7 @@ public sealed class PrunePass : Pass<PruneOptions>
 
     protected override PassResult Run(OnnxModel model, PruneOptions options, PassContext context)
     {
+        ThrowIfQuantized(model);
         IPruner pruner = options.Method == PruningMethod.Structured ? new Structured.StructuredPruner() : new SparsePruner();
         return options.Schedule is { Steps: > 1 } schedule
             ? IterativePruning.Run(model, options, schedule, pruner, context)
@@ -29,6 +36,7 @@ public sealed class PrunePass : Pass<PruneOptions>
     /// </summary>
     public static IReadOnlyList<string> PlanLayers(OnnxModel model, PruneOptions options)
     {
+        ThrowIfQuantized(model);
         if (options.Method != PruningMethod.Structured)
         {
             return SparsePruner.Plan(model, options);
@@ -47,7 +55,52 @@ public sealed class PrunePass : Pass<PruneOptions>
             lines.Add($"left alone: {string.Join(", ", skipped.Layers)}: {skipped.Reason}");
         }
 
+        lines.AddRange(plan.UnmatchedLayers.Select(p => $"layers '{p}': matches no producing layer of a group, so it has no effect"));
+
         return lines;
+    }
+
+    /// <summary>
+    /// Refuses a quantized model (CMP3411): pruning reads and writes float32 weights, and integer or 16-bit weights
+    /// would be dequantized or passed over. A pipeline that quantizes first (e.g. a search over the order of steps)
+    /// fails here, with the fix, instead of returning the model unpruned.
+    /// </summary>
+    private static void ThrowIfQuantized(OnnxModel model)
+    {
+        const string fix = "Pruning works on float32 weights: prune the float model, then quantize (put prune before quantize in the steps).";
+        if (QuantizedModelCheck.FirstQuantizedNode(model) is { } quantized)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneQuantizedModel,
+                $"The model is quantized: node '{OnnxGraph.Describe(quantized)} is a quantized operator. {fix}", model.Path));
+        }
+
+        var graph = model.MainGraph;
+        TensorProto? sixteenBit = null;
+        NodeProto? layer = null;
+        foreach (var node in graph.Nodes)
+        {
+            if (node.OpType is not ("MatMul" or "Gemm" or "Conv") || node.Input.Count < 2 || ConstantSources.Find(graph, node.Input[1]) is not { } weight)
+            {
+                continue;
+            }
+
+            var type = TensorCodec.ElementTypeOf(weight);
+            if (type == ElementType.Float)
+            {
+                return;
+            }
+
+            if (type is ElementType.Float16 or ElementType.BFloat16 && sixteenBit is null)
+            {
+                (sixteenBit, layer) = (weight, node);
+            }
+        }
+
+        if (sixteenBit is not null)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneQuantizedModel,
+                $"The model's MatMul, Gemm and Conv weights are {TensorCodec.ElementTypeOf(sixteenBit).ToString().ToLowerInvariant()}, none float32 (the first: '{sixteenBit.Name}' of '{OnnxGraph.Describe(layer!)}). {fix}", model.Path));
+        }
     }
 }
 
