@@ -61,8 +61,39 @@ public sealed class PrunePass : Pass<PruneOptions>
     }
 
     /// <summary>
+    /// The element type a layer reads its weight in: a constant's own, or the target of a Cast, looking through
+    /// Reshape and Transpose (float16 conversion may keep float32 initializers behind Casts); null when unknown.
+    /// </summary>
+    private static ElementType? WeightType(OnnxGraph graph, string name)
+    {
+        for (var hop = 0; hop < 4; hop++)
+        {
+            if (ConstantSources.Find(graph, name) is { } tensor)
+            {
+                return TensorCodec.ElementTypeOf(tensor);
+            }
+
+            var producer = graph.Producer(name);
+            if (producer is { OpType: "Cast" })
+            {
+                return (ElementType)(producer.Attribute.FirstOrDefault(a => a.Name == "to")?.I ?? 0);
+            }
+
+            if (producer is not { OpType: "Reshape" or "Transpose" or "Squeeze" or "Unsqueeze" or "Flatten" })
+            {
+                return null;
+            }
+
+            name = producer.Input[0];
+        }
+
+        return null;
+    }
+
+    /// <summary>
     /// Refuses a quantized model (CMP3411): pruning reads and writes float32 weights, and integer or 16-bit weights
-    /// would be dequantized or passed over. A pipeline that quantizes first (e.g. a search over the order of steps)
+    /// would be passed over, or folded back to float32 (a Cast of a float16 initializer is folded like any computed weight).
+    /// Even one such layer refuses the model: the float model is the one to prune. A pipeline that quantizes first (e.g. a search over the order of steps)
     /// fails here, with the fix, instead of returning the model unpruned.
     /// </summary>
     private static void ThrowIfQuantized(OnnxModel model)
@@ -75,31 +106,14 @@ public sealed class PrunePass : Pass<PruneOptions>
         }
 
         var graph = model.MainGraph;
-        TensorProto? sixteenBit = null;
-        NodeProto? layer = null;
         foreach (var node in graph.Nodes)
         {
-            if (node.OpType is not ("MatMul" or "Gemm" or "Conv") || node.Input.Count < 2 || ConstantSources.Find(graph, node.Input[1]) is not { } weight)
+            if (node.OpType is "MatMul" or "Gemm" or "Conv" && node.Input.Count > 1
+                && WeightType(graph, node.Input[1]) is { } type and (ElementType.Float16 or ElementType.BFloat16))
             {
-                continue;
+                throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneQuantizedModel,
+                    $"The model computes in {type.ToString().ToLowerInvariant()}: '{OnnxGraph.Describe(node)} reads its weight '{node.Input[1]}' as {type.ToString().ToLowerInvariant()}. {fix}", model.Path));
             }
-
-            var type = TensorCodec.ElementTypeOf(weight);
-            if (type == ElementType.Float)
-            {
-                return;
-            }
-
-            if (type is ElementType.Float16 or ElementType.BFloat16 && sixteenBit is null)
-            {
-                (sixteenBit, layer) = (weight, node);
-            }
-        }
-
-        if (sixteenBit is not null)
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneQuantizedModel,
-                $"The model's MatMul, Gemm and Conv weights are {TensorCodec.ElementTypeOf(sixteenBit).ToString().ToLowerInvariant()}, none float32 (the first: '{sixteenBit.Name}' of '{OnnxGraph.Describe(layer!)}). {fix}", model.Path));
         }
     }
 }
