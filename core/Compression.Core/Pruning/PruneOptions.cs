@@ -72,9 +72,11 @@ public sealed record PruneOptions : PassOptions
     [Option("Largest sparsity of any layer (global scope): no layer is emptied.", Minimum = 0, Maximum = 1)]
     public double MaxRatio { get; init; } = 0.95;
 
+    [NodePatterns]
     [Option("Nodes left alone: names (wildcards * and ?) or op types (e.g. Gemm).")]
     public IReadOnlyList<string> Exclude { get; init; } = [];
 
+    [NodePatterns]
     [Option("Settings for some layers, by node name (wildcards * and ?) or op type; the first matching entry wins, unmatched layers take the step's values. Unstructured: sparsity per layer (0 leaves it dense); N:M: sparsity 0 leaves a layer dense; structured: sparsity, neurons, channels or heads of the groups whose producing layers match.")]
     public IReadOnlyDictionary<string, LayerPruneSpec> Layers { get; init; } = new Dictionary<string, LayerPruneSpec>();
 

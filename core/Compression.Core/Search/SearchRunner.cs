@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -50,6 +51,8 @@ public static class SearchRunner
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.OutputExists, "The output file already exists; pass -Force to replace it.", output));
         }
+
+        CheckNodePatterns(spec, input, recipe.File);
 
         var ranking = new TrialRanking(spec.ParsedObjectives, spec.ParsedConstraints);
         var metrics = spec.ParsedObjectives.Select(o => o.Metric).Concat(spec.ParsedConstraints.Select(c => c.Metric)).ToList();
@@ -325,6 +328,40 @@ public static class SearchRunner
             throw new CompressionException(Diagnostic.Error(ErrorCodes.SearchMetricNotProduced,
                 $"The search uses {string.Join(", ", missing)}, which the evaluation on '{dataSet}' does not produce (the original measured: {string.Join(", ", baseline.Keys.Order(StringComparer.Ordinal))}). " +
                 "accuracy needs class labels, spearman sentence pairs with scores.", recipeFile));
+        }
+    }
+
+    /// <summary>
+    /// A node pattern in the space (<c>prune.layers[Conv_3]</c>, <c>quantize.exclude[Softmax]</c>) that matches no node
+    /// of the model would make a dimension that changes nothing: refused with CMP4113 before any trial.
+    /// </summary>
+    private static void CheckNodePatterns(SearchSpec spec, string input, string? recipeFile)
+    {
+        var patterns = spec.Space.Dimensions.SelectMany(d => d.Paths)
+            .SelectMany(p => p.Segments.Where(s => s.Key is not null && s.Property.GetCustomAttribute<NodePatternsAttribute>() is not null).Select(s => (Path: p, s.Key)))
+            .ToList();
+        if (patterns.Count == 0)
+        {
+            return;
+        }
+
+        var nodes = ModelLoader.Load(input, LoadOptions.MetadataOnly).MainGraph.AllNodes().Select(n => n.Node).ToList();
+        var diagnostics = new List<Diagnostic>();
+        foreach (var (path, key) in patterns)
+        {
+            var match = new Quantization.NodeExclusions([key!]);
+            if (!nodes.Any(match.Excludes))
+            {
+                var suggestion = OptionBinder.Suggest(key!, nodes.Select(n => n.Name).Where(n => n.Length > 0).Concat(nodes.Select(n => n.OpType)).Distinct(StringComparer.Ordinal));
+                diagnostics.Add(Diagnostic.Error(ErrorCodes.SearchPatternUnmatched,
+                    $"'{path.Text}': '{key}' matches no node of the model by name (wildcards * and ?) or op type, so this dimension would change nothing.{(suggestion is null ? "" : $" Did you mean '{suggestion}'?")}",
+                    recipeFile, path.Position.Line, path.Position.Column));
+            }
+        }
+
+        if (diagnostics.Count > 0)
+        {
+            throw new CompressionException(diagnostics);
         }
     }
 

@@ -448,7 +448,7 @@ internal static partial class SearchSpaceParser
             segments.Add(new PathSegment(property, kind, key));
         }
 
-        return new OptionPath(text, matching[occurrence - 1].Index, segments);
+        return new OptionPath(text, matching[occurrence - 1].Index, segments) { Position = ((int)node.Start.Line, (int)node.Start.Column) };
     }
 
     private static bool InRange(OptionPath path, object? value, OptionBinder binder, YamlNode node, string where)

@@ -223,6 +223,23 @@ public sealed class LayerAndOrderSearchTests(ITestOutputHelper output) : IDispos
         Assert.Equal(0.5, Zeros(written, "Convolution28"), 3);
     }
 
+    [SkippableFact]
+    public void A_node_pattern_that_matches_no_node_of_the_model_is_CMP4113_before_any_trial()
+    {
+        var recipe = MnistRecipe(
+            "  - prune: { sparsity: 0.5 }",
+            "    prune.layers[Times213].sparsity: [0.3, 0.7]\n    prune.exclude[Conv]: [false, true]\n    prune.layers[Convolution*].sparsity: [0.3]",
+            "[maximize accuracy]", "[]");
+
+        var error = Assert.Throws<CompressionException>(() => Search(recipe, "unmatched"));
+        var diagnostic = Assert.Single(error.Diagnostics);
+        Assert.Equal(ErrorCodes.SearchPatternUnmatched, diagnostic.Code);
+        Assert.Equal((10, 5), (diagnostic.Line, diagnostic.Column));
+        Assert.Equal("'prune.layers[Times213].sparsity': 'Times213' matches no node of the model by name (wildcards * and ?) or op type, so this dimension would change nothing. Did you mean 'Times212'?",
+            diagnostic.Message);
+        Assert.False(File.Exists(Path.Combine(folder, "unmatched.onnx.search.jsonl")));
+    }
+
     /// <summary>
     /// Prune then int8 is the usual pipeline; int8 first leaves pruning nothing float to work on. The search runs
     /// both orders: the swapped ones fail with CMP3411 and their reason, the others are measured, and the chosen model
