@@ -58,15 +58,16 @@ public static class SearchRunner
         var metrics = spec.ParsedObjectives.Select(o => o.Metric).Concat(spec.ParsedConstraints.Select(c => c.Metric)).ToList();
         var dataSet = spec.Data ?? recipe.Evaluate?.Data;
         var compare = metrics.Any(m => m.Source == MetricSource.Fidelity);
+        var sparsity = metrics.Any(m => m.Name == "sparsity"); // reads every weight: only when asked for
         var evaluation = EvaluationOf(recipe, dataSet, metrics);
         var journalPath = JournalPathFor(request, output);
-        using var journal = TrialJournal.Open(journalPath, Context(input, recipe, dataSet, evaluation, compare), log);
+        using var journal = TrialJournal.Open(journalPath, Context(input, recipe, dataSet, evaluation, compare, sparsity), log);
 
         var baseline = journal.Baseline;
         if (baseline is null)
         {
             log.Progress("Searching", "Measuring the original model", 0);
-            baseline = TrialEvaluator.MeasureOriginal(input, recipe, dataSet, evaluation, log, cancellation);
+            baseline = TrialEvaluator.MeasureOriginal(input, recipe, dataSet, evaluation, sparsity, log, cancellation);
         }
 
         CheckProduced(metrics, baseline, dataSet, recipe.File);
@@ -75,7 +76,7 @@ public static class SearchRunner
         var scratch = Directory.CreateTempSubdirectory("compression-search-");
         try
         {
-            var evaluator = new TrialEvaluator(input, recipe, dataSet, evaluation, compare, baseline, scratch.FullName);
+            var evaluator = new TrialEvaluator(input, recipe, dataSet, evaluation, compare, sparsity, baseline, scratch.FullName);
             var previous = new Dictionary<string, JournalEntry>(StringComparer.Ordinal);
             foreach (var entry in journal.Entries)
             {
@@ -379,7 +380,7 @@ public static class SearchRunner
     }
 
     /// <summary>What makes a trial's result: the model, the steps, the data (files included) and how it is evaluated.</summary>
-    private static string Context(string input, Recipe recipe, string? dataSet, EvaluationOptions? evaluation, bool compare)
+    private static string Context(string input, Recipe recipe, string? dataSet, EvaluationOptions? evaluation, bool compare, bool sparsity)
     {
         var text = new StringBuilder();
         text.Append(Sha256(input)).Append('\n');
@@ -399,6 +400,12 @@ public static class SearchRunner
         }
 
         text.Append(dataSet).Append(JsonSerializer.Serialize(evaluation)).Append(compare).Append('\n');
+        if (sparsity)
+        {
+            // Journals of searches without it (no sparsity measured) keep their hash.
+            text.Append("sparsity\n");
+        }
+
         return TrialJournal.Hash(text.ToString());
     }
 

@@ -188,6 +188,8 @@ public sealed class LayerAndOrderSearchTests(ITestOutputHelper output) : IDispos
         SearchRunner.Run(new SearchRequest(TestAssets.Require(TestAssets.Mnist, "mnist-8"), recipe) { OutputPath = Path.Combine(folder, name + ".onnx"), Force = true },
             new CollectingLog());
 
+    private static double Value(Trial trial, string dimension) => double.Parse(trial.Values[dimension], System.Globalization.CultureInfo.InvariantCulture);
+
     private static double Zeros(OnnxModel model, string node)
     {
         var weight = TensorCodec.ToSingle(ConstantSources.Find(model.MainGraph, model.MainGraph.Nodes.Single(n => n.Name == node).Input[1])!);
@@ -200,15 +202,21 @@ public sealed class LayerAndOrderSearchTests(ITestOutputHelper output) : IDispos
         var recipe = MnistRecipe(
             "  - prune: { sparsity: 0.5, storage: dense }",
             "    prune.layers[Times212].sparsity: [0.3, 0.5, 0.7]\n    prune.layers[Convolution110].sparsity: [0.5, 0.9]",
-            "[maximize accuracy]", "[\"accuracy_drop <= 0.01\"]");
+            "[maximize sparsity, maximize accuracy]", "[\"accuracy_drop <= 0.01\"]");
         var result = Search(recipe, "layers");
         foreach (var trial in result.Trials)
         {
-            output.WriteLine($"{trial}: accuracy {trial.Metric("accuracy"):P1}");
+            output.WriteLine($"{trial}: sparsity {trial.Metric("sparsity"):P2}, accuracy {trial.Metric("accuracy"):P1}");
         }
 
         Assert.Equal(6, result.Trials.Count);
         Assert.All(result.Trials, t => Assert.Null(t.Error));
+
+        // The sparsity metric counts zeros over the 5,994 float weights of rank 2 and up: the kernels (200 and 3,200),
+        // the classifier (2,560) and the [8,1,1], [16,1,1], [1,10] biases, which pruning leaves alone.
+        Assert.All(result.Trials, t => Assert.Equal(
+            (0.5 * 200 + Value(t, "prune.layers[Convolution110].sparsity") * 3200 + Value(t, "prune.layers[Times212].sparsity") * 2560) / 5994, t.Metric("sparsity")!.Value, 3));
+        Assert.Equal(0, result.Baseline["sparsity"]);
         Assert.Equal(6, result.Trials.Select(t => t.ModelSha256).Distinct().Count());
 
         var lines = File.ReadAllLines(result.JournalPath).Skip(1).Select(l => JsonNode.Parse(l)!).ToList();

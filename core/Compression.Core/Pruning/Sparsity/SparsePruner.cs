@@ -31,6 +31,7 @@ internal sealed class SparsePruner : IPruner
             targets = targets.Where(t => FitsPattern(t, pattern, context.Log)).ToList();
         }
 
+        var found = targets.Count;
         var (kept, pinned) = LayerSparsities(targets, options, context.Log);
         targets = kept;
         var statistics = new Dictionary<string, object>
@@ -39,6 +40,13 @@ internal sealed class SparsePruner : IPruner
             ["criterion"] = criterionName,
             ["scope"] = OptionBinder.EnumName(options.Scope),
         };
+        if (targets.Count == 0 && found > 0)
+        {
+            context.Log.Verbose($"prune: every one of the {found} prunable layers is left dense by its layers entry; the model is unchanged.");
+            statistics["pruned_layers"] = 0;
+            return new PassResult(model, statistics);
+        }
+
         if (targets.Count == 0)
         {
             context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingPruned,
