@@ -205,10 +205,12 @@ internal sealed class SparsePruner : IPruner
     private static void WarnPinned(List<PruneTarget> targets, List<double?> pinned, double[] sparsities, PruneOptions options, ICompressionLog log)
     {
         var own = targets.Select((t, i) => (Target: t, Sparsity: pinned[i])).Where(p => p.Sparsity is not null).ToList();
-        long free = 0;
-        var freeZeros = 0.0;
+        long free = 0, total = 0;
+        double freeZeros = 0, zeros = 0;
         for (var i = 0; i < targets.Count; i++)
         {
+            total += targets[i].Count;
+            zeros += sparsities[i] * targets[i].Count;
             if (pinned[i] is null)
             {
                 free += targets[i].Count;
@@ -216,9 +218,10 @@ internal sealed class SparsePruner : IPruner
             }
         }
 
+        // The others are held within [min_ratio, max_ratio], so the total can miss the target: say what it comes to.
         var others = free == 0
             ? "no other layer is left to share the target, so the step's sparsity has no effect"
-            : $"the other {targets.Count - own.Count} layer(s) share out the rest so that all layers together reach {Percent(options.Sparsity)} (they average {Percent(freeZeros / free)})";
+            : $"the other {targets.Count - own.Count} layer(s) share out the rest of the {Percent(options.Sparsity)} target: they average {Percent(freeZeros / free)}, all layers together {Percent(zeros / total)}";
         log.Report(Diagnostic.Warning(ErrorCodes.PruneLayersPinned,
             $"scope: global with layers entries: {string.Join(", ", own.Select(p => $"{p.Target.Describe} at {Percent(p.Sparsity!.Value)}"))} keep their own sparsity; {others}."));
     }
