@@ -183,6 +183,28 @@ public sealed class LayerPruningTests(ITestOutputHelper output) : IDisposable
         Assert.Equal([256L, 10], Shape("Times212"));
     }
 
+    [SkippableFact]
+    public void Structured_entries_set_heads_and_neurons_of_one_transformer_layer_apart()
+    {
+        var model = ModelLoader.Load(TestAssets.Require(TestAssets.MiniLm, "all-MiniLM-L6-v2"));
+        var options = new PruneOptions { Method = PruningMethod.Structured, Reconstruct = false, Structured = new StructuredPruneOptions { Heads = 2, Neurons = 0.25 } };
+        var uniform = StructuredPruner.Plan(model, options);
+        var attention = uniform.Groups.First(g => g.Kind == ChannelGroupKind.AttentionHeads);
+        var ffn = uniform.Groups.First(g => g.Kind == ChannelGroupKind.Neurons);
+
+        var plan = StructuredPruner.Plan(model, options with
+        {
+            Layers = new Dictionary<string, LayerPruneSpec> { [attention.Layers[1]] = new() { Heads = 4 }, [ffn.Name] = new() { Neurons = 0.5 } },
+        });
+        output.WriteLine($"{attention.Name} ({string.Join(", ", attention.Layers)}); {ffn.Name}");
+
+        Assert.Equal(4, plan.Groups.Single(g => g.Name == attention.Name).Removed);
+        Assert.Equal(768, plan.Groups.Single(g => g.Name == ffn.Name).Removed);
+        Assert.Equal(5, plan.Groups.Count(g => g.Kind == ChannelGroupKind.AttentionHeads && g.Removed == 2));
+        Assert.Equal(5, plan.Groups.Count(g => g.Kind == ChannelGroupKind.Neurons && g.Removed == 384));
+        Assert.Empty(plan.UnmatchedLayers);
+    }
+
     [SkippableTheory]
     [InlineData(QuantizationMode.Float16, "The model computes in float16: 'Convolution28' (Conv) reads its weight 'Parameter5_fp16' as float16.")]
     [InlineData(QuantizationMode.Dynamic, "is a quantized operator")]
