@@ -245,6 +245,23 @@ Describe 'Invoke-ModelPrune' -Skip:(-not $HasShared) {
         (Get-ChildItem $Folder).Name | Should -Be 'mnist-8.onnx'
     }
 
+    It '-LayerSparsity sets some layers apart: -WhatIf shows each layer''s own sparsity, the result has it' {
+        $transcript = Join-Path ([IO.Path]::GetTempPath()) "whatif-$PID-$(Get-Random).txt"
+        Start-Transcript -Path $transcript | Out-Null
+        Invoke-ModelPrune $Model -LayerSparsity ([ordered]@{ Times212 = 0.7; Conv = 0 }) -WhatIf
+        Stop-Transcript | Out-Null
+        $out = Get-Content $transcript -Raw
+        Remove-Item $transcript
+        $out | Should -Match "'Times212' \(MatMul\) \[256x10\]: 1792 of 2560 weights zeroed \(layers 'Times212'\)"
+        $out | Should -Match "'Convolution110' \(Conv\) \[16x8x5x5\]: left dense \(layers 'Conv'\)"
+        (Get-ChildItem $Folder).Name | Should -Be 'mnist-8.onnx'
+
+        $result = Invoke-ModelPrune $Model -LayerSparsity @{ Times212 = 0.7; Convolution28 = 0.3 } -OutputPath (Join-Path $Folder 'layers.onnx')
+        ($result.Steps[0].Statistics['layers'] | ForEach-Object { '{0} {1}' -f $_.Node, $_.Sparsity }) |
+            Should -Be @('Convolution28 0.3', 'Convolution110 0.5', 'Times212 0.7')
+        Remove-Item (Join-Path $Folder 'layers.onnx*')
+    }
+
     It 'refuses a 5:4 pattern with CMP3402, a channel criterion with CMP3403, and writes nothing' {
         Invoke-ModelPrune $Model -Method NM -Pattern 5:4 -ErrorVariable bad -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         $bad[0].FullyQualifiedErrorId | Should -BeLike 'CMP3402,*'

@@ -75,6 +75,7 @@ BeforeDiscovery {
             Channels = 'Nullable`1', '__AllParameterSets:o'
             Coupled = 'SwitchParameter', '__AllParameterSets:o'
             Exclude = 'String[]', '__AllParameterSets:o'
+            LayerSparsity = 'IDictionary', '__AllParameterSets:o'
             Force = 'SwitchParameter', '__AllParameterSets:o'
         }
         'Measure-Model'           = [ordered]@{

@@ -14,4 +14,6 @@ public static partial class ErrorCodes
     public const string SearchJournalStale = "CMP4109";
     public const string SearchValueOutOfRange = "CMP4110";
     public const string SearchBadCondition = "CMP4111";
+    public const string SearchBadOrder = "CMP4112";
+    public const string SearchPatternUnmatched = "CMP4113";
 }

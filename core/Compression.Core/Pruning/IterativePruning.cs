@@ -7,13 +7,13 @@ using Compression.Core.Pipeline;
 namespace Compression.Core.Pruning;
 
 /// <summary>
-/// Prune, test, repeat: step k prunes to k/steps of the target, evaluates the result with the recipe's evaluate
-/// section, and stops at the first step that misses <see cref="PruneSchedule.StopWhen"/>. The last step that met
-/// it is kept; when none did, the model is left unpruned with a warning. Unstructured steps start from the previous
-/// step's model (with calibration, reconstruction runs on that model's own activations). Structured steps start
-/// from the original each time, with k/steps of every ratio and head count: removed units are gone for good, and
-/// each refit aims at the original's outputs, so a step that removes more is one fresh prune, not a prune of a
-/// refit model.
+/// Prune, test, repeat: step k prunes to k/steps of the target (the sparsity, the structured ratios and head counts,
+/// and each <c>layers</c> entry's), evaluates the result with the recipe's evaluate section, and stops at the first
+/// step that misses <see cref="PruneSchedule.StopWhen"/>. The last step that met it is kept; when none did, the model
+/// is left unpruned with a warning. Unstructured steps start from the previous step's model (with calibration,
+/// reconstruction runs on that model's own activations). Structured steps start from the original each time:
+/// removed units are gone for good, and each refit aims at the original's outputs, so a step that removes more is
+/// one fresh prune, not a prune of a refit model.
 /// </summary>
 internal static class IterativePruning
 {
@@ -100,10 +100,19 @@ internal static class IterativePruning
             Schedule = null,
             Structured = structured with
             {
-                Heads = (int)Math.Floor(structured.Heads * fraction + 1e-9),
+                Heads = Whole(structured.Heads, fraction),
                 Neurons = structured.Neurons * fraction,
                 Channels = structured.Channels * fraction,
             },
+            Layers = options.Layers.Where(l => l.Value is not null).ToDictionary(l => l.Key, l => l.Value with
+            {
+                Sparsity = l.Value.Sparsity * fraction,
+                Neurons = l.Value.Neurons * fraction,
+                Channels = l.Value.Channels * fraction,
+                Heads = l.Value.Heads is { } heads ? Whole(heads, fraction) : null,
+            }),
         };
     }
+
+    private static int Whole(int count, double fraction) => (int)Math.Floor(count * fraction + 1e-9);
 }

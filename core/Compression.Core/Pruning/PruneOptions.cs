@@ -80,8 +80,13 @@ public sealed record PruneOptions : PassOptions
     [Option("Largest sparsity of any layer (global scope): no layer is emptied.", Minimum = 0, Maximum = 1)]
     public double MaxRatio { get; init; } = 0.95;
 
+    [NodePatterns]
     [Option("Nodes left alone: names (wildcards * and ?) or op types (e.g. Gemm).")]
     public IReadOnlyList<string> Exclude { get; init; } = [];
+
+    [NodePatterns]
+    [Option("Settings for some layers, by node name (wildcards * and ?) or op type; the first matching entry wins, unmatched layers take the step's values. Unstructured: sparsity per layer (0 leaves it dense); N:M: sparsity 0 leaves a layer dense; structured: sparsity, neurons, channels or heads of the groups whose producing layers match.")]
+    public IReadOnlyDictionary<string, LayerPruneSpec> Layers { get; init; } = new Dictionary<string, LayerPruneSpec>();
 
     [Option("Calibration data for activation criteria and reconstruction.")]
     public PruneCalibrationSpec? Calibration { get; init; }
@@ -97,6 +102,22 @@ public sealed record PruneOptions : PassOptions
 
     [Option("Structured method: how many heads, neurons and channels are removed, and whether coupled (residual) groups are pruned.")]
     public Structured.StructuredPruneOptions Structured { get; init; } = new();
+}
+
+/// <summary>Pruning settings of the layers an entry of <c>layers</c> matches; an absent key keeps the step's value.</summary>
+public sealed record LayerPruneSpec
+{
+    [Option("Fraction of these layers' weights removed (structured: of their group's neurons or channels); 0 leaves them dense. With scope: global these layers keep exactly this sparsity and the others share the rest of the target.", Minimum = 0, Maximum = 1, ExclusiveMaximum = true)]
+    public double? Sparsity { get; init; }
+
+    [Option("Structured: fraction of the neurons removed from the MatMul/Gemm groups these layers produce.", Minimum = 0, Maximum = 1)]
+    public double? Neurons { get; init; }
+
+    [Option("Structured: fraction of the output channels removed from the Conv groups these layers produce.", Minimum = 0, Maximum = 1)]
+    public double? Channels { get; init; }
+
+    [Option("Structured: attention heads removed from the attention blocks whose Q, K or V projection these layers are.", Minimum = 0)]
+    public int? Heads { get; init; }
 }
 
 /// <summary>The <c>calibration</c> options of the <c>prune</c> step.</summary>

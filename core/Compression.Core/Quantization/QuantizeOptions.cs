@@ -100,6 +100,7 @@ public sealed record QuantizeOptions : PassOptions
     [Option("Weight-only block size along the reduction dimension: a power of two from 16 to 256.", Minimum = 16, Maximum = 256)]
     public int BlockSize { get; init; } = 64;
 
+    [NodePatterns]
     [Option("Weight-only: bits and block size for some layers, by node name (wildcards * and ?) or op type; the first matching entry wins, unmatched layers take bits and block_size.")]
     public IReadOnlyDictionary<string, LayerQuantizeSpec> Layers { get; init; } = new Dictionary<string, LayerQuantizeSpec>();
 
@@ -112,6 +113,7 @@ public sealed record QuantizeOptions : PassOptions
     [Option("Calibration for static mode, GPTQ and fallback: the data set, the method and its settings.")]
     public CalibrationSpec? Calibration { get; init; }
 
+    [NodePatterns]
     [Option("Nodes left in float: names (wildcards * and ?) or op types (e.g. Softmax).")]
     public IReadOnlyList<string> Exclude { get; init; } = [];
 

@@ -1,6 +1,7 @@
 using Compression.Core.Diagnostics;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
+using Compression.Core.Onnx.Protobuf;
 
 namespace Compression.Core.Quantization;
 
@@ -19,14 +20,25 @@ internal static class QuantizedModelCheck
     /// <summary>Throws CMP3201 naming the first quantized node found, before anything is changed or written.</summary>
     public static void ThrowIfQuantized(OnnxModel model)
     {
+        if (FirstQuantizedNode(model) is { } node)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.AlreadyQuantized,
+                $"The model is already quantized: node '{OnnxGraph.Describe(node)} is a quantized operator. Quantize the float model instead.",
+                model.Path));
+        }
+    }
+
+    /// <summary>The first quantized operator of the model, subgraphs included, or null.</summary>
+    public static NodeProto? FirstQuantizedNode(OnnxModel model)
+    {
         foreach (var (_, node) in model.MainGraph.AllNodes())
         {
             if (QuantizedOpTypes.Contains(node.OpType) || node.OpType.StartsWith("QLinear", StringComparison.Ordinal))
             {
-                throw new CompressionException(Diagnostic.Error(ErrorCodes.AlreadyQuantized,
-                    $"The model is already quantized: node '{OnnxGraph.Describe(node)} is a quantized operator. Quantize the float model instead.",
-                    model.Path));
+                return node;
             }
         }
+
+        return null;
     }
 }

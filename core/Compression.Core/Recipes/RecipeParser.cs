@@ -286,3 +286,7 @@ public static class RecipeParser
 /// <summary>Marks an option whose value is the name of a data set defined in the recipe.</summary>
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class DataSetAttribute : Attribute;
+
+/// <summary>Marks a list or map option whose entries are node patterns: node names with the wildcards * and ?, or op types.</summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class NodePatternsAttribute : Attribute;

@@ -90,7 +90,7 @@ public static class RecipeSchema
     }
 
     private const string SpaceDescription =
-        "The options to vary: each key a path into the steps (quantize.bits, quantize.calibration.method, quantize.layers[MatMul_12].block_size, quantize.exclude[Softmax], prune.sparsity), each value a list, a range { min, max, step, log }, or a mapping with values/min/max/step/log/path/paths/when/start. See docs/search.md.";
+        "The options to vary: each key a path into the steps (quantize.bits, quantize.calibration.method, quantize.layers[MatMul_12].block_size, quantize.exclude[Softmax], prune.sparsity, prune.layers[Conv_3].sparsity), each value a list, a range { min, max, step, log }, or a mapping with values/min/max/step/log/path/paths/when/start; or the key order, whose values are orders of the steps ([[prune, quantize], [quantize, prune]]). See docs/search.md.";
 
     private static void Table(StringBuilder text, string? title, Type type, string extra = "")
     {

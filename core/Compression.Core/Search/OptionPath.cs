@@ -29,6 +29,9 @@ public sealed record PathSegment(PropertyInfo Property, PathSegmentKind Kind, st
 /// </summary>
 public sealed record OptionPath(string Text, int Step, IReadOnlyList<PathSegment> Segments)
 {
+    /// <summary>Where the path is written in the recipe (1-based), for diagnostics found later, e.g. against the model.</summary>
+    public (int Line, int Column) Position { get; init; }
+
     /// <summary>The type of the value the path sets (bool for a list member).</summary>
     public Type ValueType
     {

@@ -26,6 +26,7 @@ public sealed record SearchMetric(string Name, bool HigherIsBetter, MetricSource
         new("size", false, MetricSource.File, "bytes of the model file (constraints take 12 MB, 900 KB: decimal units)"),
         new("size_ratio", false, MetricSource.File, "size over the original's size"),
         new("parameters", false, MetricSource.File, "weight values stored (elements of initializers and constant tensors)"),
+        new("sparsity", true, MetricSource.File, "fraction of zeros in the float weights of rank 2 and up (matrices and kernels, dense or sparse), e.g. after pruning"),
         new("accuracy", true, MetricSource.Task, "top-1 accuracy, a fraction (0.989)"),
         new("accuracy_drop", false, MetricSource.Task, "the original's top-1 accuracy minus the trial's, a fraction (0.002 = 0.2 points)"),
         new("top_k", true, MetricSource.Task, "top-k accuracy, a fraction"),

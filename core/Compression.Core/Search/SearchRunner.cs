@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -51,19 +52,22 @@ public static class SearchRunner
             throw new CompressionException(Diagnostic.Error(ErrorCodes.OutputExists, "The output file already exists; pass -Force to replace it.", output));
         }
 
+        CheckNodePatterns(spec, input, recipe.File);
+
         var ranking = new TrialRanking(spec.ParsedObjectives, spec.ParsedConstraints);
         var metrics = spec.ParsedObjectives.Select(o => o.Metric).Concat(spec.ParsedConstraints.Select(c => c.Metric)).ToList();
         var dataSet = spec.Data ?? recipe.Evaluate?.Data;
         var compare = metrics.Any(m => m.Source == MetricSource.Fidelity);
+        var sparsity = metrics.Any(m => m.Name == "sparsity"); // reads every weight: only when asked for
         var evaluation = EvaluationOf(recipe, dataSet, metrics);
         var journalPath = JournalPathFor(request, output);
-        using var journal = TrialJournal.Open(journalPath, Context(input, recipe, dataSet, evaluation, compare), log);
+        using var journal = TrialJournal.Open(journalPath, Context(input, recipe, dataSet, evaluation, compare, sparsity), log);
 
         var baseline = journal.Baseline;
         if (baseline is null)
         {
             log.Progress("Searching", "Measuring the original model", 0);
-            baseline = TrialEvaluator.MeasureOriginal(input, recipe, dataSet, evaluation, log, cancellation);
+            baseline = TrialEvaluator.MeasureOriginal(input, recipe, dataSet, evaluation, sparsity, log, cancellation);
         }
 
         CheckProduced(metrics, baseline, dataSet, recipe.File);
@@ -72,7 +76,7 @@ public static class SearchRunner
         var scratch = Directory.CreateTempSubdirectory("compression-search-");
         try
         {
-            var evaluator = new TrialEvaluator(input, recipe, dataSet, evaluation, compare, baseline, scratch.FullName);
+            var evaluator = new TrialEvaluator(input, recipe, dataSet, evaluation, compare, sparsity, baseline, scratch.FullName);
             var previous = new Dictionary<string, JournalEntry>(StringComparer.Ordinal);
             foreach (var entry in journal.Entries)
             {
@@ -328,6 +332,40 @@ public static class SearchRunner
         }
     }
 
+    /// <summary>
+    /// A node pattern in the space (<c>prune.layers[Conv_3]</c>, <c>quantize.exclude[Softmax]</c>) that matches no node
+    /// of the model would make a dimension that changes nothing: refused with CMP4113 before any trial.
+    /// </summary>
+    private static void CheckNodePatterns(SearchSpec spec, string input, string? recipeFile)
+    {
+        var patterns = spec.Space.Dimensions.SelectMany(d => d.Paths)
+            .SelectMany(p => p.Segments.Where(s => s.Key is not null && s.Property.GetCustomAttribute<NodePatternsAttribute>() is not null).Select(s => (Path: p, s.Key)))
+            .ToList();
+        if (patterns.Count == 0)
+        {
+            return;
+        }
+
+        var nodes = ModelLoader.Load(input, LoadOptions.MetadataOnly).MainGraph.AllNodes().Select(n => n.Node).ToList();
+        var diagnostics = new List<Diagnostic>();
+        foreach (var (path, key) in patterns)
+        {
+            var match = new Quantization.NodeExclusions([key!]);
+            if (!nodes.Any(match.Excludes))
+            {
+                var suggestion = OptionBinder.Suggest(key!, nodes.Select(n => n.Name).Where(n => n.Length > 0).Concat(nodes.Select(n => n.OpType)).Distinct(StringComparer.Ordinal));
+                diagnostics.Add(Diagnostic.Error(ErrorCodes.SearchPatternUnmatched,
+                    $"'{path.Text}': '{key}' matches no node of the model by name (wildcards * and ?) or op type, so this dimension would change nothing.{(suggestion is null ? "" : $" Did you mean '{suggestion}'?")}",
+                    recipeFile, path.Position.Line, path.Position.Column));
+            }
+        }
+
+        if (diagnostics.Count > 0)
+        {
+            throw new CompressionException(diagnostics);
+        }
+    }
+
     private static EvaluationOptions? EvaluationOf(Recipe recipe, string? dataSet, List<SearchMetric> metrics)
     {
         if (dataSet is null)
@@ -342,7 +380,7 @@ public static class SearchRunner
     }
 
     /// <summary>What makes a trial's result: the model, the steps, the data (files included) and how it is evaluated.</summary>
-    private static string Context(string input, Recipe recipe, string? dataSet, EvaluationOptions? evaluation, bool compare)
+    private static string Context(string input, Recipe recipe, string? dataSet, EvaluationOptions? evaluation, bool compare, bool sparsity)
     {
         var text = new StringBuilder();
         text.Append(Sha256(input)).Append('\n');
@@ -362,6 +400,12 @@ public static class SearchRunner
         }
 
         text.Append(dataSet).Append(JsonSerializer.Serialize(evaluation)).Append(compare).Append('\n');
+        if (sparsity)
+        {
+            // Journals of searches without it (no sparsity measured) keep their hash.
+            text.Append("sparsity\n");
+        }
+
         return TrialJournal.Hash(text.ToString());
     }
 

@@ -30,10 +30,14 @@ public sealed record SearchCondition(int Dimension, IReadOnlySet<int> Choices);
 /// <summary>
 /// One axis of the space: the option paths it sets (several for a tied group of layers), its values (a list, or a
 /// stepped range made into a list) or a continuous range, an optional condition, and where the sensitivity start
-/// begins (<see cref="Start"/>, default the first value or min) and falls back to (the other end).
+/// begins (<see cref="Start"/>, default the first value or min) and falls back to (the other end). The <c>order</c>
+/// dimension sets no option: its values are orders of the recipe's steps (the steps' indices, in running order).
 /// </summary>
 public sealed record SearchDimension(string Name, IReadOnlyList<OptionPath> Paths, IReadOnlyList<SearchChoice> Choices, SearchRange? Range, SearchCondition? When)
 {
+    /// <summary>Whether the values reorder the steps instead of setting an option.</summary>
+    public bool IsOrder => Paths.Count == 0;
+
     /// <summary>Index of the start value in <see cref="Choices"/>, or, for a range, its unit position (0 = min).</summary>
     public double Start { get; init; }
 
@@ -194,10 +198,14 @@ public sealed class SearchSpace(IReadOnlyList<SearchDimension> dimensions)
         }
     }
 
-    /// <summary>The recipe with this point's values set into its steps' options (the recipe itself is not changed).</summary>
+    /// <summary>
+    /// The recipe with this point's values set into its steps' options, then its steps in the point's order when the
+    /// space has an <c>order</c> dimension (paths count steps in the recipe's order). The recipe itself is not changed.
+    /// </summary>
     public Recipe Apply(Recipe recipe, SearchConfig config)
     {
         var steps = recipe.Steps.ToArray();
+        IReadOnlyList<int>? order = null;
         for (var i = 0; i < Dimensions.Count; i++)
         {
             if (double.IsNaN(config.Coordinates[i]))
@@ -206,6 +214,12 @@ public sealed class SearchSpace(IReadOnlyList<SearchDimension> dimensions)
             }
 
             var value = Dimensions[i].Value(config.Coordinates[i]);
+            if (Dimensions[i].IsOrder)
+            {
+                order = (IReadOnlyList<int>)value!;
+                continue;
+            }
+
             foreach (var path in Dimensions[i].Paths)
             {
                 var step = steps[path.Step];
@@ -213,6 +227,6 @@ public sealed class SearchSpace(IReadOnlyList<SearchDimension> dimensions)
             }
         }
 
-        return recipe with { Steps = steps };
+        return recipe with { Steps = order is null ? steps : order.Select(i => steps[i]).ToArray() };
     }
 }

@@ -9,12 +9,16 @@ namespace Compression.Core.Search;
 
 /// <summary>
 /// Reads a recipe's <c>search</c> section once its steps are bound: each key of <c>space</c> is a path into the
-/// steps' options (or a name with <c>paths:</c>), each value a list, a range or a mapping of those; then the
+/// steps' options (or a name with <c>paths:</c>, or <c>order</c>: orders of the steps), each value a list, a range or
+/// a mapping of those; then the
 /// objectives, constraints and budget. Every problem is a diagnostic with its line and column, before any trial.
 /// </summary>
 internal static partial class SearchSpaceParser
 {
     public const string SpaceKey = "space";
+
+    /// <summary>The reserved space key whose values are orders of the recipe's steps.</summary>
+    public const string OrderKey = "order";
 
     private static readonly string[] DimensionKeys = ["values", "min", "max", "step", "log", "path", "paths", "when", "start"];
 
@@ -84,10 +88,18 @@ internal static partial class SearchSpaceParser
             }
         }
 
+        // The order of the steps is no option: its values are lists of step names, listed only.
+        var isOrder = name == OrderKey;
+        if (isOrder && settings?.Children.FirstOrDefault(p => ((YamlScalarNode)p.Key).Value is not ("values" or "when" or "start")).Key is { } notForOrder)
+        {
+            binder.Add(ErrorCodes.SearchBadOrder, $"search.space.order takes values (orders of the steps), when and start; not '{((YamlScalarNode)notForOrder).Value}'.", notForOrder);
+            return null;
+        }
+
         // The key is the path, unless path/paths say where the values go (then the key only names the dimension).
         var pathNodes = settings is null ? null : Find(settings, "paths") is YamlSequenceNode many ? many.Children.ToList() : Find(settings, "path") is { } one ? [one] : null;
         var paths = new List<OptionPath>();
-        foreach (var pathNode in pathNodes ?? [keyNode])
+        foreach (var pathNode in isOrder ? [] : pathNodes ?? [keyNode])
         {
             if (ResolvePath((pathNode as YamlScalarNode)?.Value ?? "", recipe, binder, pathNode) is { } path)
             {
@@ -95,7 +107,7 @@ internal static partial class SearchSpaceParser
             }
         }
 
-        if (paths.Count == 0 || paths.Count != (pathNodes?.Count ?? 1))
+        if (!isOrder && (paths.Count == 0 || paths.Count != (pathNodes?.Count ?? 1)))
         {
             if (pathNodes is { Count: 0 })
             {
@@ -125,13 +137,13 @@ internal static partial class SearchSpaceParser
             var choices = new List<SearchChoice>();
             foreach (var item in sequence.Children)
             {
-                var value = binder.Bind(item, paths[0].ValueType, where);
-                if (value is null && item is not YamlScalarNode { Value: null or "" or "~" or "null" })
+                var value = isOrder ? Order(item, recipe, binder) : binder.Bind(item, paths[0].ValueType, where);
+                if (value is null && (isOrder || item is not YamlScalarNode { Value: null or "" or "~" or "null" }))
                 {
                     return null;
                 }
 
-                if (!InRange(paths[0], value, binder, item, where))
+                if (!isOrder && !InRange(paths[0], value, binder, item, where))
                 {
                     return null;
                 }
@@ -163,7 +175,7 @@ internal static partial class SearchSpaceParser
 
         if (settings is not null && Find(settings, "start") is YamlScalarNode startNode)
         {
-            var start = StartOf(dimension, startNode, paths[0], binder, where);
+            var start = StartOf(dimension, startNode, binder, where);
             if (start is null)
             {
                 return null;
@@ -184,6 +196,60 @@ internal static partial class SearchSpaceParser
         }
 
         return dimension;
+    }
+
+    /// <summary>
+    /// One value of <c>order</c>: a list naming every step of the recipe once (<c>quantize[2]</c> where a pass has
+    /// several steps), bound to the steps' indices in the new order; null with a CMP4112 diagnostic otherwise.
+    /// </summary>
+    private static int[]? Order(YamlNode node, Recipe recipe, OptionBinder binder)
+    {
+        var steps = recipe.Steps.Select((step, i) => Occurrence(recipe, i)).ToList();
+        var recipeOrder = $"the recipe's steps are {string.Join(", ", steps)}";
+        if (node is not YamlSequenceNode list || list.Children.Any(c => c is not YamlScalarNode))
+        {
+            return Fail<int[]?>(binder, ErrorCodes.SearchBadOrder, $"A value of search.space.order is a list of step names, e.g. [{string.Join(", ", steps.AsEnumerable().Reverse())}]; {recipeOrder}.", node);
+        }
+
+        var order = new List<int>();
+        foreach (var item in list.Children.Cast<YamlScalarNode>())
+        {
+            var name = item.Value ?? "";
+            var index = steps.IndexOf(name);
+            if (index < 0 && steps.IndexOf(name + "[1]") >= 0)
+            {
+                return Fail<int[]?>(binder, ErrorCodes.SearchBadOrder, $"search.space.order: the recipe has several '{name}' steps; say which, {string.Join(" or ", steps.Where(s => s.StartsWith(name + "[", StringComparison.Ordinal)))}.", item);
+            }
+
+            if (index < 0)
+            {
+                var suggestion = OptionBinder.Suggest(name, steps);
+                return Fail<int[]?>(binder, ErrorCodes.SearchBadOrder, $"search.space.order names '{name}', which is not a step of the recipe.{(suggestion is null ? "" : $" Did you mean '{suggestion}'?")} {char.ToUpperInvariant(recipeOrder[0])}{recipeOrder[1..]}.", item);
+            }
+
+            if (order.Contains(index))
+            {
+                return Fail<int[]?>(binder, ErrorCodes.SearchBadOrder, $"search.space.order names '{name}' twice in {Label(node)}: each step runs once.", item);
+            }
+
+            order.Add(index);
+        }
+
+        if (order.Count < steps.Count)
+        {
+            var missing = steps.Where((_, i) => !order.Contains(i));
+            return Fail<int[]?>(binder, ErrorCodes.SearchBadOrder, $"search.space.order: {Label(node)} leaves out {string.Join(", ", missing)}; each value orders every step ({recipeOrder}).", node);
+        }
+
+        return [.. order];
+    }
+
+    /// <summary>A step as an order names it: the pass name, with [n] counted from 1 when the recipe has several.</summary>
+    private static string Occurrence(Recipe recipe, int index)
+    {
+        var name = recipe.Steps[index].Pass.Name;
+        var same = recipe.Steps.Count(s => s.Pass.Name == name);
+        return same == 1 ? name : $"{name}[{recipe.Steps.Take(index + 1).Count(s => s.Pass.Name == name)}]";
     }
 
     private static SearchDimension? Range(string name, YamlMappingNode settings, OptionPath path, OptionBinder binder, string where)
@@ -260,7 +326,7 @@ internal static partial class SearchSpaceParser
         return new SearchDimension(name, [path], choices, null, null);
     }
 
-    private static double? StartOf(SearchDimension dimension, YamlScalarNode node, OptionPath path, OptionBinder binder, string where)
+    private static double? StartOf(SearchDimension dimension, YamlScalarNode node, OptionBinder binder, string where)
     {
         if (dimension.Range is { } range)
         {
@@ -382,7 +448,7 @@ internal static partial class SearchSpaceParser
             segments.Add(new PathSegment(property, kind, key));
         }
 
-        return new OptionPath(text, matching[occurrence - 1].Index, segments);
+        return new OptionPath(text, matching[occurrence - 1].Index, segments) { Position = ((int)node.Start.Line, (int)node.Start.Column) };
     }
 
     private static bool InRange(OptionPath path, object? value, OptionBinder binder, YamlNode node, string where)

@@ -16,7 +16,7 @@ namespace Compression.Core.Search;
 /// file and hashed, then evaluated with ONNX Runtime on the search data, unless a model with the same hash was
 /// evaluated before (the cache). Each trial opens its own data sources, so trials can run side by side.
 /// </summary>
-internal sealed class TrialEvaluator(string inputPath, Recipe recipe, string? dataSet, EvaluationOptions? evaluation, bool compare,
+internal sealed class TrialEvaluator(string inputPath, Recipe recipe, string? dataSet, EvaluationOptions? evaluation, bool compare, bool sparsity,
     IReadOnlyDictionary<string, double> baseline, string scratch)
 {
     private readonly ConcurrentDictionary<string, IReadOnlyDictionary<string, double>> cache = new(StringComparer.Ordinal);
@@ -63,7 +63,7 @@ internal sealed class TrialEvaluator(string inputPath, Recipe recipe, string? da
     }
 
     /// <summary>The original's figures: what every trial is compared with.</summary>
-    public static IReadOnlyDictionary<string, double> MeasureOriginal(string inputPath, Recipe recipe, string? dataSet, EvaluationOptions? evaluation,
+    public static IReadOnlyDictionary<string, double> MeasureOriginal(string inputPath, Recipe recipe, string? dataSet, EvaluationOptions? evaluation, bool sparsity,
         ICompressionLog log, CancellationToken cancellation)
     {
         var metrics = new Dictionary<string, double>(StringComparer.Ordinal)
@@ -72,6 +72,11 @@ internal sealed class TrialEvaluator(string inputPath, Recipe recipe, string? da
             ["size_ratio"] = 1,
             ["parameters"] = ModelInspector.Inspect(inputPath).ParameterCount,
         };
+        if (sparsity)
+        {
+            metrics["sparsity"] = ModelInspector.WeightSparsity(ModelLoader.Load(inputPath));
+        }
+
         if (dataSet is not null && evaluation is not null)
         {
             var data = DataSourceFactory.Create(recipe.Data[dataSet] with { Name = recipe.Data[dataSet].Name ?? dataSet }, recipe.BaseDirectory);
@@ -96,6 +101,11 @@ internal sealed class TrialEvaluator(string inputPath, Recipe recipe, string? da
             ["size_ratio"] = size / baseline["size"],
             ["parameters"] = ModelInspector.Inspect(candidate).ParameterCount,
         };
+        if (sparsity)
+        {
+            metrics["sparsity"] = ModelInspector.WeightSparsity(ModelLoader.Load(candidate));
+        }
+
         if (dataSet is null || evaluation is null)
         {
             return metrics;

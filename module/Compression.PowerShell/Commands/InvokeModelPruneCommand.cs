@@ -1,3 +1,4 @@
+using System.Collections;
 using System.Globalization;
 using System.Management.Automation;
 using Compression.Core.Onnx;
@@ -64,6 +65,15 @@ public sealed class InvokeModelPruneCommand : OneStepCmdlet
     [ValidateNotNull]
     public string[] Exclude { get; set; } = [];
 
+    /// <summary>
+    /// Sparsity of some layers, by node name (wildcards * and ?) or op type, e.g. <c>@{ Times212 = 0.7; Conv = 0 }</c>
+    /// (0 leaves them dense; structured: the fraction of their groups' units). The first matching entry wins: use
+    /// <c>[ordered]@{ ... }</c> when patterns overlap.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNull]
+    public IDictionary LayerSparsity { get; set; } = new Hashtable();
+
     protected override string StepName => "prune";
 
     protected override string Action => "Prune";
@@ -76,10 +86,22 @@ public sealed class InvokeModelPruneCommand : OneStepCmdlet
         Criterion = Parse<ImportanceCriterion>(Criterion ?? (CalibrationData is null ? "L1" : "OutputError")),
         Scope = Parse<PruningScope>(Scope),
         Exclude = Exclude,
+        Layers = LayerEntries(),
         Reconstruct = Reconstruct,
         Calibration = CalibrationData is null ? null : new PruneCalibrationSpec { Data = CalibrationSet },
         Structured = new Core.Pruning.Structured.StructuredPruneOptions { Heads = Heads, Neurons = Neurons, Channels = Channels, Coupled = Coupled },
     };
+
+    private Dictionary<string, LayerPruneSpec> LayerEntries()
+    {
+        var layers = new Dictionary<string, LayerPruneSpec>(StringComparer.Ordinal);
+        foreach (DictionaryEntry entry in LayerSparsity)
+        {
+            layers[LanguagePrimitives.ConvertTo<string>(entry.Key)] = new LayerPruneSpec { Sparsity = LanguagePrimitives.ConvertTo<double>(entry.Value) };
+        }
+
+        return layers;
+    }
 
     protected override IReadOnlyList<string> Plan(string input, PassOptions options) => PrunePass.PlanLayers(ModelLoader.Load(input), (PruneOptions)options);
 
@@ -91,7 +113,10 @@ public sealed class InvokeModelPruneCommand : OneStepCmdlet
         _ => "slim",
     };
 
-    protected override string Describe() => Method switch
+    protected override string Describe() => Settings() + (LayerSparsity.Count == 0 ? ""
+        : $"; own sparsity for {string.Join(", ", LayerSparsity.Keys.Cast<object>().Select(k => LanguagePrimitives.ConvertTo<string>(k)))}");
+
+    private string Settings() => Method switch
     {
         "NM" => $"{Pattern} semi-structured, {Criterion ?? (CalibrationData is null ? "L1" : "OutputError")}{(CalibrationData is not null && Reconstruct ? ", reconstructed" : "")}",
         "Unstructured" => $"{Sparsity.ToString("P0", CultureInfo.InvariantCulture)} unstructured, {Scope.ToLowerInvariant()} scope, {Criterion ?? (CalibrationData is null ? "L1" : "OutputError")}{(CalibrationData is not null && Reconstruct ? ", reconstructed" : "")}",

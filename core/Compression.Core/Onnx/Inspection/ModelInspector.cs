@@ -62,6 +62,56 @@ public static class ModelInspector
     }
 
     /// <summary>
+    /// The fraction of zeros in the model's floating-point weights of rank 2 and up (matrices and kernels: what pruning
+    /// zeroes), dense initializers, sparse initializers (counted at their dense size) and Constant nodes alike; 0 when
+    /// there are none. Reads the weight values.
+    /// </summary>
+    public static double WeightSparsity(OnnxModel model)
+    {
+        long zeros = 0, total = 0;
+        void Count(TensorProto values, int rank, long elements)
+        {
+            if (rank < 2 || !ElementTypes.IsFloatingPoint(TensorCodec.ElementTypeOf(values)))
+            {
+                return;
+            }
+
+            // A sparse initializer stores only some values: the ones it leaves out are zeros.
+            var decoded = TensorCodec.ToSingle(values);
+            zeros += elements - decoded.Length;
+            foreach (var value in decoded)
+            {
+                zeros += value == 0 ? 1 : 0;
+            }
+
+            total += elements;
+        }
+
+        foreach (var graph in ModelWalker.Graphs(model.Proto))
+        {
+            foreach (var tensor in graph.Initializer)
+            {
+                Count(tensor, tensor.Dims.Count, TensorCodec.ElementCount(tensor));
+            }
+
+            foreach (var sparse in graph.SparseInitializer.Where(s => s.Values is not null))
+            {
+                Count(sparse.Values, sparse.Dims.Count, sparse.Dims.Aggregate(1L, (a, b) => a * b));
+            }
+
+            foreach (var node in graph.Node.Where(n => n.OpType == "Constant" && OnnxModel.NormalizeDomain(n.Domain).Length == 0))
+            {
+                foreach (var tensor in ConstantValues(node))
+                {
+                    Count(tensor, tensor.Dims.Count, TensorCodec.ElementCount(tensor));
+                }
+            }
+        }
+
+        return total == 0 ? 0 : (double)zeros / total;
+    }
+
+    /// <summary>
     /// The tensors that are weights: initializers (dense and sparse) and the values Constant nodes hold, in
     /// every graph. Tensors in other attributes (e.g. ConstantOfShape's fill value) are not weights.
     /// </summary>

@@ -5,6 +5,7 @@ using Compression.Core.Onnx;
 using Compression.Core.Onnx.Tensors;
 using Compression.Core.Passes;
 using Compression.Core.Passes.Graph;
+using Compression.Core.Quantization;
 using Compression.Core.Quantization.WeightOnly;
 using Compression.Core.Recipes;
 
@@ -30,12 +31,22 @@ internal sealed class SparsePruner : IPruner
             targets = targets.Where(t => FitsPattern(t, pattern, context.Log)).ToList();
         }
 
+        var found = targets.Count;
+        var (kept, pinned) = LayerSparsities(targets, options, context.Log);
+        targets = kept;
         var statistics = new Dictionary<string, object>
         {
             ["method"] = pattern is null ? "unstructured" : $"{pattern} (n:m)",
             ["criterion"] = criterionName,
             ["scope"] = OptionBinder.EnumName(options.Scope),
         };
+        if (targets.Count == 0 && found > 0)
+        {
+            context.Log.Verbose($"prune: every one of the {found} prunable layers is left dense by its layers entry; the model is unchanged.");
+            statistics["pruned_layers"] = 0;
+            return new PassResult(model, statistics);
+        }
+
         if (targets.Count == 0)
         {
             context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingPruned,
@@ -49,8 +60,12 @@ internal sealed class SparsePruner : IPruner
         var reconstruct = options.Reconstruct && layerStatistics.Count > 0;
         var rowsByTarget = targets.Select(t => t.ReadRows()).ToList();
         var sparsities = pattern is not null ? targets.Select(_ => pattern.Sparsity).ToArray()
-            : options.Scope == PruningScope.Global ? SparsityAllocation.Global(targets, rowsByTarget, layerStatistics, options)
-            : targets.Select(_ => options.Sparsity).ToArray();
+            : options.Scope == PruningScope.Global ? SparsityAllocation.Global(targets, rowsByTarget, layerStatistics, options, pinned)
+            : pinned.Select(p => p ?? options.Sparsity).ToArray();
+        if (pattern is null && options.Scope == PruningScope.Global && pinned.Any(p => p is not null))
+        {
+            WarnPinned(targets, pinned, sparsities, options, context.Log);
+        }
 
         var names = GraphScopes.AllValueNames(model);
         var layers = new List<PrunedLayer>();
@@ -100,26 +115,119 @@ internal sealed class SparsePruner : IPruner
         return new PassResult(model, statistics);
     }
 
-    /// <summary>One line per layer that would be pruned: the node, the weight's shape and how many of its weights would go.</summary>
+    /// <summary>
+    /// One line per layer that would be pruned: the node, the weight's shape and how many of its weights would go (its
+    /// <c>layers</c> entry's sparsity where one matches); the layers left dense and why; the entries that match nothing.
+    /// </summary>
     public static IReadOnlyList<string> Plan(OnnxModel model, PruneOptions options)
     {
         options = options.WithConcreteCriterion();
         var pattern = options.Method == PruningMethod.NM ? NmPattern.Parse(options.Pattern) : null;
+        foreach (var (key, layer) in options.Layers)
+        {
+            ValidateLayer(key, layer, pattern);
+        }
+
         var log = new CollectingLog();
         var targets = PruneTargets.Find(PruneTargets.Prepare(model, new PassContext(log)), options.Exclude, log);
+        var rules = new NodeRules<LayerPruneSpec>(options.Layers);
         var lines = new List<string>();
+
+        // Under global scope the layers without an entry share what the pinned ones leave of the target: about this much each.
+        var pinnedZeros = 0.0;
+        long total = 0, free = 0;
+        foreach (var target in targets)
+        {
+            total += target.Count;
+            if (rules.For(target.Node)?.Value.Sparsity is { } fixedSparsity)
+            {
+                pinnedZeros += fixedSparsity * target.Count;
+            }
+            else
+            {
+                free += target.Count;
+            }
+        }
+
+        var shared = free == 0 ? 0 : Math.Clamp((options.Sparsity * total - pinnedZeros) / free, options.MinRatio, options.MaxRatio);
         foreach (var target in targets)
         {
             var shape = string.Join("x", target.Weight.Dims);
-            lines.Add(pattern is not null && target.Length % pattern.Group != 0
-                ? $"{target.Describe} [{shape}]: left dense (K = {target.Length} is not a multiple of {pattern.Group})"
+            var rule = rules.For(target.Node);
+            var own = rule?.Value.Sparsity;
+            var why = rule is { } r && own is not null ? $" (layers '{r.Pattern}')" : "";
+            lines.Add(own == 0 ? $"{target.Describe} [{shape}]: left dense{why}"
+                : pattern is not null && target.Length % pattern.Group != 0
+                    ? $"{target.Describe} [{shape}]: left dense (K = {target.Length} is not a multiple of {pattern.Group})"
                 : pattern is not null
                     ? $"{target.Describe} [{shape}]: {pattern} along K = {target.Length}, {(long)(target.Count * pattern.Sparsity)} of {target.Count} weights zeroed"
-                    : $"{target.Describe} [{shape}]: {(options.Scope == PruningScope.Global ? "about " : "")}{(long)Math.Round(target.Count * options.Sparsity)} of {target.Count} weights zeroed");
+                : own is { } sparsity
+                    ? $"{target.Describe} [{shape}]: {(long)Math.Round(target.Count * sparsity)} of {target.Count} weights zeroed{why}"
+                : options.Scope == PruningScope.Global
+                    ? $"{target.Describe} [{shape}]: about {(long)Math.Round(target.Count * shared)} of {target.Count} weights zeroed"
+                    : $"{target.Describe} [{shape}]: {(long)Math.Round(target.Count * options.Sparsity)} of {target.Count} weights zeroed");
         }
 
+        lines.AddRange(rules.Unmatched.Select(p => $"layers '{p}': matches no layer pruning can prune, so it has no effect"));
         return lines;
     }
+
+    /// <summary>
+    /// Each layer's own sparsity from the first <c>layers</c> entry that matches it (null: the step's); layers an entry
+    /// sets to 0 are left dense, and entries that match no layer are reported.
+    /// </summary>
+    private static (List<PruneTarget> Targets, List<double?> Pinned) LayerSparsities(List<PruneTarget> targets, PruneOptions options, ICompressionLog log)
+    {
+        var rules = new NodeRules<LayerPruneSpec>(options.Layers);
+        var kept = new List<PruneTarget>(targets.Count);
+        var pinned = new List<double?>(targets.Count);
+        foreach (var target in targets)
+        {
+            var rule = rules.For(target.Node);
+            if (rule is { Value.Sparsity: 0 } dense)
+            {
+                log.Verbose($"prune: {target.Describe} is left dense (layers '{dense.Pattern}' sets sparsity 0).");
+                continue;
+            }
+
+            kept.Add(target);
+            pinned.Add(options.Method == PruningMethod.NM ? null : rule?.Value.Sparsity);
+        }
+
+        foreach (var pattern in rules.Unmatched)
+        {
+            log.Report(Diagnostic.Warning(ErrorCodes.PruneLayersUnmatched,
+                $"The layers entry '{pattern}' matches no layer this step prunes (a MatMul, Gemm or Conv on a constant float weight, not excluded, by node name with * and ? or by op type), so it has no effect."));
+        }
+
+        return (kept, pinned);
+    }
+
+    private static void WarnPinned(List<PruneTarget> targets, List<double?> pinned, double[] sparsities, PruneOptions options, ICompressionLog log)
+    {
+        var own = targets.Select((t, i) => (Target: t, Sparsity: pinned[i])).Where(p => p.Sparsity is not null).ToList();
+        long free = 0, total = 0;
+        double freeZeros = 0, zeros = 0;
+        for (var i = 0; i < targets.Count; i++)
+        {
+            total += targets[i].Count;
+            zeros += sparsities[i] * targets[i].Count;
+            if (pinned[i] is null)
+            {
+                free += targets[i].Count;
+                freeZeros += sparsities[i] * targets[i].Count;
+            }
+        }
+
+        // The others are held within [min_ratio, max_ratio], so the total can miss the target: say what it comes to.
+        var others = free == 0
+            ? "no other layer is left to share the target, so the step's sparsity has no effect"
+            : $"the other {targets.Count - own.Count} layer(s) share out the rest of the {Percent(options.Sparsity)} target: they average {Percent(freeZeros / free)}, all layers together {Percent(zeros / total)}";
+        log.Report(Diagnostic.Warning(ErrorCodes.PruneLayersPinned,
+            $"scope: global with layers entries: {string.Join(", ", own.Select(p => $"{p.Target.Describe} at {Percent(p.Sparsity!.Value)}"))} keep their own sparsity; {others}."));
+    }
+
+    private static string Percent(double fraction) => fraction.ToString("P1", CultureInfo.InvariantCulture);
 
     /// <summary>Checks the options before anything is read; the N:M pattern when the method is N:M.</summary>
     private static NmPattern? Validate(PruneOptions options, PassContext context)
@@ -135,6 +243,11 @@ internal sealed class SparsePruner : IPruner
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCriterion,
                 $"The criterion '{OptionBinder.EnumName(options.Criterion)}' scores whole channels; {(pattern is null ? "unstructured" : "N:M")} pruning scores single weights: use l1, l2, activation or output_error."));
+        }
+
+        foreach (var (key, layer) in options.Layers)
+        {
+            ValidateLayer(key, layer, pattern);
         }
 
         if (options.MinRatio > options.MaxRatio)
@@ -168,6 +281,39 @@ internal sealed class SparsePruner : IPruner
         }
 
         return pattern;
+    }
+
+    /// <summary>A <c>layers</c> entry: its sparsity in [0, 1) (N:M: 0 or the pattern's), and no structured-only key.</summary>
+    private static void ValidateLayer(string key, LayerPruneSpec? layer, NmPattern? pattern)
+    {
+        if (layer is null)
+        {
+            return;
+        }
+
+        var structuredKey = layer.Heads is not null ? "heads" : layer.Neurons is not null ? "neurons" : layer.Channels is not null ? "channels" : null;
+        if (structuredKey is not null)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneOptionConflict,
+                $"layers.{key}.{structuredKey} applies to method: structured; method is {(pattern is null ? "unstructured" : "nm")}. Give the layer a sparsity instead."));
+        }
+
+        if (layer.Sparsity is not { } sparsity)
+        {
+            return;
+        }
+
+        if (!(sparsity >= 0 && sparsity < 1))
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneSparsity,
+                $"layers.{key}.sparsity must be in [0, 1): the fraction of the layer's weights removed; got {sparsity.ToString(CultureInfo.InvariantCulture)}."));
+        }
+
+        if (pattern is not null && sparsity != 0 && Math.Abs(sparsity - pattern.Sparsity) > 1e-9)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneOptionConflict,
+                $"layers.{key}.sparsity is {sparsity.ToString(CultureInfo.InvariantCulture)}, but the N:M pattern {pattern} fixes every pruned layer's sparsity at {pattern.Sparsity.ToString(CultureInfo.InvariantCulture)}: give 0 to leave the layer dense, or leave sparsity out."));
+        }
     }
 
     private static bool FitsPattern(PruneTarget target, NmPattern pattern, ICompressionLog log)

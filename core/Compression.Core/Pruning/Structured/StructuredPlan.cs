@@ -18,4 +18,8 @@ public sealed record PlannedGroup(
 }
 
 /// <summary>What structured pruning would do to a model: the groups it prunes, and the layers it leaves alone with the reason.</summary>
-public sealed record StructuredPlan(IReadOnlyList<PlannedGroup> Groups, IReadOnlyList<SkippedGroup> Skipped);
+public sealed record StructuredPlan(IReadOnlyList<PlannedGroup> Groups, IReadOnlyList<SkippedGroup> Skipped)
+{
+    /// <summary>The <c>layers</c> entries that match no producing layer of a group found: they have no effect.</summary>
+    public IReadOnlyList<string> UnmatchedLayers { get; init; } = [];
+}

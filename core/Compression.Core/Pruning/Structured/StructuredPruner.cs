@@ -60,6 +60,7 @@ public sealed class StructuredPruner : IPruner
         var graph = model.MainGraph;
         var structured = options.Structured;
         var exclusions = new NodeExclusions(options.Exclude);
+        var rules = new NodeRules<LayerPruneSpec>(options.Layers);
         var (attention, skipped) = AttentionFinder.Find(graph);
         var claimed = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
         foreach (var group in attention)
@@ -74,11 +75,16 @@ public sealed class StructuredPruner : IPruner
         foreach (var group in attention.Concat(generic))
         {
             var layers = group.Producers.Select(ChannelGroup.Describe).ToList();
-            var requested = Removed(group, structured, options.Sparsity);
+            var rule = rules.ForAny(group.Producers);
+            var requested = Removed(group, structured, options.Sparsity, rule);
             var remove = group.Removals(requested).Sum(r => r.Remove);
             if (remove == 0)
             {
-                if (requested > 0)
+                if (requested == 0 && rule is { } zero)
+                {
+                    skipped.Add(new SkippedGroup(layers, $"the layers entry '{zero.Pattern}' removes none of its units"));
+                }
+                else if (requested > 0)
                 {
                     skipped.Add(new SkippedGroup(layers, $"its {group.Units} channels are cut into {group.Partitions.Count} conv groups or Split pieces that each keep at least one, so none goes at this fraction"));
                 }
@@ -105,7 +111,7 @@ public sealed class StructuredPruner : IPruner
                 group.Tensors.Select(t => t.Name).ToList(), removedUnits) { Group = group, Requested = requested });
         }
 
-        return new StructuredPlan(planned, skipped);
+        return new StructuredPlan(planned, skipped) { UnmatchedLayers = rules.Unmatched };
     }
 
     public PassResult Prune(OnnxModel model, PruneOptions options, PassContext context)
@@ -125,6 +131,12 @@ public sealed class StructuredPruner : IPruner
         {
             Prepare(model);
             plan = PlanGroups(model, options);
+        }
+
+        foreach (var pattern in plan.UnmatchedLayers)
+        {
+            context.Log.Report(Diagnostic.Warning(ErrorCodes.PruneLayersUnmatched,
+                $"The layers entry '{pattern}' matches no producing layer of a group structured pruning found (by node name with * and ? or by op type), so it has no effect."));
         }
 
         foreach (var skip in plan.Skipped)
@@ -216,26 +228,36 @@ public sealed class StructuredPruner : IPruner
     private static string Reasons(StructuredPlan plan) =>
         string.Join(" ", plan.Skipped.Take(5).Select(s => $"{string.Join(", ", s.Layers)}: {s.Reason}."));
 
-    /// <summary>Units a group loses: heads by count, neurons and channels by fraction; kept rounded up to round_to.</summary>
-    private static int Removed(ChannelGroup group, StructuredPruneOptions structured, double sparsity)
+    /// <summary>
+    /// Units a group loses: heads by count, neurons and channels by fraction; kept rounded up to round_to. The first
+    /// <c>layers</c> entry that matches a producing layer of the group overrides the step's values for it.
+    /// </summary>
+    private static int Removed(ChannelGroup group, StructuredPruneOptions structured, double sparsity, (string Pattern, LayerPruneSpec Value)? rule)
     {
+        var layer = rule?.Value;
         if (group.Kind == ChannelGroupKind.AttentionHeads)
         {
-            if (structured.Heads >= group.Units)
+            var heads = layer?.Heads ?? structured.Heads;
+            if (heads >= group.Units)
             {
+                var key = layer?.Heads is null ? "structured.heads" : $"layers.{rule!.Value.Pattern}.heads";
                 throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneTooManyHeads,
-                    $"structured.heads is {structured.Heads} but the attention block of '{group.Name}' has {group.Units} heads; at least one must stay."));
+                    $"{key} is {heads} but the attention block of '{group.Name}' has {group.Units} heads; at least one must stay."));
             }
 
-            return structured.Heads;
+            return heads;
         }
 
-        var (ratio, key) = group.Kind == ChannelGroupKind.ConvChannels ? (structured.Channels ?? sparsity, "channels") : (structured.Neurons ?? sparsity, "neurons");
+        var (ratio, name) = group.Kind == ChannelGroupKind.ConvChannels
+            ? (layer?.Channels ?? layer?.Sparsity ?? structured.Channels ?? sparsity, "channels")
+            : (layer?.Neurons ?? layer?.Sparsity ?? structured.Neurons ?? sparsity, "neurons");
         var kept = group.Units - (int)Math.Floor(group.Units * ratio + 1e-9);
         if (kept <= 0)
         {
+            var from = rule is { } r && (group.Kind == ChannelGroupKind.ConvChannels ? layer!.Channels ?? layer.Sparsity : layer!.Neurons ?? layer.Sparsity) is not null
+                ? $" (layers '{r.Pattern}')" : "";
             throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneRemovesEveryUnit,
-                $"Removing {ratio:P0} of the {key} of '{group.Name}' leaves none of its {group.Units}; use a fraction below 1."));
+                $"Removing {ratio:P0} of the {name} of '{group.Name}'{from} leaves none of its {group.Units}; use a fraction below 1."));
         }
 
         kept = Math.Min(group.Units, (kept + structured.RoundTo - 1) / structured.RoundTo * structured.RoundTo);

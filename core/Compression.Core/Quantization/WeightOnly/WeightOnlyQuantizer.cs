@@ -155,7 +155,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         ValidateLayout(options.Bits, options.BlockSize, "");
         foreach (var (pattern, layer) in options.Layers)
         {
-            ValidateLayout(layer.Bits ?? options.Bits, layer.BlockSize ?? options.BlockSize, $" (layers '{pattern}')");
+            ValidateLayout(layer?.Bits ?? options.Bits, layer?.BlockSize ?? options.BlockSize, $" (layers '{pattern}')");
         }
 
         if (options.Algorithm == WeightOnlyAlgorithm.Gptq && options.Calibration is null)
@@ -189,24 +189,11 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
     /// <summary>The layout of each node: the first <c>layers</c> entry that matches it, else the step's bits and block size.</summary>
     private sealed class LayerLayouts(QuantizeOptions options)
     {
-        private readonly List<(NodeExclusions Match, BlockLayout Layout)> rules = options.Layers
-            .Select(l => (new NodeExclusions([l.Key]), new BlockLayout(l.Value.Bits ?? options.Bits, l.Value.BlockSize ?? options.BlockSize, options.Symmetric)))
-            .ToList();
+        private readonly NodeRules<LayerQuantizeSpec> rules = new(options.Layers);
 
-        private readonly BlockLayout fallback = new(options.Bits, options.BlockSize, options.Symmetric);
-
-        public BlockLayout For(NodeProto node)
-        {
-            foreach (var (match, layout) in rules)
-            {
-                if (match.Excludes(node))
-                {
-                    return layout;
-                }
-            }
-
-            return fallback;
-        }
+        public BlockLayout For(NodeProto node) => rules.For(node) is { Value: var layer }
+            ? new BlockLayout(layer.Bits ?? options.Bits, layer.BlockSize ?? options.BlockSize, options.Symmetric)
+            : new BlockLayout(options.Bits, options.BlockSize, options.Symmetric);
     }
 
     /// <summary>A constant float 2-D weight of this graph, or null.</summary>
