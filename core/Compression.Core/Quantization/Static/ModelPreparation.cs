@@ -39,7 +39,7 @@ internal static class ModelPreparation
         copy = new FoldConstantsPass().Run(copy, new FoldConstantsOptions(), quiet).Model;
         copy = new ConstantsToInitializersPass().Run(copy, new NoOptions(), quiet).Model;
         copy = new FoldBatchNormPass().Run(copy, new NoOptions(), quiet).Model;
-        var fused = FuseBiasAdds(copy.MainGraph);
+        var fused = ConvAffineFolding.Fold(copy.MainGraph) + FuseBiasAdds(copy.MainGraph);
         NameNodes(copy.MainGraph);
         return (copy, fused);
     }
