@@ -177,6 +177,9 @@ public sealed record FallbackSpec
 
     [Option("The most layers that may return to float.", Minimum = 0)]
     public int MaxLayers { get; init; } = 8;
+
+    [Option("Static mode with 8-bit activations: before any layer returns to float, give the most sensitive 1, 2, 4, ... layers (all last) 16-bit activations, their weights kept int8, until the target holds.")]
+    public bool Widen { get; init; } = true;
 }
 
 /// <summary>Sensitivity metrics for fallback.</summary>

@@ -11,7 +11,9 @@ namespace Compression.Core.Quantization.Fallback;
 /// float) and measured against the float model on the calibration samples; the sensitivity of every layer goes to the
 /// report, worst first; then the most sensitive layers return to float, one at a time, until the whole model reaches
 /// the target or <see cref="FallbackSpec.MaxLayers"/> layers are float. The mode supplies the layers and a function
-/// that builds the model with a given set of nodes kept float.
+/// that builds the model with a given set of nodes kept float. Static mode can also widen layers: before any layer
+/// returns to float, the most sensitive 1, 2, 4, ... layers (all of them last) get 16-bit activations, int8 weights
+/// kept, until the target holds; the float stage then starts from the widest set tried.
 /// </summary>
 internal static class LayerFallback
 {
@@ -21,11 +23,21 @@ internal static class LayerFallback
     /// already (excluded) and receives the layers returned to float.
     /// </summary>
     public static void Apply(IReadOnlyList<string> layers, Func<IReadOnlySet<string>, OnnxModel?> build, HashSet<string> keepFloat, FallbackSpec fallback,
-        CandidateWorkspace workspace, Dictionary<string, object> statistics, PassContext context, string? path)
+        CandidateWorkspace workspace, Dictionary<string, object> statistics, PassContext context, string? path) =>
+        Apply(layers, (floatNodes, _) => build(floatNodes), keepFloat, [], fallback, workspace, statistics, context, path);
+
+    /// <summary>
+    /// As above, for a mode that can also widen layers: <paramref name="build"/> takes the nodes kept float and the nodes
+    /// with 16-bit activations; <paramref name="wide"/> receives the widened layers (left empty unless
+    /// <see cref="FallbackSpec.Widen"/>).
+    /// </summary>
+    public static void Apply(IReadOnlyList<string> layers, Func<IReadOnlySet<string>, IReadOnlySet<string>, OnnxModel?> build, HashSet<string> keepFloat,
+        HashSet<string> wide, FallbackSpec fallback, CandidateWorkspace workspace, Dictionary<string, object> statistics, PassContext context, string? path,
+        bool canWiden = false)
     {
         double Score(FidelityMetrics f) => fallback.Metric == FallbackMetric.Sqnr ? f.SqnrDb : f.Agreement * 100;
         double? Measure(IReadOnlySet<string> floatNodes) =>
-            build(floatNodes) is { } candidate ? Score(workspace.Fidelity(workspace.Save(candidate), context.Cancellation)) : null;
+            build(floatNodes, wide) is { } candidate ? Score(workspace.Fidelity(workspace.Save(candidate), context.Cancellation)) : null;
 
         var sensitivity = new Dictionary<string, double>(StringComparer.Ordinal);
         var measured = 0;
@@ -43,8 +55,16 @@ internal static class LayerFallback
 
         statistics["sensitivity"] = sensitivity.OrderBy(s => s.Value).ToDictionary(s => s.Key, s => (object)Math.Round(s.Value, 3));
         var value = Measure(keepFloat) ?? double.PositiveInfinity;
+        var ranked = sensitivity.OrderBy(s => s.Value).Select(s => s.Key).ToList();
+        if (canWiden && fallback.Widen)
+        {
+            value = Widen(ranked, value, wide, fallback.Target, () => Measure(keepFloat) ?? double.PositiveInfinity, context);
+            statistics["wide_layers"] = wide.Count;
+            statistics["wide_value"] = Math.Round(value, 3);
+        }
+
         var returned = new List<string>();
-        foreach (var (layer, _) in sensitivity.OrderBy(s => s.Value))
+        foreach (var layer in ranked)
         {
             if (value >= fallback.Target || returned.Count >= fallback.MaxLayers)
             {
@@ -52,6 +72,7 @@ internal static class LayerFallback
             }
 
             keepFloat.Add(layer);
+            wide.Remove(layer);
             returned.Add(layer);
             value = Measure(keepFloat) ?? double.PositiveInfinity;
         }
@@ -60,9 +81,40 @@ internal static class LayerFallback
         statistics["fallback_value"] = Math.Round(value, 3);
         if (returned.Count > 0 || value < fallback.Target)
         {
+            var widened = wide.Count > 0 ? $"{wide.Count} layer(s) with 16-bit activations, " : "";
             context.Log.Report(Diagnostic.Warning(ErrorCodes.QuantizationFallback, string.Create(CultureInfo.InvariantCulture,
-                $"Fallback kept {returned.Count} layer(s) in float ({(returned.Count == 0 ? "none" : string.Join(", ", returned))}); {fallback.Metric} {value:F3}, target {fallback.Target}{(value < fallback.Target ? ": not reached" : "")}."),
+                $"Fallback kept {widened}{returned.Count} layer(s) in float ({(returned.Count == 0 ? "none" : string.Join(", ", returned))}); {fallback.Metric} {value:F3}, target {fallback.Target}{(value < fallback.Target ? ": not reached" : "")}."),
                 path));
         }
+    }
+
+    /// <summary>
+    /// Widens the 1, 2, 4, ... most sensitive layers (all of them last) until the target holds; returns the value
+    /// reached. A widening that does not beat the value before it is undone, so a model widening cannot help stays int8.
+    /// </summary>
+    private static double Widen(IReadOnlyList<string> ranked, double value, HashSet<string> wide, double target, Func<double> measure, PassContext context)
+    {
+        var best = (Count: 0, Value: value);
+        for (var count = 1; value < target && best.Count < ranked.Count; count = Math.Min(count * 2, ranked.Count))
+        {
+            context.Cancellation.ThrowIfCancellationRequested();
+            context.Log.Progress("16-bit activations", $"{count} of {ranked.Count} layers", (double)count / ranked.Count);
+            wide.Clear();
+            wide.UnionWith(ranked.Take(count));
+            value = measure();
+            if (value > best.Value)
+            {
+                best = (count, value);
+            }
+
+            if (count == ranked.Count)
+            {
+                break;
+            }
+        }
+
+        wide.Clear();
+        wide.UnionWith(ranked.Take(best.Count));
+        return best.Value;
     }
 }

@@ -11,8 +11,9 @@ namespace Compression.Core.Quantization.Static;
 /// <summary>
 /// Brings a float model into the form static quantization works on, without changing what it computes: weights in
 /// initializers (PaddleOCR keeps them in Constant nodes), constant subgraphs folded (mnist-8 reshapes its MatMul
-/// weight at run time), BatchNormalization folded into Conv, and bias Adds fused into Conv and Gemm so biases can
-/// be int32 at the accumulator's scale.
+/// weight at run time), BatchNormalization folded into Conv, constant scales and shifts next to a Conv folded into it
+/// (<see cref="ConvAffineFolding"/>), and bias Adds fused into Conv and Gemm so biases can be int32 at the
+/// accumulator's scale.
 /// </summary>
 internal static class ModelPreparation
 {
@@ -29,8 +30,8 @@ internal static class ModelPreparation
         }
     }
 
-    /// <summary>A rewritten copy of the model; the caller's model is left as it was.</summary>
-    public static (OnnxModel Model, int FusedBiases) Prepare(OnnxModel model, PassContext context)
+    /// <summary>A rewritten copy of the model and how many nodes were fused into a Conv or Gemm; the caller's model is left as it was.</summary>
+    public static (OnnxModel Model, int Fused) Prepare(OnnxModel model, PassContext context)
     {
         var copy = new OnnxModel(model.Proto.Clone(), model.Path);
         copy.MainGraph.DropInitializerInputs();
@@ -39,7 +40,7 @@ internal static class ModelPreparation
         copy = new FoldConstantsPass().Run(copy, new FoldConstantsOptions(), quiet).Model;
         copy = new ConstantsToInitializersPass().Run(copy, new NoOptions(), quiet).Model;
         copy = new FoldBatchNormPass().Run(copy, new NoOptions(), quiet).Model;
-        var fused = FuseBiasAdds(copy.MainGraph);
+        var fused = ConvAffineFolding.Fold(copy.MainGraph) + FuseBiasAdds(copy.MainGraph);
         NameNodes(copy.MainGraph);
         return (copy, fused);
     }

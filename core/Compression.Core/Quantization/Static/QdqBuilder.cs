@@ -20,9 +20,12 @@ internal sealed class QdqBuilder
 {
     private readonly OnnxGraph graph;
     private readonly IReadOnlyDictionary<string, (float Min, float Max)> ranges;
+    private const string MicrosoftDomain = "com.microsoft";
+
     private readonly ConvTapMeans? tapMeans;
     private readonly QuantizeOptions options;
     private readonly string qdqDomain;
+    private readonly IReadOnlySet<string> wide;
     private readonly HashSet<string> names;
     private readonly Dictionary<string, QuantParams> activationParams = new(StringComparer.Ordinal);
 
@@ -31,15 +34,21 @@ internal sealed class QdqBuilder
     private readonly Dictionary<string, (string Scale, string ZeroPoint)> paramNames = new(StringComparer.Ordinal);
     private readonly List<string> quantizedTensors = [];
 
-    private QdqBuilder(OnnxModel model, IReadOnlyDictionary<string, (float, float)> ranges, ConvTapMeans? tapMeans, QuantizeOptions options, string qdqDomain)
+    private QdqBuilder(OnnxModel model, IReadOnlyDictionary<string, (float, float)> ranges, ConvTapMeans? tapMeans, QuantizeOptions options, string qdqDomain,
+        IReadOnlySet<string> wide)
     {
         graph = model.MainGraph;
         this.ranges = ranges;
         this.tapMeans = tapMeans;
         this.options = options;
         this.qdqDomain = qdqDomain;
+        this.wide = wide;
         names = GraphScopes.AllValueNames(model);
     }
+
+    /// <summary>The 16-bit type of the same signedness as the activation type.</summary>
+    public static QuantizedType Wide(QuantizedType activationType) =>
+        activationType is QuantizedType.U8 or QuantizedType.U16 ? QuantizedType.U16 : QuantizedType.S16;
 
     private bool AsymmetricActivations => options.ActivationType is QuantizedType.U8 or QuantizedType.U16;
 
@@ -82,26 +91,52 @@ internal sealed class QdqBuilder
     /// <summary>
     /// Builds the QDQ model from a prepared float model (which is not changed); nodes named in <paramref name="keepFloat"/>
     /// stay float. With <paramref name="tapMeans"/> the biases of Convs are corrected for the mean shift of their rounded weights.
+    /// The activations that nodes named in <paramref name="wideNodes"/> read and write are quantized to 16 bits
+    /// (com.microsoft Q/DQ) whatever the activation type; their weights stay 8-bit.
     /// </summary>
     public static QdqModel Build(OnnxModel prepared, IReadOnlyDictionary<string, (float Min, float Max)> ranges, ConvTapMeans? tapMeans,
-        QuantizeOptions options, IReadOnlySet<string> keepFloat, string qdqDomain)
+        QuantizeOptions options, IReadOnlySet<string> keepFloat, string qdqDomain, IReadOnlySet<string>? wideNodes = null)
     {
         var model = new OnnxModel(prepared.Proto.Clone(), prepared.Path);
-        var builder = new QdqBuilder(model, ranges, tapMeans, options, qdqDomain);
+        var builder = new QdqBuilder(model, ranges, tapMeans, options, qdqDomain, WideTensors(model.MainGraph, wideNodes));
         var quantized = builder.Plan(keepFloat);
         foreach (var node in quantized.Where(n => QuantizableOps.Role(n) == OpRole.Weighted))
         {
             builder.QuantizeWeights(node);
         }
 
+        var floatWeighted = builder.graph.Nodes.Where(n => keepFloat.Contains(n.Name) && QuantizableOps.Role(n) == OpRole.Weighted)
+            .ToHashSet<NodeProto>(ReferenceEqualityComparer.Instance);
         foreach (var tensor in builder.quantizedTensors)
         {
-            builder.InsertQdq(tensor);
+            builder.InsertQdq(tensor, floatWeighted);
+        }
+
+        if ((qdqDomain == MicrosoftDomain || builder.quantizedTensors.Any(t => builder.DomainOf(t) == MicrosoftDomain)) && model.OpsetVersion(MicrosoftDomain) is null)
+        {
+            model.Proto.OpsetImport.Add(new OperatorSetIdProto { Domain = MicrosoftDomain, Version = 1 });
         }
 
         builder.graph.SortTopologically();
         builder.graph.RemoveDeadNodes();
         return new QdqModel(model, quantized.Select(n => n.Name).ToList());
+    }
+
+    /// <summary>The data inputs and the output of each named node (the output of a clamp it reads into, too).</summary>
+    private static HashSet<string> WideTensors(OnnxGraph graph, IReadOnlySet<string>? wideNodes)
+    {
+        var tensors = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var node in wideNodes is null or { Count: 0 } ? [] : graph.Nodes.Where(n => wideNodes.Contains(n.Name)))
+        {
+            tensors.UnionWith(DataInputs(node));
+            tensors.Add(node.Output[0]);
+            if (graph.Consumers(node.Output[0]) is [var reader] && QuantizableOps.Role(reader) == OpRole.Clamp)
+            {
+                tensors.Add(reader.Output[0]);
+            }
+        }
+
+        return tensors;
     }
 
     /// <summary>The inputs of a node that carry activations (not shapes, axes or weights).</summary>
@@ -258,9 +293,16 @@ internal sealed class QdqBuilder
 
         var (min, max) = ranges[tensor];
         var symmetric = !AsymmetricActivations;
-        activationParams[tensor] = QuantMath.Compute(min, max, options.ActivationType, symmetric);
+        activationParams[tensor] = QuantMath.Compute(min, max, TypeOf(tensor), symmetric);
         quantizedTensors.Add(tensor);
     }
+
+    /// <summary>The integer type of an activation (a tensor sharing another's parameters has its type).</summary>
+    private QuantizedType TypeOf(string tensor) =>
+        wide.Contains(sharedWith.GetValueOrDefault(tensor, tensor)) ? Wide(options.ActivationType) : options.ActivationType;
+
+    /// <summary>16-bit Q/DQ are com.microsoft's (ai.onnx has them only from opset 21).</summary>
+    private string DomainOf(string tensor) => TypeOf(tensor) == options.ActivationType ? qdqDomain : MicrosoftDomain;
 
     private (string Scale, string ZeroPoint) ParamNames(string tensor)
     {
@@ -274,40 +316,55 @@ internal sealed class QdqBuilder
         var scale = GraphScopes.UniqueName(names, source + "_scale");
         var zeroPoint = GraphScopes.UniqueName(names, source + "_zero_point");
         graph.SetInitializer(IntegerTensors.Scales(scale, [p.Scale], perChannel: false));
-        graph.SetInitializer(IntegerTensors.ZeroPoints(zeroPoint, [p.ZeroPoint], perChannel: false, QuantMath.ElementType(options.ActivationType)));
+        graph.SetInitializer(IntegerTensors.ZeroPoints(zeroPoint, [p.ZeroPoint], perChannel: false, QuantMath.ElementType(TypeOf(source))));
         return paramNames[source] = (scale, zeroPoint);
     }
 
-    /// <summary>QuantizeLinear then DequantizeLinear on one activation; every former reader reads the dequantized value.</summary>
-    private void InsertQdq(string tensor)
+    /// <summary>
+    /// QuantizeLinear then DequantizeLinear on one activation; every former reader reads the dequantized value but a
+    /// weighted node kept float, which reads the float value: between a DequantizeLinear and a QuantizeLinear, ONNX
+    /// Runtime's WeightBiasQuantization would give its weight per-tensor int8 at load, undoing the fallback.
+    /// </summary>
+    private void InsertQdq(string tensor, IReadOnlySet<NodeProto> floatWeighted)
     {
         var (scale, zeroPoint) = ParamNames(tensor);
+        var domain = DomainOf(tensor);
         var quantizedName = GraphScopes.UniqueName(names, tensor + "_quantized");
         if (graph.Producer(tensor) is { } producer)
         {
             // The producer writes a new name; the DequantizeLinear takes over the old one, graph outputs included.
             var floatName = GraphScopes.UniqueName(names, tensor + "_float");
             producer.Output[producer.Output.IndexOf(tensor)] = floatName;
-            graph.AddNode(GraphEdits.Node("QuantizeLinear", quantizedName, [floatName, scale, zeroPoint], [quantizedName], qdqDomain));
-            graph.AddNode(GraphEdits.Node("DequantizeLinear", tensor + "_dequantize", [quantizedName, scale, zeroPoint], [tensor], qdqDomain));
+            foreach (var reader in graph.Consumers(tensor).Where(floatWeighted.Contains).ToList())
+            {
+                Rename(reader, tensor, floatName);
+            }
+
+            graph.AddNode(GraphEdits.Node("QuantizeLinear", quantizedName, [floatName, scale, zeroPoint], [quantizedName], domain));
+            graph.AddNode(GraphEdits.Node("DequantizeLinear", tensor + "_dequantize", [quantizedName, scale, zeroPoint], [tensor], domain));
             return;
         }
 
         // A graph input keeps its name: its readers move to the dequantized copy.
         var dequantizedName = GraphScopes.UniqueName(names, tensor + "_dequantized");
-        foreach (var reader in graph.Consumers(tensor).ToList())
+        foreach (var reader in graph.Consumers(tensor).Where(r => !floatWeighted.Contains(r)).ToList())
         {
-            for (var i = 0; i < reader.Input.Count; i++)
-            {
-                if (reader.Input[i] == tensor)
-                {
-                    reader.Input[i] = dequantizedName;
-                }
-            }
+            Rename(reader, tensor, dequantizedName);
         }
 
-        graph.AddNode(GraphEdits.Node("QuantizeLinear", quantizedName, [tensor, scale, zeroPoint], [quantizedName], qdqDomain));
-        graph.AddNode(GraphEdits.Node("DequantizeLinear", dequantizedName, [quantizedName, scale, zeroPoint], [dequantizedName], qdqDomain));
+        graph.AddNode(GraphEdits.Node("QuantizeLinear", quantizedName, [tensor, scale, zeroPoint], [quantizedName], domain));
+        graph.AddNode(GraphEdits.Node("DequantizeLinear", dequantizedName, [quantizedName, scale, zeroPoint], [dequantizedName], domain));
+    }
+
+    private static void Rename(NodeProto reader, string from, string to)
+    {
+        for (var i = 0; i < reader.Input.Count; i++)
+        {
+            if (reader.Input[i] == from)
+            {
+                reader.Input[i] = to;
+            }
+        }
     }
 
     /// <summary>Replaces the node's weight (and bias) with DequantizeLinear of int8 (int32) initializers.</summary>

@@ -40,7 +40,7 @@ internal sealed class StaticQuantizer : IModeQuantizer
                 $"The calibration data set '{spec.Data}' is not defined; defined: {(context.DataSets.Count == 0 ? "none" : string.Join(", ", context.DataSets.Keys))}.", model.Path));
         }
 
-        var (prepared, fusedBiases) = ModelPreparation.Prepare(model, context);
+        var (prepared, fusedNodes) = ModelPreparation.Prepare(model, context);
         var sixteenBit = options.ActivationType is QuantizedType.U16 or QuantizedType.S16;
         var wantsIntegerOps = options.Format != QuantizationFormat.Qdq;
         var opset = options.PerChannel || wantsIntegerOps ? 13 : 10;
@@ -65,18 +65,19 @@ internal sealed class StaticQuantizer : IModeQuantizer
         {
             ["calibration_method"] = spec.Method.ToString(),
             ["calibrated_tensors"] = ranges.Count,
-            ["fused_biases"] = fusedBiases,
+            ["fused_nodes"] = fusedNodes,
             ["excluded"] = excluded.Count,
         };
 
         using var workspace = new CandidateWorkspace(prepared, data, spec);
         var keepFloat = new HashSet<string>(excluded, StringComparer.Ordinal);
+        var wide = new HashSet<string>(StringComparer.Ordinal);
         if (options.Fallback is { } fallback)
         {
-            Fallback(prepared, ranges, tapMeans, options, fallback, keepFloat, qdqDomain, workspace, statistics, context);
+            Fallback(prepared, ranges, tapMeans, options, fallback, keepFloat, wide, qdqDomain, workspace, statistics, context);
         }
 
-        var qdq = QdqBuilder.Build(prepared, ranges, tapMeans, options, keepFloat, qdqDomain);
+        var qdq = QdqBuilder.Build(prepared, ranges, tapMeans, options, keepFloat, qdqDomain, wide);
         if (qdq.QuantizedNodes.Count == 0)
         {
             context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingQuantized,
@@ -84,12 +85,12 @@ internal sealed class StaticQuantizer : IModeQuantizer
             return new PassResult(model, statistics);
         }
 
-        var integerOpsPossible = qdqDomain.Length == 0 && !sixteenBit;
+        var integerOpsPossible = qdqDomain.Length == 0 && !sixteenBit && wide.Count == 0;
         var chosen = options.Format switch
         {
             QuantizationFormat.Qdq => qdq.Model,
             QuantizationFormat.QOperator when integerOpsPossible => QOperatorConverter.Convert(qdq.Model),
-            QuantizationFormat.QOperator => WarnQdqOnly(qdq.Model, context, model.Path),
+            QuantizationFormat.QOperator => WarnQdqOnly(qdq.Model, wide.Count > 0, context, model.Path),
             _ => ChooseFastest(qdq.Model, integerOpsPossible, workspace, statistics, context, model.Path),
         };
         // Auto has run its candidates already; an explicit format is loaded once here. An integer-operator model this
@@ -131,10 +132,11 @@ internal sealed class StaticQuantizer : IModeQuantizer
         }
     }
 
-    private static OnnxModel WarnQdqOnly(OnnxModel qdq, PassContext context, string? path)
+    private static OnnxModel WarnQdqOnly(OnnxModel qdq, bool widened, PassContext context, string? path)
     {
-        context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed,
-            "Integer operators need the model's opset raised to 13 and 8-bit activations; this model cannot be, so it is written as QDQ instead.", path));
+        context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed, widened
+            ? "Fallback gave some layers 16-bit activations, which integer operators cannot hold; the model is written as QDQ instead."
+            : "Integer operators need the model's opset raised to 13 and 8-bit activations; this model cannot be, so it is written as QDQ instead.", path));
         return qdq;
     }
 
@@ -181,14 +183,18 @@ internal sealed class StaticQuantizer : IModeQuantizer
         return best.Model;
     }
 
-    /// <summary>Per-layer sensitivity over the weighted and activation nodes QDQ would quantize; layout ops follow their input.</summary>
+    /// <summary>
+    /// Per-layer sensitivity over the weighted and activation nodes QDQ would quantize (layout ops follow their input);
+    /// with 8-bit activations layers may first get 16-bit ones (<see cref="FallbackSpec.Widen"/>).
+    /// </summary>
     private static void Fallback(OnnxModel prepared, IReadOnlyDictionary<string, (float, float)> ranges, ConvTapMeans tapMeans, QuantizeOptions options, FallbackSpec fallback,
-        HashSet<string> keepFloat, string qdqDomain, CandidateWorkspace workspace, Dictionary<string, object> statistics, PassContext context)
+        HashSet<string> keepFloat, HashSet<string> wide, string qdqDomain, CandidateWorkspace workspace, Dictionary<string, object> statistics, PassContext context)
     {
         var layers = QdqBuilder.Build(prepared, ranges, tapMeans, options, keepFloat, qdqDomain).QuantizedNodes
             .Where(n => QuantizableOps.Role(prepared.MainGraph.Nodes.First(node => node.Name == n)) != OpRole.Propagating).ToList();
-        LayerFallback.Apply(layers, floatNodes => QdqBuilder.Build(prepared, ranges, tapMeans, options, floatNodes, qdqDomain).Model, keepFloat, fallback, workspace,
-            statistics, context, prepared.Path);
+        var eightBit = options.ActivationType is QuantizedType.U8 or QuantizedType.S8;
+        LayerFallback.Apply(layers, (floatNodes, wideNodes) => QdqBuilder.Build(prepared, ranges, tapMeans, options, floatNodes, qdqDomain, wideNodes).Model,
+            keepFloat, wide, fallback, workspace, statistics, context, prepared.Path, canWiden: eightBit);
     }
 
     /// <summary>Nodes matching an exclude entry: a node name with * and ? wildcards, or an op type.</summary>

@@ -74,5 +74,35 @@ public sealed class MnistStaticTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("not reached", warning.Message, StringComparison.Ordinal);
         // Left quantized: the first Conv and the MaxPool that carries its scale; the Reshape now follows float values.
         Assert.Equal(2, result.Statistics["quantized_nodes"]);
+        // A layer returned to float reads the float value: after a DequantizeLinear, ONNX Runtime would quantize its weight at load.
+        var graph = result.Model.MainGraph;
+        foreach (var layer in returned)
+        {
+            var node = graph.Nodes.Single(n => n.Name == layer);
+            Assert.NotEqual("DequantizeLinear", graph.Producer(node.Input[0])?.OpType);
+        }
+    }
+
+    [SkippableFact]
+    public void Fallback_gives_the_sensitive_layers_16_bit_activations_before_float()
+    {
+        var source = TestAssets.Require(TestAssets.Mnist, "mnist-8");
+        var log = new CollectingLog();
+        // Unreachable, and no layer may return to float: every layer ends with 16-bit activations and int8 weights.
+        var options = StaticTestData.Options(QuantizationFormat.Qdq) with { Fallback = new FallbackSpec { Target = 200, MaxLayers = 0 } };
+        var result = StaticTestData.Quantize(ModelLoader.Load(source), options, StaticTestData.Mnist(256), log);
+        var path = harness.Save(result.Model);
+
+        Assert.Equal(3, result.Statistics["wide_layers"]);
+        var graph = result.Model.MainGraph;
+        var wide = graph.Nodes.Where(n => n.OpType == "QuantizeLinear" && n.Domain == "com.microsoft").ToList();
+        Assert.NotEmpty(wide);
+        Assert.All(wide, q => Assert.Equal(Core.Onnx.Tensors.ElementType.UInt16, Core.Onnx.Tensors.TensorCodec.ElementTypeOf(graph.Initializer(q.Input[2])!)));
+        Assert.Contains(graph.Nodes, n => n.OpType == "DequantizeLinear" && graph.Initializer(n.Input[0]) is { } w
+            && Core.Onnx.Tensors.TensorCodec.ElementTypeOf(w) == Core.Onnx.Tensors.ElementType.Int8);
+        var top1 = Evaluator.Evaluate(source, path, StaticTestData.Mnist(1000), new EvaluationOptions(), log).Candidate!.Task.Top1!.Value;
+        output.WriteLine($"all layers 16-bit activations: top-1 {top1:P2} on the first 1,000; {string.Join(" | ", log.Diagnostics.Select(d => d.Message))}");
+        Assert.True(top1 >= 0.98, $"top-1 {top1:P2}");
+        Assert.Contains("16-bit activations", Assert.Single(log.Diagnostics, d => d.Code == ErrorCodes.QuantizationFallback).Message, StringComparison.Ordinal);
     }
 }

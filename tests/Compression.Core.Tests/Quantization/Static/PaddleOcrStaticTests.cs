@@ -42,14 +42,14 @@ public sealed class PaddleOcrStaticTests(ITestOutputHelper output) : IDisposable
 
     /// <summary>
     /// The recognizer on lines of handwritten digits (<see cref="DigitLines"/>: 32 lines to calibrate, 64 others to
-    /// measure), where its decisions are not near-ties as on the photos. Far from the 99 % aimed at with 8-bit
-    /// activations: 85.4 % with every op quantized, 95.9 % with Muls and Convs float; with 16-bit activations every op
-    /// quantized reaches 96.4 % since Conv biases are corrected for the mean shift of their rounded weights (92.5 %
-    /// before; see docs/BENCHMARKS.md). The floors pin the configurations that keep the most of the model quantized.
+    /// measure), where its decisions are not near-ties as on the photos. Below the 99 % aimed at (see
+    /// docs/BENCHMARKS.md): with its affine blocks folded into the Convs, every op quantized with 16-bit activations
+    /// reaches 96.8 % (96.4 % unfolded), and 8-bit activations with every Conv and Mul float (reading float inputs) 96.5 %.
+    /// The floors pin the configurations that keep the most of the model quantized.
     /// </summary>
     [SkippableTheory]
-    [InlineData("", QuantizedType.U16, 0.96)]
-    [InlineData("Mul,Conv", QuantizedType.U8, 0.95)]
+    [InlineData("", QuantizedType.U16, 0.965)]
+    [InlineData("Mul,Conv", QuantizedType.U8, 0.96)]
     public void Static_qdq_recognizer_on_lines_of_digits_agrees_with_fp32(string exclude, QuantizedType activations, double minimumAgreement)
     {
         var source = TestAssets.Require(TestAssets.PaddleOcr("ch_PP-OCRv4_rec_infer.onnx"), "PaddleOCR ch_PP-OCRv4_rec_infer.onnx");
