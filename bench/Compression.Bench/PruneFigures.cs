@@ -95,7 +95,7 @@ internal static class StructuredPruneFigures
         var runs = rest.Length > 0 ? int.Parse(rest[0], CultureInfo.InvariantCulture) : 1;
         var heads = rest.Length > 1 ? int.Parse(rest[1], CultureInfo.InvariantCulture) : 2;
         var neurons = rest.Length > 2 ? double.Parse(rest[2], CultureInfo.InvariantCulture) : 0.25;
-        var criterion = rest.Length > 3 ? Enum.Parse<ImportanceCriterion>(rest[3], ignoreCase: true) : ImportanceCriterion.L1;
+        var criterion = rest.Length > 3 ? Enum.Parse<ImportanceCriterion>(rest[3], ignoreCase: true) : ImportanceCriterion.Auto;
         var calibration = DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Text, Path = "sts-dev.tsv", Column = 5, Take = 256, Vocab = vocab }, stsb);
         var test = DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Text, Path = "sts-test.tsv", PairColumns = [5, 6], ScoreColumn = 4, Vocab = vocab }, stsb);
         var evaluation = new EvaluationOptions { BatchSize = 64, Threads = Environment.ProcessorCount };
