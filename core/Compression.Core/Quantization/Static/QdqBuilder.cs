@@ -26,6 +26,7 @@ internal sealed class QdqBuilder
     private readonly QuantizeOptions options;
     private readonly string qdqDomain;
     private readonly IReadOnlySet<string> wide;
+    private readonly IReadOnlyDictionary<string, QuantizedWeight>? roundedWeights;
     private readonly HashSet<string> names;
     private readonly Dictionary<string, QuantParams> activationParams = new(StringComparer.Ordinal);
 
@@ -35,8 +36,9 @@ internal sealed class QdqBuilder
     private readonly List<string> quantizedTensors = [];
 
     private QdqBuilder(OnnxModel model, IReadOnlyDictionary<string, (float, float)> ranges, ConvTapMeans? tapMeans, QuantizeOptions options, string qdqDomain,
-        IReadOnlySet<string> wide)
+        IReadOnlySet<string> wide, IReadOnlyDictionary<string, QuantizedWeight>? roundedWeights)
     {
+        this.roundedWeights = roundedWeights;
         graph = model.MainGraph;
         this.ranges = ranges;
         this.tapMeans = tapMeans;
@@ -92,13 +94,15 @@ internal sealed class QdqBuilder
     /// Builds the QDQ model from a prepared float model (which is not changed); nodes named in <paramref name="keepFloat"/>
     /// stay float. With <paramref name="tapMeans"/> the biases of Convs are corrected for the mean shift of their rounded weights.
     /// The activations that nodes named in <paramref name="wideNodes"/> read and write are quantized to 16 bits
-    /// (com.microsoft Q/DQ) whatever the activation type; their weights stay 8-bit.
+    /// (com.microsoft Q/DQ) whatever the activation type; their weights stay 8-bit. Weights of nodes named in
+    /// <paramref name="roundedWeights"/> take those integers and scales (<see cref="StaticGptq"/>) instead of round-to-nearest.
     /// </summary>
     public static QdqModel Build(OnnxModel prepared, IReadOnlyDictionary<string, (float Min, float Max)> ranges, ConvTapMeans? tapMeans,
-        QuantizeOptions options, IReadOnlySet<string> keepFloat, string qdqDomain, IReadOnlySet<string>? wideNodes = null)
+        QuantizeOptions options, IReadOnlySet<string> keepFloat, string qdqDomain, IReadOnlySet<string>? wideNodes = null,
+        IReadOnlyDictionary<string, QuantizedWeight>? roundedWeights = null)
     {
         var model = new OnnxModel(prepared.Proto.Clone(), prepared.Path);
-        var builder = new QdqBuilder(model, ranges, tapMeans, options, qdqDomain, WideTensors(model.MainGraph, wideNodes));
+        var builder = new QdqBuilder(model, ranges, tapMeans, options, qdqDomain, WideTensors(model.MainGraph, wideNodes), roundedWeights);
         var quantized = builder.Plan(keepFloat);
         foreach (var node in quantized.Where(n => QuantizableOps.Role(n) == OpRole.Weighted))
         {
@@ -384,7 +388,10 @@ internal sealed class QdqBuilder
         };
         var weight = TensorCodec.ToSingle(weightTensor);
         var dims = weightTensor.Dims.ToArray();
-        var quantized = WeightQuantizer.Quantize(weight, dims, axis, options.PerChannel, options.WeightType, options.Symmetric, options.ReduceRange);
+        // A copy of a precomputed rounding: QuantizeBias may raise its scales, and other builds reuse it.
+        var quantized = roundedWeights?.GetValueOrDefault(node.Name) is { } rounded
+            ? rounded with { Values = (int[])rounded.Values.Clone(), Scales = (float[])rounded.Scales.Clone() }
+            : WeightQuantizer.Quantize(weight, dims, axis, options.PerChannel, options.WeightType, options.Symmetric, options.ReduceRange);
 
         var bias = node.Input.Count > 2 && node.Input[2].Length > 0 ? graph.Initializer(node.Input[2]) : null;
         var biasFits = bias is not null && TensorCodec.ElementTypeOf(bias) == ElementType.Float && bias.Dims.Count == 1 && bias.Dims[0] == dims[axis]

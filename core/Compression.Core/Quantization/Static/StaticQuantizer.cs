@@ -69,15 +69,17 @@ internal sealed class StaticQuantizer : IModeQuantizer
             ["excluded"] = excluded.Count,
         };
 
+        var rounded = options.Algorithm == WeightOnlyAlgorithm.Gptq ? StaticGptq.Quantize(prepared, options, context) : null;
+        statistics["algorithm"] = options.Algorithm.ToString().ToLowerInvariant();
         using var workspace = new CandidateWorkspace(prepared, data, spec);
         var keepFloat = new HashSet<string>(excluded, StringComparer.Ordinal);
         var wide = new HashSet<string>(StringComparer.Ordinal);
         if (options.Fallback is { } fallback)
         {
-            Fallback(prepared, ranges, tapMeans, options, fallback, keepFloat, wide, qdqDomain, workspace, statistics, context);
+            Fallback(prepared, ranges, tapMeans, rounded, options, fallback, keepFloat, wide, qdqDomain, workspace, statistics, context);
         }
 
-        var qdq = QdqBuilder.Build(prepared, ranges, tapMeans, options, keepFloat, qdqDomain, wide);
+        var qdq = QdqBuilder.Build(prepared, ranges, tapMeans, options, keepFloat, qdqDomain, wide, rounded);
         if (qdq.QuantizedNodes.Count == 0)
         {
             context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingQuantized,
@@ -187,13 +189,14 @@ internal sealed class StaticQuantizer : IModeQuantizer
     /// Per-layer sensitivity over the weighted and activation nodes QDQ would quantize (layout ops follow their input);
     /// with 8-bit activations layers may first get 16-bit ones (<see cref="FallbackSpec.Widen"/>).
     /// </summary>
-    private static void Fallback(OnnxModel prepared, IReadOnlyDictionary<string, (float, float)> ranges, ConvTapMeans tapMeans, QuantizeOptions options, FallbackSpec fallback,
+    private static void Fallback(OnnxModel prepared, IReadOnlyDictionary<string, (float, float)> ranges, ConvTapMeans tapMeans,
+        IReadOnlyDictionary<string, QuantizedWeight>? rounded, QuantizeOptions options, FallbackSpec fallback,
         HashSet<string> keepFloat, HashSet<string> wide, string qdqDomain, CandidateWorkspace workspace, Dictionary<string, object> statistics, PassContext context)
     {
-        var layers = QdqBuilder.Build(prepared, ranges, tapMeans, options, keepFloat, qdqDomain).QuantizedNodes
+        var layers = QdqBuilder.Build(prepared, ranges, tapMeans, options, keepFloat, qdqDomain, roundedWeights: rounded).QuantizedNodes
             .Where(n => QuantizableOps.Role(prepared.MainGraph.Nodes.First(node => node.Name == n)) != OpRole.Propagating).ToList();
         var eightBit = options.ActivationType is QuantizedType.U8 or QuantizedType.S8;
-        LayerFallback.Apply(layers, (floatNodes, wideNodes) => QdqBuilder.Build(prepared, ranges, tapMeans, options, floatNodes, qdqDomain, wideNodes).Model,
+        LayerFallback.Apply(layers, (floatNodes, wideNodes) => QdqBuilder.Build(prepared, ranges, tapMeans, options, floatNodes, qdqDomain, wideNodes, rounded).Model,
             keepFloat, wide, fallback, workspace, statistics, context, prepared.Path, canWiden: eightBit);
     }
 

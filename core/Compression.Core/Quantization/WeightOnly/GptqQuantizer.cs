@@ -118,7 +118,7 @@ internal static class GptqQuantizer
     /// it back to the weight's features). Features that never fire (zero diagonal) get a unit diagonal and zero
     /// weights, as in the paper; the damping grows by its first amount until H is positive definite.
     /// </summary>
-    private static float[] UpperFactor(double[] hessian, int size, float[] weight, int rows, int[] order)
+    internal static float[] UpperFactor(double[] hessian, int size, float[] weight, int rows, int[] order)
     {
         var meanDiagonal = 0.0;
         for (var i = 0; i < size; i++)

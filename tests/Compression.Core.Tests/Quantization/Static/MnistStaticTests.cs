@@ -29,10 +29,30 @@ public sealed class MnistStaticTests(ITestOutputHelper output) : IDisposable
         var report = Evaluator.Evaluate(source, path, StaticTestData.Mnist(null), new EvaluationOptions(), log);
         var top1 = report.Candidate!.Task.Top1!.Value;
         var size = new FileInfo(path).Length;
-        output.WriteLine($"{format} per-channel={perChannel}: top-1 {top1:P2}, {size} bytes, agreement {report.Fidelity[0].Agreement:P2}; stats {string.Join(", ", result.Statistics.Select(s => $"{s.Key}={s.Value}"))}");
+        output.WriteLine($"{format} per-channel={perChannel}: top-1 {top1:P2}, {size} bytes, agreement {report.Fidelity[0].Agreement:P2}, sqnr {report.Fidelity[0].SqnrDb:F1} dB; stats {string.Join(", ", result.Statistics.Select(s => $"{s.Key}={s.Value}"))}");
         Assert.Equal(10_000, report.Candidate.Task.Samples);
         Assert.True(top1 >= 0.9885, $"top-1 {top1:P2}");
         Assert.True(size <= 13_312, $"{size} bytes");
+    }
+
+    /// <summary>GPTQ rounding of the weights (algorithm: gptq) keeps the accuracy, with integer operators too.</summary>
+    [SkippableTheory]
+    [InlineData(QuantizationFormat.Qdq, QuantizedType.U8)]
+    [InlineData(QuantizationFormat.QOperator, QuantizedType.U8)]
+    [InlineData(QuantizationFormat.Qdq, QuantizedType.U16)]
+    public void Gptq_rounding_keeps_accuracy(QuantizationFormat format, QuantizedType activations)
+    {
+        var source = TestAssets.Require(TestAssets.Mnist, "mnist-8");
+        var log = new CollectingLog();
+        var options = StaticTestData.Options(format) with { ActivationType = activations, Algorithm = WeightOnlyAlgorithm.Gptq };
+        var result = StaticTestData.Quantize(ModelLoader.Load(source), options, StaticTestData.Mnist(256), log);
+        var path = harness.Save(result.Model);
+
+        var report = Evaluator.Evaluate(source, path, StaticTestData.Mnist(null), new EvaluationOptions(), log);
+        var top1 = report.Candidate!.Task.Top1!.Value;
+        output.WriteLine($"gptq {format} {activations}: top-1 {top1:P2}, agreement {report.Fidelity[0].Agreement:P2}, sqnr {report.Fidelity[0].SqnrDb:F1} dB");
+        Assert.Equal("gptq", result.Statistics["algorithm"]);
+        Assert.True(top1 >= 0.9885, $"top-1 {top1:P2}");
     }
 
     /// <summary>Entropy clips the ReLU outputs of this small network hardest (98.74 %): its floor is lower, on purpose and in view.</summary>

@@ -48,9 +48,12 @@ public sealed class PaddleOcrStaticTests(ITestOutputHelper output) : IDisposable
     /// The floors pin the configurations that keep the most of the model quantized.
     /// </summary>
     [SkippableTheory]
-    [InlineData("", QuantizedType.U16, 0.965)]
-    [InlineData("Mul,Conv", QuantizedType.U8, 0.96)]
-    public void Static_qdq_recognizer_on_lines_of_digits_agrees_with_fp32(string exclude, QuantizedType activations, double minimumAgreement)
+    [InlineData("", QuantizedType.U16, WeightOnlyAlgorithm.Rtn, 0.965)]
+    [InlineData("", QuantizedType.U16, WeightOnlyAlgorithm.Gptq, 0.965)]
+    [InlineData("", QuantizedType.U8, WeightOnlyAlgorithm.Rtn, 0.0)]
+    [InlineData("", QuantizedType.U8, WeightOnlyAlgorithm.Gptq, 0.0)]
+    [InlineData("Mul,Conv", QuantizedType.U8, WeightOnlyAlgorithm.Rtn, 0.96)]
+    public void Static_qdq_recognizer_on_lines_of_digits_agrees_with_fp32(string exclude, QuantizedType activations, WeightOnlyAlgorithm algorithm, double minimumAgreement)
     {
         var source = TestAssets.Require(TestAssets.PaddleOcr("ch_PP-OCRv4_rec_infer.onnx"), "PaddleOCR ch_PP-OCRv4_rec_infer.onnx");
         StaticTestData.MnistFile("t10k-images-idx3-ubyte.gz");
@@ -59,13 +62,14 @@ public sealed class PaddleOcrStaticTests(ITestOutputHelper output) : IDisposable
         {
             Exclude = exclude.Split(',', StringSplitOptions.RemoveEmptyEntries),
             ActivationType = activations,
+            Algorithm = algorithm,
         };
         options = options with { Calibration = options.Calibration! with { Samples = 32, BatchSize = 8 } };
         var result = StaticTestData.Quantize(ModelLoader.Load(source), options, new DigitLines(0, 32), log);
         var path = harness.Save(result.Model);
 
         var fidelity = Evaluator.Evaluate(source, path, new DigitLines(32, 64), new EvaluationOptions { BatchSize = 8 }, log).Fidelity[0];
-        output.WriteLine($"rec on digit lines, exclude=[{exclude}], {activations} activations: agreement {fidelity.Agreement:P2}, cosine {fidelity.Cosine:F5}, " +
+        output.WriteLine($"rec on digit lines, exclude=[{exclude}], {activations} activations, {algorithm}: agreement {fidelity.Agreement:P2}, cosine {fidelity.Cosine:F5}, " +
             $"sqnr {fidelity.SqnrDb:F1} dB, quantized nodes {result.Statistics["quantized_nodes"]}");
         Assert.True(fidelity.Agreement >= minimumAgreement, $"agreement {fidelity.Agreement}");
     }

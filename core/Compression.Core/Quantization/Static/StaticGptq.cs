@@ -1,0 +1,143 @@
+using System.Numerics.Tensors;
+using Compression.Core.Onnx;
+using Compression.Core.Onnx.Graphs;
+using Compression.Core.Onnx.Protobuf;
+using Compression.Core.Onnx.Tensors;
+using Compression.Core.Passes;
+using Compression.Core.Quantization.WeightOnly;
+
+namespace Compression.Core.Quantization.Static;
+
+/// <summary>
+/// GPTQ rounding for static mode (<c>algorithm: gptq</c>): the integers of each Conv (group 1, 2-D), MatMul and Gemm
+/// weight are chosen one input feature at a time, each rounding error spread over the features not yet rounded
+/// through the inverse Hessian of the layer's input on the calibration data, on the grid round-to-nearest would use
+/// (<see cref="WeightQuantizer"/>'s scales and zero points, one per output channel or one per tensor). The result
+/// takes the place of <see cref="WeightQuantizer.Quantize"/>'s, so int32 biases and the Conv bias correction apply
+/// unchanged. Grouped and 3-D Convs keep round-to-nearest.
+/// </summary>
+internal static class StaticGptq
+{
+    /// <summary>The GPTQ-rounded weights by node name, computed once from the float model (fallback rebuilds reuse them).</summary>
+    public static Dictionary<string, QuantizedWeight> Quantize(OnnxModel prepared, QuantizeOptions options, PassContext context)
+    {
+        var graph = prepared.MainGraph;
+        var targets = new List<(NodeProto Node, TensorProto Weight, int Axis, HessianInput Input)>();
+        foreach (var node in graph.Nodes)
+        {
+            if (Target(graph, node) is { } target)
+            {
+                targets.Add((node, target.Weight, target.Axis, target.Input));
+            }
+        }
+
+        var spec = options.Calibration!;
+        var hessians = HessianCollector.Collect(prepared, targets.Select(t => t.Input).ToList(),
+            new CalibrationWindow(spec.Data, spec.Samples, spec.BatchSize), "static GPTQ", context);
+        var result = new Dictionary<string, QuantizedWeight>(StringComparer.Ordinal);
+        foreach (var (node, weightTensor, axis, input) in targets)
+        {
+            var weight = TensorCodec.ToSingle(weightTensor);
+            var dims = weightTensor.Dims.ToArray();
+            var rounded = WeightQuantizer.Quantize(weight, dims, axis, options.PerChannel, options.WeightType, options.Symmetric, options.ReduceRange);
+            Round(weight, dims, axis, hessians[input.Key].Hessian(), rounded, options.WeightType, options.ReduceRange, context.Cancellation);
+            result[node.Name] = rounded;
+        }
+
+        context.Log.Verbose($"static GPTQ: {result.Count} weights rounded with Hessians of {hessians.Count} inputs.");
+        return result;
+    }
+
+    /// <summary>The weight, its channel axis and the input read, of a node GPTQ handles; null for the others.</summary>
+    private static (TensorProto Weight, int Axis, HessianInput Input)? Target(OnnxGraph graph, NodeProto node)
+    {
+        if (node.Input.Count < 2 || graph.Initializer(node.Input[1]) is not { } weight || TensorCodec.ElementTypeOf(weight) != ElementType.Float)
+        {
+            return null;
+        }
+
+        switch (node.OpType)
+        {
+            case "Conv" when weight.Dims.Count == 4 && GraphEdits.IntAttribute(node, "group", 1) == 1:
+                var ints = (string name, int fill) => node.Attribute.FirstOrDefault(a => a.Name == name) is { Ints.Count: > 0 } a
+                    ? a.Ints.Select(i => (int)i).ToArray() : [fill, fill, fill, fill];
+                var autoPad = node.Attribute.FirstOrDefault(a => a.Name == "auto_pad")?.S.ToStringUtf8() ?? "NOTSET";
+                var patches = new ConvPatches((int)weight.Dims[1], (int)weight.Dims[2], (int)weight.Dims[3], ints("strides", 1), ints("dilations", 1), ints("pads", 0), autoPad);
+                return (weight, 0, new HessianInput(node.Input[0], patches.Size, patches));
+            case "MatMul" when weight.Dims.Count == 2:
+                return (weight, 1, new HessianInput(node.Input[0], (int)weight.Dims[0]));
+            case "Gemm" when weight.Dims.Count == 2 && GraphEdits.IntAttribute(node, "transA", 0) == 0:
+                var transB = GraphEdits.IntAttribute(node, "transB", 0) != 0;
+                return (weight, transB ? 0 : 1, new HessianInput(node.Input[0], (int)(transB ? weight.Dims[1] : weight.Dims[0])));
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>
+    /// Rewrites <paramref name="rounded"/>'s integers with GPTQ on its scales and zero points. Rows are output channels
+    /// (along <paramref name="axis"/>: 0 for [out, in...], 1 for a MatMul's [in, out]); features are visited by
+    /// decreasing Hessian diagonal (act order).
+    /// </summary>
+    private static void Round(float[] weight, long[] dims, int axis, double[] hessian, QuantizedWeight rounded, QuantizedType type, bool reduceRange,
+        CancellationToken cancellation)
+    {
+        var rows = (int)dims[axis];
+        var length = weight.Length / rows;
+        var order = new int[length];
+        var keys = new double[length];
+        for (var i = 0; i < length; i++)
+        {
+            order[i] = i;
+            keys[i] = -hessian[i * length + i];
+        }
+
+        Array.Sort(keys, order);
+        var permuted = new double[hessian.Length];
+        for (var i = 0; i < length; i++)
+        {
+            for (var j = 0; j < length; j++)
+            {
+                permuted[i * length + j] = hessian[order[i] * length + order[j]];
+            }
+        }
+
+        // Row-major [rows, length] copy: UpperFactor zeroes the features that never fire in it.
+        var matrix = new float[weight.Length];
+        for (var r = 0; r < rows; r++)
+        {
+            for (var k = 0; k < length; k++)
+            {
+                matrix[r * length + k] = weight[Index(r, k, rows, length, axis)];
+            }
+        }
+
+        var upper = GptqQuantizer.UpperFactor(permuted, length, matrix, rows, order);
+        var (qmin, qmax) = QuantMath.Range(type, reduceRange);
+        Parallel.For(0, rows, new ParallelOptions { CancellationToken = cancellation }, () => new float[length], (r, _, row) =>
+        {
+            for (var i = 0; i < length; i++)
+            {
+                row[i] = matrix[r * length + order[i]];
+            }
+
+            var channel = rounded.PerChannel ? r : 0;
+            var p = new QuantParams(rounded.Scales[channel], rounded.ZeroPoints[channel]);
+            for (var i = 0; i < length; i++)
+            {
+                var code = QuantMath.Quantize(row[i], p, qmin, qmax);
+                rounded.Values[Index(r, order[i], rows, length, axis)] = code;
+                var error = (row[i] - p.Scale * (code - p.ZeroPoint)) / upper[i * length + i];
+                if (i + 1 < length)
+                {
+                    var rest = row.AsSpan(i + 1);
+                    TensorPrimitives.MultiplyAdd(upper.AsSpan(i * length + i + 1, length - i - 1), -error, rest, rest);
+                }
+            }
+
+            return row;
+        }, _ => { });
+    }
+
+    private static int Index(int row, int feature, int rows, int length, int axis) => axis == 0 ? row * length + feature : feature * rows + row;
+}
