@@ -60,7 +60,7 @@ public enum CalibrationMethod
     Mse,
 }
 
-/// <summary>Weight-only rounding algorithms.</summary>
+/// <summary>How weights are rounded (weight-only and static modes).</summary>
 public enum WeightOnlyAlgorithm
 {
     /// <summary>Round to nearest.</summary>
@@ -104,7 +104,7 @@ public sealed record QuantizeOptions : PassOptions
     [Option("Weight-only: bits and block size for some layers, by node name (wildcards * and ?) or op type; the first matching entry wins, unmatched layers take bits and block_size.")]
     public IReadOnlyDictionary<string, LayerQuantizeSpec> Layers { get; init; } = new Dictionary<string, LayerQuantizeSpec>();
 
-    [Option("Weight-only rounding: rtn (round to nearest) or gptq (needs calibration data).")]
+    [Option("Weight-only and static rounding of weights: rtn (round to nearest) or gptq (rounding errors compensated through the calibration data's Hessians; weight-only needs calibration data; static: Conv, MatMul and Gemm weights, slower).")]
     public WeightOnlyAlgorithm Algorithm { get; init; } = WeightOnlyAlgorithm.Rtn;
 
     [Option("Also quantize embedding tables (Gather on a weight): int8 in dynamic mode, GatherBlockQuantized in weight-only mode.")]

@@ -9,12 +9,13 @@ using Compression.Core.Quantization.WeightOnly;
 namespace Compression.Core.Quantization.Static;
 
 /// <summary>
-/// GPTQ rounding for static mode (<c>algorithm: gptq</c>): the integers of each Conv (group 1, 2-D), MatMul and Gemm
+/// GPTQ rounding for static mode (<c>algorithm: gptq</c>): the integers of each 2-D Conv, MatMul and Gemm
 /// weight are chosen one input feature at a time, each rounding error spread over the features not yet rounded
 /// through the inverse Hessian of the layer's input on the calibration data, on the grid round-to-nearest would use
 /// (<see cref="WeightQuantizer"/>'s scales and zero points, one per output channel or one per tensor). The result
 /// takes the place of <see cref="WeightQuantizer.Quantize"/>'s, so int32 biases and the Conv bias correction apply
-/// unchanged. Grouped and 3-D Convs keep round-to-nearest.
+/// unchanged. A grouped Conv's output channels see only their group's inputs: one Hessian per group. 1-D and 3-D
+/// Convs keep round-to-nearest.
 /// </summary>
 internal static class StaticGptq
 {
@@ -22,25 +23,32 @@ internal static class StaticGptq
     public static Dictionary<string, QuantizedWeight> Quantize(OnnxModel prepared, QuantizeOptions options, PassContext context)
     {
         var graph = prepared.MainGraph;
-        var targets = new List<(NodeProto Node, TensorProto Weight, int Axis, HessianInput Input)>();
+        var targets = new List<(NodeProto Node, TensorProto Weight, int Axis, HessianInput[] Inputs)>();
         foreach (var node in graph.Nodes)
         {
             if (Target(graph, node) is { } target)
             {
-                targets.Add((node, target.Weight, target.Axis, target.Input));
+                targets.Add((node, target.Weight, target.Axis, target.Inputs));
             }
         }
 
         var spec = options.Calibration!;
-        var hessians = HessianCollector.Collect(prepared, targets.Select(t => t.Input).ToList(),
+        var hessians = HessianCollector.Collect(prepared, targets.SelectMany(t => t.Inputs).ToList(),
             new CalibrationWindow(spec.Data, spec.Samples, spec.BatchSize), "static GPTQ", context);
         var result = new Dictionary<string, QuantizedWeight>(StringComparer.Ordinal);
-        foreach (var (node, weightTensor, axis, input) in targets)
+        foreach (var (node, weightTensor, axis, inputs) in targets)
         {
             var weight = TensorCodec.ToSingle(weightTensor);
             var dims = weightTensor.Dims.ToArray();
             var rounded = WeightQuantizer.Quantize(weight, dims, axis, options.PerChannel, options.WeightType, options.Symmetric, options.ReduceRange);
-            Round(weight, dims, axis, hessians[input.Key].Hessian(), rounded, options.WeightType, options.ReduceRange, context.Cancellation);
+            var rows = (int)dims[axis];
+            var rowsPerGroup = rows / inputs.Length;
+            for (var g = 0; g < inputs.Length; g++)
+            {
+                Round(weight, rows, axis, g * rowsPerGroup, rowsPerGroup, hessians[inputs[g].Key].Hessian(), rounded, options.WeightType, options.ReduceRange,
+                    context.Cancellation);
+            }
+
             result[node.Name] = rounded;
         }
 
@@ -48,8 +56,8 @@ internal static class StaticGptq
         return result;
     }
 
-    /// <summary>The weight, its channel axis and the input read, of a node GPTQ handles; null for the others.</summary>
-    private static (TensorProto Weight, int Axis, HessianInput Input)? Target(OnnxGraph graph, NodeProto node)
+    /// <summary>The weight, its channel axis and the inputs read (one per group), of a node GPTQ handles; null for the others.</summary>
+    private static (TensorProto Weight, int Axis, HessianInput[] Inputs)? Target(OnnxGraph graph, NodeProto node)
     {
         if (node.Input.Count < 2 || graph.Initializer(node.Input[1]) is not { } weight || TensorCodec.ElementTypeOf(weight) != ElementType.Float)
         {
@@ -58,31 +66,37 @@ internal static class StaticGptq
 
         switch (node.OpType)
         {
-            case "Conv" when weight.Dims.Count == 4 && GraphEdits.IntAttribute(node, "group", 1) == 1:
+            case "Conv" when weight.Dims.Count == 4 && GraphEdits.IntAttribute(node, "group", 1) is var groups and > 0 && weight.Dims[0] % groups == 0:
                 var ints = (string name, int fill) => node.Attribute.FirstOrDefault(a => a.Name == name) is { Ints.Count: > 0 } a
                     ? a.Ints.Select(i => (int)i).ToArray() : [fill, fill, fill, fill];
                 var autoPad = node.Attribute.FirstOrDefault(a => a.Name == "auto_pad")?.S.ToStringUtf8() ?? "NOTSET";
-                var patches = new ConvPatches((int)weight.Dims[1], (int)weight.Dims[2], (int)weight.Dims[3], ints("strides", 1), ints("dilations", 1), ints("pads", 0), autoPad);
-                return (weight, 0, new HessianInput(node.Input[0], patches.Size, patches));
+                var inputs = new HessianInput[groups];
+                for (var g = 0; g < groups; g++)
+                {
+                    var patches = new ConvPatches((int)weight.Dims[1], (int)weight.Dims[2], (int)weight.Dims[3], ints("strides", 1), ints("dilations", 1), ints("pads", 0),
+                        autoPad, (int)groups, g);
+                    inputs[g] = new HessianInput(node.Input[0], patches.Size, patches);
+                }
+
+                return (weight, 0, inputs);
             case "MatMul" when weight.Dims.Count == 2:
-                return (weight, 1, new HessianInput(node.Input[0], (int)weight.Dims[0]));
+                return (weight, 1, [new HessianInput(node.Input[0], (int)weight.Dims[0])]);
             case "Gemm" when weight.Dims.Count == 2 && GraphEdits.IntAttribute(node, "transA", 0) == 0:
                 var transB = GraphEdits.IntAttribute(node, "transB", 0) != 0;
-                return (weight, transB ? 0 : 1, new HessianInput(node.Input[0], (int)(transB ? weight.Dims[1] : weight.Dims[0])));
+                return (weight, transB ? 0 : 1, [new HessianInput(node.Input[0], (int)(transB ? weight.Dims[1] : weight.Dims[0]))]);
             default:
                 return null;
         }
     }
 
     /// <summary>
-    /// Rewrites <paramref name="rounded"/>'s integers with GPTQ on its scales and zero points. Rows are output channels
-    /// (along <paramref name="axis"/>: 0 for [out, in...], 1 for a MatMul's [in, out]); features are visited by
-    /// decreasing Hessian diagonal (act order).
+    /// Rewrites <paramref name="rounded"/>'s integers of rows [<paramref name="firstRow"/>, + <paramref name="count"/>) with
+    /// GPTQ on its scales and zero points. Rows are output channels (along <paramref name="axis"/>: 0 for [out, in...],
+    /// 1 for a MatMul's [in, out]); features are visited by decreasing Hessian diagonal (act order).
     /// </summary>
-    private static void Round(float[] weight, long[] dims, int axis, double[] hessian, QuantizedWeight rounded, QuantizedType type, bool reduceRange,
-        CancellationToken cancellation)
+    private static void Round(float[] weight, int rows, int axis, int firstRow, int count, double[] hessian, QuantizedWeight rounded, QuantizedType type,
+        bool reduceRange, CancellationToken cancellation)
     {
-        var rows = (int)dims[axis];
         var length = weight.Length / rows;
         var order = new int[length];
         var keys = new double[length];
@@ -102,24 +116,26 @@ internal static class StaticGptq
             }
         }
 
-        // Row-major [rows, length] copy: UpperFactor zeroes the features that never fire in it.
-        var matrix = new float[weight.Length];
-        for (var r = 0; r < rows; r++)
+        // Row-major [count, length] copy: UpperFactor zeroes the features that never fire in it.
+        var matrix = new float[count * length];
+        for (var r = 0; r < count; r++)
         {
             for (var k = 0; k < length; k++)
             {
-                matrix[r * length + k] = weight[Index(r, k, rows, length, axis)];
+                matrix[r * length + k] = weight[Index(firstRow + r, k, rows, length, axis)];
             }
         }
 
-        var upper = GptqQuantizer.UpperFactor(permuted, length, matrix, rows, order);
+        var upper = GptqQuantizer.UpperFactor(permuted, length, matrix, count, order);
         var (qmin, qmax) = QuantMath.Range(type, reduceRange);
-        Parallel.For(0, rows, new ParallelOptions { CancellationToken = cancellation }, () => new float[length], (r, _, row) =>
+        Parallel.For(0, count, new ParallelOptions { CancellationToken = cancellation }, () => new float[length], (local, _, row) =>
         {
             for (var i = 0; i < length; i++)
             {
-                row[i] = matrix[r * length + order[i]];
+                row[i] = matrix[local * length + order[i]];
             }
+
+            var r = firstRow + local;
 
             var channel = rounded.PerChannel ? r : 0;
             var p = new QuantParams(rounded.Scales[channel], rounded.ZeroPoints[channel]);

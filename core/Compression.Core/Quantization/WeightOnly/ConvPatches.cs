@@ -4,23 +4,24 @@ using Compression.Core.Evaluation;
 namespace Compression.Core.Quantization.WeightOnly;
 
 /// <summary>
-/// How a 2-D Conv (group 1) reads its [N, C, H, W] input: every output position's receptive field, zeros where it
+/// How a 2-D Conv reads its [N, C, H, W] input: every output position's receptive field, zeros where it
 /// reaches into the padding, is one row of C x kh x kw features in the order of the weight's [C, kh, kw] layout.
-/// Those rows are what the Conv multiplies its weight with, so their Hessian is the Conv's.
+/// Those rows are what the Conv multiplies its weight with, so their Hessian is the Conv's. Of a Conv with
+/// <see cref="Groups"/> groups, the patches are those of one <see cref="Group"/>: its <see cref="Channels"/> input channels.
 /// </summary>
-internal sealed record ConvPatches(int Channels, int KernelHeight, int KernelWidth, int[] Strides, int[] Dilations, int[] Pads, string AutoPad)
+internal sealed record ConvPatches(int Channels, int KernelHeight, int KernelWidth, int[] Strides, int[] Dilations, int[] Pads, string AutoPad, int Groups = 1, int Group = 0)
 {
     public int Size => Channels * KernelHeight * KernelWidth;
 
-    public string Key => $"{Channels}x{KernelHeight}x{KernelWidth}/s{string.Join(",", Strides)}/d{string.Join(",", Dilations)}/p{string.Join(",", Pads)}/{AutoPad}";
+    public string Key => $"{Channels}x{KernelHeight}x{KernelWidth}/s{string.Join(",", Strides)}/d{string.Join(",", Dilations)}/p{string.Join(",", Pads)}/{AutoPad}/g{Group}of{Groups}";
 
     /// <summary>Adds the patches of one captured batch to the accumulator, one image at a time.</summary>
     public void AddTo(HessianAccumulator accumulator, OutputValue activation, string value)
     {
-        if (activation.Shape.Length != 4 || activation.Shape[1] != Channels)
+        if (activation.Shape.Length != 4 || activation.Shape[1] != (long)Channels * Groups)
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataMismatch,
-                $"The input '{value}' of a Conv came out as [{string.Join(", ", activation.Shape)}] on the calibration data; it must be [N, {Channels}, H, W]."));
+                $"The input '{value}' of a Conv came out as [{string.Join(", ", activation.Shape)}] on the calibration data; it must be [N, {(long)Channels * Groups}, H, W]."));
         }
 
         var (batch, height, width) = ((int)activation.Shape[0], (int)activation.Shape[2], (int)activation.Shape[3]);
@@ -28,7 +29,7 @@ internal sealed record ConvPatches(int Channels, int KernelHeight, int KernelWid
         var rows = new float[(long)outHeight * outWidth * Size];
         for (var n = 0; n < batch; n++)
         {
-            var image = activation.Values.AsSpan(n * Channels * height * width, Channels * height * width);
+            var image = activation.Values.AsSpan(((n * Groups + Group) * Channels) * height * width, Channels * height * width);
             Array.Clear(rows);
             for (var oy = 0; oy < outHeight; oy++)
             {

@@ -41,6 +41,23 @@ public sealed class ResNet18StaticTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>A benchmark-style figure, not a timed assertion: calibration against plain fp32 inference over the same batches.</summary>
+    /// <summary>GPTQ rounding of the weights (algorithm: gptq) against round-to-nearest, QDQ with 8-bit activations.</summary>
+    [SkippableTheory]
+    [InlineData(WeightOnlyAlgorithm.Rtn)]
+    [InlineData(WeightOnlyAlgorithm.Gptq)]
+    public void Gptq_rounding_stays_faithful(WeightOnlyAlgorithm algorithm)
+    {
+        var source = TestAssets.Require(TestAssets.ResNet18, "ResNet18");
+        var photos = StaticTestData.Photos();
+        var log = new CollectingLog();
+        var result = StaticTestData.Quantize(ModelLoader.Load(source), StaticTestData.Options(QuantizationFormat.Qdq) with { Algorithm = algorithm }, photos, log);
+        var path = harness.Save(result.Model);
+
+        var fidelity = Evaluator.Evaluate(source, path, photos, new EvaluationOptions { BatchSize = 1 }, log).Fidelity[0];
+        output.WriteLine($"{algorithm}: cosine {fidelity.Cosine:F5}, sqnr {fidelity.SqnrDb:F1} dB");
+        Assert.True(fidelity.Cosine >= 0.99, $"cosine {fidelity.Cosine}");
+    }
+
     [SkippableFact]
     public void Calibration_costs_little_more_than_fp32_inference()
     {
