@@ -113,9 +113,7 @@ internal static class PruneTargets
         HessianInput? input = null;
         if (reason is null)
         {
-            var ints = (string name, int fill) => Attribute(node, name) is { } a && a.Ints.Count > 0 ? a.Ints.Select(i => (int)i).ToArray() : [fill, fill, fill, fill];
-            var patches = new ConvPatches((int)weight.Dims[1], (int)weight.Dims[2], (int)weight.Dims[3], ints("strides", 1), ints("dilations", 1),
-                ints("pads", 0), Attribute(node, "auto_pad")?.S.ToStringUtf8() ?? "NOTSET");
+            var patches = ConvPatches.Of(node, weight.Dims);
             input = new HessianInput(node.Input[0], patches.Size, patches);
         }
 

@@ -1,4 +1,4 @@
-using System.Numerics.Tensors;
+using Compression.Core.Quantization.WeightOnly;
 
 namespace Compression.Core.Pruning.Sparsity;
 
@@ -95,13 +95,9 @@ internal static class SparseReconstructor
                     continue;
                 }
 
-                var error = row[i] / upper[i * length + i];
+                var residual = row[i];
                 row[i] = 0;
-                if (i + 1 < length)
-                {
-                    var rest = row[(i + 1)..];
-                    TensorPrimitives.MultiplyAdd(upper.AsSpan(i * length + i + 1, length - i - 1), -error, rest, rest);
-                }
+                InverseCholesky.Compensate(row, i, residual, upper, length);
             }
 
             return pruned;

@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;
@@ -67,14 +66,10 @@ internal static class StaticGptq
         switch (node.OpType)
         {
             case "Conv" when weight.Dims.Count == 4 && GraphEdits.IntAttribute(node, "group", 1) is var groups and > 0 && weight.Dims[0] % groups == 0:
-                var ints = (string name, int fill) => node.Attribute.FirstOrDefault(a => a.Name == name) is { Ints.Count: > 0 } a
-                    ? a.Ints.Select(i => (int)i).ToArray() : [fill, fill, fill, fill];
-                var autoPad = node.Attribute.FirstOrDefault(a => a.Name == "auto_pad")?.S.ToStringUtf8() ?? "NOTSET";
                 var inputs = new HessianInput[groups];
                 for (var g = 0; g < groups; g++)
                 {
-                    var patches = new ConvPatches((int)weight.Dims[1], (int)weight.Dims[2], (int)weight.Dims[3], ints("strides", 1), ints("dilations", 1), ints("pads", 0),
-                        autoPad, (int)groups, g);
+                    var patches = ConvPatches.Of(node, weight.Dims, (int)groups, g);
                     inputs[g] = new HessianInput(node.Input[0], patches.Size, patches);
                 }
 
@@ -107,15 +102,6 @@ internal static class StaticGptq
         }
 
         Array.Sort(keys, order);
-        var permuted = new double[hessian.Length];
-        for (var i = 0; i < length; i++)
-        {
-            for (var j = 0; j < length; j++)
-            {
-                permuted[i * length + j] = hessian[order[i] * length + order[j]];
-            }
-        }
-
         // Row-major [count, length] copy: UpperFactor zeroes the features that never fire in it.
         var matrix = new float[count * length];
         for (var r = 0; r < count; r++)
@@ -126,7 +112,7 @@ internal static class StaticGptq
             }
         }
 
-        var upper = GptqQuantizer.UpperFactor(permuted, length, matrix, count, order);
+        var upper = GptqQuantizer.UpperFactor(GptqQuantizer.Permuted(hessian, length, order), length, matrix, count, order);
         var (qmin, qmax) = QuantMath.Range(type, reduceRange);
         Parallel.For(0, count, new ParallelOptions { CancellationToken = cancellation }, () => new float[length], (local, _, row) =>
         {
@@ -143,12 +129,7 @@ internal static class StaticGptq
             {
                 var code = QuantMath.Quantize(row[i], p, qmin, qmax);
                 rounded.Values[Index(r, order[i], rows, length, axis)] = code;
-                var error = (row[i] - p.Scale * (code - p.ZeroPoint)) / upper[i * length + i];
-                if (i + 1 < length)
-                {
-                    var rest = row.AsSpan(i + 1);
-                    TensorPrimitives.MultiplyAdd(upper.AsSpan(i * length + i + 1, length - i - 1), -error, rest, rest);
-                }
+                InverseCholesky.Compensate(row, i, row[i] - p.Scale * (code - p.ZeroPoint), upper, length);
             }
 
             return row;

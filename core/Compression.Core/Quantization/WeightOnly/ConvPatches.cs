@@ -1,5 +1,6 @@
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
+using Compression.Core.Onnx.Protobuf;
 
 namespace Compression.Core.Quantization.WeightOnly;
 
@@ -12,6 +13,16 @@ namespace Compression.Core.Quantization.WeightOnly;
 internal sealed record ConvPatches(int Channels, int KernelHeight, int KernelWidth, int[] Strides, int[] Dilations, int[] Pads, string AutoPad, int Groups = 1, int Group = 0)
 {
     public int Size => Channels * KernelHeight * KernelWidth;
+
+    /// <summary>The patches of a 2-D Conv node with a [C_out, C_in / groups, kh, kw] weight, for its conv group <paramref name="group"/>.</summary>
+    public static ConvPatches Of(NodeProto node, IReadOnlyList<long> weightDims, int groups = 1, int group = 0)
+    {
+        int[] Ints(string name, int fill) => node.Attribute.FirstOrDefault(a => a.Name == name) is { Ints.Count: > 0 } a
+            ? a.Ints.Select(i => (int)i).ToArray()
+            : [fill, fill, fill, fill];
+        return new ConvPatches((int)weightDims[1], (int)weightDims[2], (int)weightDims[3], Ints("strides", 1), Ints("dilations", 1), Ints("pads", 0),
+            node.Attribute.FirstOrDefault(a => a.Name == "auto_pad")?.S.ToStringUtf8() ?? "NOTSET", groups, group);
+    }
 
     public string Key => $"{Channels}x{KernelHeight}x{KernelWidth}/s{string.Join(",", Strides)}/d{string.Join(",", Dilations)}/p{string.Join(",", Pads)}/{AutoPad}/g{Group}of{Groups}";
 

@@ -1,5 +1,3 @@
-using System.Numerics.Tensors;
-
 namespace Compression.Core.Quantization.WeightOnly;
 
 /// <summary>
@@ -26,16 +24,7 @@ internal static class GptqQuantizer
     public static QuantizedRows Quantize(float[] weight, int rows, int length, double[] hessian, BlockLayout layout, CancellationToken cancellation)
     {
         var (order, blocks) = VisitingOrder(hessian, length, layout);
-        var permuted = new double[hessian.Length];
-        for (var i = 0; i < length; i++)
-        {
-            for (var j = 0; j < length; j++)
-            {
-                permuted[i * length + j] = hessian[order[i] * length + order[j]];
-            }
-        }
-
-        var upper = UpperFactor(permuted, length, weight, rows, order);
+        var upper = UpperFactor(Permuted(hessian, length, order), length, weight, rows, order);
         var result = new QuantizedRows(rows, length, layout);
         Parallel.For(0, rows, new ParallelOptions { CancellationToken = cancellation }, () => new float[length], (r, _, row) =>
         {
@@ -58,12 +47,7 @@ internal static class GptqQuantizer
                 {
                     var code = BlockQuantizer.Code(row[i], inverse, zeroPoint, layout.MaxCode);
                     codes[order[i]] = (byte)code;
-                    var error = (row[i] - scale * (code - zeroPoint)) / upper[i * length + i];
-                    if (i + 1 < length)
-                    {
-                        var rest = row.AsSpan(i + 1);
-                        TensorPrimitives.MultiplyAdd(upper.AsSpan(i * length + i + 1, length - i - 1), -error, rest, rest);
-                    }
+                    InverseCholesky.Compensate(row, i, row[i] - scale * (code - zeroPoint), upper, length);
                 }
 
                 first += count;
@@ -111,6 +95,21 @@ internal static class GptqQuantizer
         }
 
         return (order, blocks);
+    }
+
+    /// <summary>H [length, length] with its rows and columns in visiting order.</summary>
+    internal static double[] Permuted(double[] hessian, int length, int[] order)
+    {
+        var permuted = new double[hessian.Length];
+        for (var i = 0; i < length; i++)
+        {
+            for (var j = 0; j < length; j++)
+            {
+                permuted[i * length + j] = hessian[order[i] * length + order[j]];
+            }
+        }
+
+        return permuted;
     }
 
     /// <summary>

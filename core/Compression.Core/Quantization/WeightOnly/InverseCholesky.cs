@@ -9,6 +9,20 @@ namespace Compression.Core.Quantization.WeightOnly;
 /// </summary>
 internal static class InverseCholesky
 {
+    /// <summary>
+    /// The OBS update GPTQ and SparseGPT share: the residual a feature leaves when it is rounded or removed, scaled
+    /// by U_ii, is spread over the features after it along row i of U, so the layer's output moves least.
+    /// </summary>
+    public static void Compensate(Span<float> row, int feature, float residual, ReadOnlySpan<float> upper, int n)
+    {
+        var error = residual / upper[feature * n + feature];
+        if (feature + 1 < n)
+        {
+            var rest = row[(feature + 1)..];
+            TensorPrimitives.MultiplyAdd(upper.Slice(feature * n + feature + 1, n - feature - 1), -error, rest, rest);
+        }
+    }
+
     /// <summary>U as a row-major float [n, n]; false when H is not positive definite.</summary>
     public static bool TryUpperFactorOfInverse(ReadOnlySpan<double> hessian, int n, out float[] upper)
     {
