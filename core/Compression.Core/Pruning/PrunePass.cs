@@ -38,7 +38,6 @@ public sealed class PrunePass : Pass<PruneOptions>
     public static IReadOnlyList<string> PlanLayers(OnnxModel model, PruneOptions options)
     {
         ThrowIfQuantized(model);
-        options = options.WithConcreteCriterion();
         if (options.Method != PruningMethod.Structured)
         {
             return SparsePruner.Plan(model, options);

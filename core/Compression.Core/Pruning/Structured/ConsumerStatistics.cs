@@ -67,36 +67,22 @@ internal static class ConsumerStatisticsCollector
     {
         var batches = new List<IReadOnlyDictionary<string, OutputValue>>();
         long bytes = 0;
-        var samples = 0;
-        try
+        foreach (var (_, captured) in Capture(reference, values, calibration, context))
         {
-            foreach (var (batch, captured) in Capture(reference, values, context.DataSets[calibration.Data], calibration, context))
+            var decoded = new Dictionary<string, OutputValue>(StringComparer.Ordinal);
+            for (var i = 0; i < values.Count; i++)
             {
-                var decoded = new Dictionary<string, OutputValue>(StringComparer.Ordinal);
-                for (var i = 0; i < values.Count; i++)
-                {
-                    var value = captured[i];
-                    bytes += value.Values.Length * sizeof(float);
-                    decoded[values[i]] = value;
-                }
-
-                if (bytes > budgetBytes)
-                {
-                    return null;
-                }
-
-                batches.Add(decoded);
-                samples += batch.Count;
-                if (samples >= calibration.Samples)
-                {
-                    break;
-                }
+                var value = captured[i];
+                bytes += value.Values.Length * sizeof(float);
+                decoded[values[i]] = value;
             }
-        }
-        catch (CompressionException error) when (error.Code == ErrorCodes.DataSetEmpty)
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationEmpty,
-                $"The calibration data set '{calibration.Data}' gave no samples: {error.Message}"), error);
+
+            if (bytes > budgetBytes)
+            {
+                return null;
+            }
+
+            batches.Add(decoded);
         }
 
         return batches;
@@ -107,7 +93,6 @@ internal static class ConsumerStatisticsCollector
         IReadOnlyList<IReadOnlyDictionary<string, OutputValue>>? cachedReference)
     {
         var graph = current.MainGraph;
-        var data = context.DataSets[calibration.Data];
         var stats = new List<ConsumerStatistics>();
         var accumulators = new List<(HessianAccumulator Moment, ProductAccumulator Cross)>();
         foreach (var consumer in group.Consumers)
@@ -143,45 +128,33 @@ internal static class ConsumerStatisticsCollector
         var inputs = group.Consumers.Select(c => c.Input).Distinct(StringComparer.Ordinal).ToList();
         var outputsWanted = group.Consumers.Select(c => c.Node.Output[0]).Distinct(StringComparer.Ordinal).ToList();
         var samples = 0;
-        try
+        using var originals = (cachedReference is null
+            ? Capture(reference, outputsWanted, calibration, context).Select(captured => captured.Values)
+            : cachedReference.Select(batch => (IReadOnlyList<OutputValue>)outputsWanted.Select(name => batch[name]).ToList())).GetEnumerator();
+        foreach (var (batch, values) in Capture(current, inputs, calibration, context))
         {
-            using var originals = (cachedReference is null
-                ? Capture(reference, outputsWanted, data, calibration, context).Select(captured => captured.Values)
-                : cachedReference.Select(batch => (IReadOnlyList<OutputValue>)outputsWanted.Select(name => batch[name]).ToList())).GetEnumerator();
-            foreach (var (batch, values) in Capture(current, inputs, data, calibration, context))
+            if (!originals.MoveNext())
             {
-                if (!originals.MoveNext())
-                {
-                    break;
-                }
+                break;
+            }
 
-                for (var i = 0; i < stats.Count; i++)
+            for (var i = 0; i < stats.Count; i++)
+            {
+                var consumer = stats[i].Consumer;
+                var x = values[inputs.IndexOf(consumer.Input)];
+                var y = originals.Current[outputsWanted.IndexOf(consumer.Node.Output[0])];
+                if (consumer.Node.OpType == "Conv")
                 {
-                    var consumer = stats[i].Consumer;
-                    var x = values[inputs.IndexOf(consumer.Input)];
-                    var y = originals.Current[outputsWanted.IndexOf(consumer.Node.Output[0])];
-                    if (consumer.Node.OpType == "Conv")
-                    {
-                        AddConv(x, y, consumer, ConstantSources.Find(graph, consumer.Node.Input[1])!.Dims, stats[i], accumulators[i]);
-                    }
-                    else
-                    {
-                        AddRows(x, y, batch, stats[i], accumulators[i]);
-                    }
+                    AddConv(x, y, consumer, ConstantSources.Find(graph, consumer.Node.Input[1])!.Dims, stats[i], accumulators[i]);
                 }
-
-                samples += batch.Count;
-                context.Log.Progress("Structured pruning", $"{group.Name}: {samples} calibration samples", Math.Min(1, (double)samples / calibration.Samples));
-                if (samples >= calibration.Samples)
+                else
                 {
-                    break;
+                    AddRows(x, y, batch, stats[i], accumulators[i]);
                 }
             }
-        }
-        catch (CompressionException error) when (error.Code == ErrorCodes.DataSetEmpty)
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationEmpty,
-                $"The calibration data set '{calibration.Data}' gave no samples: {error.Message}"), error);
+
+            samples += batch.Count;
+            context.Log.Progress("Structured pruning", $"{group.Name}: {samples} calibration samples", Math.Min(1, (double)samples / calibration.Samples));
         }
 
         var finished = new List<ConsumerStatistics>();
@@ -264,7 +237,7 @@ internal static class ConsumerStatisticsCollector
     private static double[] Scaled(double[] sums, double total) => sums.Select(v => v / total).ToArray();
 
     /// <summary>Runs only the part of the model the values need.</summary>
-    private static IEnumerable<(DataBatch Batch, IReadOnlyList<OutputValue> Values)> Capture(OnnxModel model, List<string> values, IDataSource data,
+    private static IEnumerable<(DataBatch Batch, IReadOnlyList<OutputValue> Values)> Capture(OnnxModel model, List<string> values,
         PruneCalibrationSpec calibration, PassContext context)
     {
         var trimmed = new OnnxModel(model.Proto.Clone());
@@ -275,7 +248,27 @@ internal static class ConsumerStatisticsCollector
         }
 
         trimmed.MainGraph.RemoveDeadNodes();
-        return ActivationCapture.Capture(trimmed, values, data, calibration.BatchSize, Environment.ProcessorCount, context.Cancellation);
+        using var batches = ActivationCapture.Capture(trimmed, values, context.DataSets[calibration.Data], calibration.BatchSize, Environment.ProcessorCount,
+            context.Cancellation).GetEnumerator();
+        for (var samples = 0; samples < calibration.Samples && Next(batches, calibration);)
+        {
+            samples += batches.Current.Batch.Count;
+            yield return batches.Current;
+        }
+    }
+
+    /// <summary>Moves to the next batch; an empty data set is the pruning step's error (a yield cannot sit in a try with a catch).</summary>
+    private static bool Next(IEnumerator<(DataBatch Batch, IReadOnlyList<OutputValue> Values)> batches, PruneCalibrationSpec calibration)
+    {
+        try
+        {
+            return batches.MoveNext();
+        }
+        catch (CompressionException error) when (error.Code == ErrorCodes.DataSetEmpty)
+        {
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationEmpty,
+                $"The calibration data set '{calibration.Data}' gave no samples: {error.Message}"), error);
+        }
     }
 
     /// <summary>A MatMul/Gemm input [..., K] and output [..., O]: one row per position; padding tokens are skipped.</summary>
