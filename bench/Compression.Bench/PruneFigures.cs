@@ -18,9 +18,28 @@ internal static class PruneFigures
 {
     public static int MiniLm(string model, string vocab, string stsb)
     {
-        var calibration = DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Text, Path = "sts-dev.tsv", Column = 5, Take = 128, Vocab = vocab }, stsb);
-        var test = DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Text, Path = "sts-test.tsv", PairColumns = [5, 6], ScoreColumn = 4, Vocab = vocab }, stsb);
+        var (calibration, test) = StsB(vocab, stsb, 128);
         return Drive(model, calibration, test, 128, "STS-B test Spearman x100", r => r.Spearman * 100, "F2");
+    }
+
+    /// <summary>The first <paramref name="sentences"/> STS-B dev sentences to calibrate on, and the STS-B test pairs.</summary>
+    public static (IDataSource Calibration, IDataSource Test) StsB(string vocab, string stsb, int sentences) => (
+        DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Text, Path = "sts-dev.tsv", Column = 5, Take = sentences, Vocab = vocab }, stsb),
+        DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Text, Path = "sts-test.tsv", PairColumns = [5, 6], ScoreColumn = 4, Vocab = vocab }, stsb));
+
+    /// <summary>
+    /// Prunes the model with the calibration data under the name "calibration", timing only the pruning, and writes
+    /// the result into <paramref name="folder"/>: the pass result, the seconds and the written file.
+    /// </summary>
+    public static (PassResult Result, double Seconds, string Path) PruneTimed(string model, PruneOptions options, IDataSource calibration, DirectoryInfo folder)
+    {
+        var context = new PassContext(new CollectingLog()) { DataSets = new Dictionary<string, IDataSource> { ["calibration"] = calibration } };
+        var watch = Stopwatch.StartNew();
+        var result = new PrunePass().Run(ModelLoader.Load(model), options, context);
+        var seconds = watch.Elapsed.TotalSeconds;
+        var path = Path.Combine(folder.FullName, Path.GetFileName(model));
+        ModelWriter.Save(result.Model, path, new SaveOptions { Overwrite = true });
+        return (result, seconds, path);
     }
 
     public static int Mnist(string model, string folder)
@@ -48,7 +67,7 @@ internal static class PruneFigures
         var cases = new List<(PruneOptions Options, string Criterion, string Reconstruction)>();
         foreach (var method in new[] { PruningMethod.Unstructured, PruningMethod.NM })
         {
-            var basis = new PruneOptions { Method = method, Sparsity = 0.5, Pattern = "2:4" };
+            var basis = new PruneOptions { Method = method, Sparsity = 0.5, Pattern = "2:4", Criterion = ImportanceCriterion.L1 };
             cases.Add((basis, "magnitude", "none"));
             cases.Add((basis with { Calibration = calibrationSpec }, "magnitude", "SparseGPT update + bias"));
             cases.Add((basis with { Criterion = ImportanceCriterion.Activation, Calibration = calibrationSpec, Reconstruct = false }, "activation (Wanda)", "none"));
@@ -61,12 +80,7 @@ internal static class PruneFigures
         {
             foreach (var (options, criterion, reconstruction) in cases)
             {
-                var context = new PassContext(new CollectingLog()) { DataSets = new Dictionary<string, IDataSource> { ["calibration"] = calibration } };
-                var watch = Stopwatch.StartNew();
-                var result = new PrunePass().Run(ModelLoader.Load(model), options, context);
-                var seconds = watch.Elapsed.TotalSeconds;
-                var path = Path.Combine(folder.FullName, Path.GetFileName(model));
-                ModelWriter.Save(result.Model, path, new SaveOptions { Overwrite = true });
+                var (result, seconds, path) = PruneTimed(model, options, calibration, folder);
                 var value = read(Evaluator.Evaluate(path, null, test, evaluation, new CollectingLog()).Reference.Task)!.Value;
                 var name = options.Method == PruningMethod.NM ? "2:4" : "50 % unstructured";
                 Console.WriteLine(FormattableString.Invariant($"| {name} | {criterion} | {reconstruction} | {value.ToString(format, CultureInfo.InvariantCulture)} | {(double)result.Statistics["sparsity"]:P1} | {seconds:F1} |"));
@@ -96,8 +110,7 @@ internal static class StructuredPruneFigures
         var heads = rest.Length > 1 ? int.Parse(rest[1], CultureInfo.InvariantCulture) : 2;
         var neurons = rest.Length > 2 ? double.Parse(rest[2], CultureInfo.InvariantCulture) : 0.25;
         var criterion = rest.Length > 3 ? Enum.Parse<ImportanceCriterion>(rest[3], ignoreCase: true) : ImportanceCriterion.Auto;
-        var calibration = DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Text, Path = "sts-dev.tsv", Column = 5, Take = 256, Vocab = vocab }, stsb);
-        var test = DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Text, Path = "sts-test.tsv", PairColumns = [5, 6], ScoreColumn = 4, Vocab = vocab }, stsb);
+        var (calibration, test) = PruneFigures.StsB(vocab, stsb, 256);
         var evaluation = new EvaluationOptions { BatchSize = 64, Threads = Environment.ProcessorCount };
         var reference = Evaluator.Evaluate(model, null, test, evaluation, new CollectingLog()).Reference.Task.Spearman!.Value * 100;
         Console.WriteLine(FormattableString.Invariant($"Model: {Path.GetFileName(model)}; fp32 Spearman x100 {reference:F2}; {heads} heads and {neurons:P0} of the FFN neurons per layer, {criterion}; {Environment.ProcessorCount} cores"));
@@ -116,12 +129,7 @@ internal static class StructuredPruneFigures
         {
             for (var run = 1; run <= runs; run++)
             {
-                var context = new PassContext(new CollectingLog()) { DataSets = new Dictionary<string, IDataSource> { ["calibration"] = calibration } };
-                var watch = Stopwatch.StartNew();
-                var result = new PrunePass().Run(ModelLoader.Load(model), options, context);
-                var seconds = watch.Elapsed.TotalSeconds;
-                var path = Path.Combine(folder.FullName, Path.GetFileName(model));
-                ModelWriter.Save(result.Model, path, new SaveOptions { Overwrite = true });
+                var (_, seconds, path) = PruneFigures.PruneTimed(model, options, calibration, folder);
                 var spearman = Evaluator.Evaluate(path, null, test, evaluation, new CollectingLog()).Reference.Task.Spearman!.Value * 100;
                 var ratio = (double)new FileInfo(path).Length / new FileInfo(model).Length;
                 Console.WriteLine(FormattableString.Invariant($"| {run} | {seconds:F1} | {spearman:F2} | {ratio:F3}x |"));
