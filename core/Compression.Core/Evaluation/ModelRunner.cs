@@ -82,8 +82,12 @@ public sealed class ModelRunner : IDisposable
         return results;
     }
 
-    /// <summary>Runs one batch and returns ONNX Runtime's own outputs, in <see cref="OutputNames"/> order; the caller disposes them.</summary>
-    internal IDisposableReadOnlyCollection<OrtValue> RunNative(DataBatch batch, bool paired = false)
+    /// <summary>
+    /// Runs one batch and returns ONNX Runtime's own outputs, in <see cref="OutputNames"/> order; the caller disposes
+    /// them. The inputs stay alive (their managed arrays pinned) until then: an output may be the very buffer of an
+    /// input (a graph input captured as an output), and reading it after the input is unpinned reads moved memory.
+    /// </summary>
+    internal RunOutputs RunNative(DataBatch batch, bool paired = false)
     {
         var inputs = paired ? batch.PairedInputs ?? throw new ArgumentException("The batch has no paired inputs.", nameof(batch)) : batch.Inputs;
         var names = new List<string>(inputs.Count);
@@ -100,19 +104,18 @@ public sealed class ModelRunner : IDisposable
             }
 
             using var runOptions = new RunOptions();
-            return session.Run(runOptions, names, values, OutputNames.ToList());
+            return new RunOutputs(session.Run(runOptions, names, values, OutputNames.ToList()), values);
         }
         catch (OnnxRuntimeException e)
         {
+            RunOutputs.DisposeAll(values);
             throw new CompressionException(Diagnostic.Error(ErrorCodes.RuntimeFailed,
                 $"ONNX Runtime failed to run the model on the data: {FirstLine(e.Message)}", ModelPath), e);
         }
-        finally
+        catch
         {
-            foreach (var value in values)
-            {
-                value.Dispose();
-            }
+            RunOutputs.DisposeAll(values);
+            throw;
         }
     }
 
@@ -176,4 +179,30 @@ public sealed class ModelRunner : IDisposable
     }
 
     private static string FirstLine(string message) => message.Split('\n')[0].Trim();
+}
+
+/// <summary>One run's outputs, owning the run's inputs too: both are released together, outputs first.</summary>
+internal sealed class RunOutputs(IDisposableReadOnlyCollection<OrtValue> outputs, List<OrtValue> inputs) : IReadOnlyList<OrtValue>, IDisposable
+{
+    public int Count => outputs.Count;
+
+    public OrtValue this[int index] => outputs[index];
+
+    public IEnumerator<OrtValue> GetEnumerator() => outputs.GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+    public void Dispose()
+    {
+        outputs.Dispose();
+        DisposeAll(inputs);
+    }
+
+    public static void DisposeAll(List<OrtValue> values)
+    {
+        foreach (var value in values)
+        {
+            value.Dispose();
+        }
+    }
 }
