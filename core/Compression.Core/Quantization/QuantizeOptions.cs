@@ -97,6 +97,9 @@ public sealed record QuantizeOptions : PassOptions
     [Option("Weight-only bits: 4 or 8.", Minimum = 4, Maximum = 8)]
     public int Bits { get; init; } = 4;
 
+    [Option("Weight-only: bits of a MatMul or Gemm whose result is a model output (through a bias, Softmax, Sigmoid, Tanh or layout ops): a classifier's logits, a recognizer's per-step scores, a language model's head, where top-1 decisions are made. 8 keeps it at 8 bits when the rest is 4; a layers entry that matches it wins.", Minimum = 4, Maximum = 8)]
+    public int OutputLayerBits { get; init; } = 8;
+
     [Option("Weight-only block size along the reduction dimension: a power of two from 16 to 256.", Minimum = 16, Maximum = 256)]
     public int BlockSize { get; init; } = 64;
 

@@ -13,7 +13,8 @@ namespace Compression.Core.Quantization.Fallback;
 /// the target or <see cref="FallbackSpec.MaxLayers"/> layers are float. The mode supplies the layers and a function
 /// that builds the model with a given set of nodes kept float. Static mode can also widen layers: before any layer
 /// returns to float, the most sensitive 1, 2, 4, ... layers (all of them last) get 16-bit activations, int8 weights
-/// kept, until the target holds; the float stage then starts from the widest set tried.
+/// kept, until the target holds; the float stage then starts from the widest set tried, its widened layers ranked by their
+/// sensitivity alone with 16-bit activations.
 /// </summary>
 internal static class LayerFallback
 {
@@ -36,31 +37,49 @@ internal static class LayerFallback
         bool canWiden = false)
     {
         double Score(FidelityMetrics f) => fallback.Metric == FallbackMetric.Sqnr ? f.SqnrDb : f.Agreement * 100;
-        double? Measure(IReadOnlySet<string> floatNodes) =>
-            build(floatNodes, wide) is { } candidate ? Score(workspace.Fidelity(workspace.Save(candidate), context.Cancellation)) : null;
+        double? Measure(IReadOnlySet<string> floatNodes, IReadOnlySet<string> wideNodes) =>
+            build(floatNodes, wideNodes) is { } candidate ? Score(workspace.Fidelity(workspace.Save(candidate), context.Cancellation)) : null;
 
-        var sensitivity = new Dictionary<string, double>(StringComparer.Ordinal);
-        var measured = 0;
-        foreach (var layer in layers)
+        // Each layer quantized alone, every other one float; with 16-bit activations when widened.
+        Dictionary<string, double> Alone(IReadOnlyList<string> measuredLayers, bool widened, string stage)
         {
-            context.Cancellation.ThrowIfCancellationRequested();
-            context.Log.Progress("Layer sensitivity", layer, (double)measured++ / layers.Count);
-            var others = new HashSet<string>(keepFloat, StringComparer.Ordinal);
-            others.UnionWith(layers.Where(l => l != layer));
-            if (Measure(others) is { } alone)
+            var values = new Dictionary<string, double>(StringComparer.Ordinal);
+            for (var i = 0; i < measuredLayers.Count; i++)
             {
-                sensitivity[layer] = alone;
+                var layer = measuredLayers[i];
+                context.Cancellation.ThrowIfCancellationRequested();
+                context.Log.Progress(stage, layer, (double)i / measuredLayers.Count);
+                var others = new HashSet<string>(keepFloat, StringComparer.Ordinal);
+                others.UnionWith(layers.Where(l => l != layer));
+                if (Measure(others, widened ? new HashSet<string>(StringComparer.Ordinal) { layer } : []) is { } alone)
+                {
+                    values[layer] = alone;
+                }
             }
+
+            statistics[widened ? "wide_sensitivity" : "sensitivity"] = values.OrderBy(s => s.Value).ToDictionary(s => s.Key, s => (object)Math.Round(s.Value, 3));
+            return values;
         }
 
-        statistics["sensitivity"] = sensitivity.OrderBy(s => s.Value).ToDictionary(s => s.Key, s => (object)Math.Round(s.Value, 3));
-        var value = Measure(keepFloat) ?? double.PositiveInfinity;
+        var sensitivity = Alone(layers, widened: false, "Layer sensitivity");
+        var value = Measure(keepFloat, wide) ?? double.PositiveInfinity;
         var ranked = sensitivity.OrderBy(s => s.Value).Select(s => s.Key).ToList();
         if (canWiden && fallback.Widen)
         {
-            value = Widen(ranked, value, wide, fallback.Target, () => Measure(keepFloat) ?? double.PositiveInfinity, context);
+            value = Widen(ranked, value, wide, fallback.Target, () => Measure(keepFloat, wide) ?? double.PositiveInfinity, context);
             statistics["wide_layers"] = wide.Count;
             statistics["wide_value"] = Math.Round(value, 3);
+            if (value < fallback.Target && wide.Count > 0)
+            {
+                // A widened layer loses what its int8 weights and 16-bit activations lose, not what it lost at 8 bits
+                // (the stem's activations cost most at 8 bits, some late weights at 16): it is ranked by that for float.
+                foreach (var (layer, alone) in Alone(layers.Where(wide.Contains).ToList(), widened: true, "Layer sensitivity, 16-bit activations"))
+                {
+                    sensitivity[layer] = alone;
+                }
+
+                ranked = sensitivity.OrderBy(s => s.Value).Select(s => s.Key).ToList();
+            }
         }
 
         var returned = new List<string>();
@@ -74,7 +93,7 @@ internal static class LayerFallback
             keepFloat.Add(layer);
             wide.Remove(layer);
             returned.Add(layer);
-            value = Measure(keepFloat) ?? double.PositiveInfinity;
+            value = Measure(keepFloat, wide) ?? double.PositiveInfinity;
         }
 
         statistics["fallback_layers"] = returned;

@@ -73,9 +73,12 @@ internal static class HessianCollector
         var samples = 0;
         foreach (var (batch, outputs) in ActivationCapture.Capture(model, values, data, window.BatchSize, Environment.ProcessorCount, context.Cancellation))
         {
+            // Decoded once per batch: a depthwise Conv reads its input once per group (hundreds of Hessians).
+            var decoded = new OutputValue?[values.Count];
             foreach (var input in inputs)
             {
-                var output = outputs[values.IndexOf(input.Value)];
+                var index = values.IndexOf(input.Value);
+                var output = decoded[index] ??= outputs[index];
                 var accumulator = accumulators[input.Key];
                 if (input.Patches is { } patches)
                 {

@@ -23,7 +23,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
     {
         Validate(options, context);
         QuantizedModelCheck.ThrowIfQuantized(model);
-        var layouts = new LayerLayouts(options);
+        var layouts = new LayerLayouts(options, OutputLayers.Of(model.MainGraph));
         var stopwatch = Stopwatch.StartNew();
         var biases = new Dictionary<NodeProto, GemmBias>(ReferenceEqualityComparer.Instance);
         var names = GraphScopes.AllValueNames(model);
@@ -38,7 +38,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             ["quantized_gemm"] = targets.Count(t => t.Node.OpType == "Gemm"),
             ["quantized_gather"] = targets.Count(t => t.IsEmbedding),
         };
-        if (options.Layers.Count > 0)
+        if (targets.Select(t => t.Layout).Distinct().Count() > 1)
         {
             // How many weights took each bits/block-size pair, e.g. "4/128": 31, "8/128": 6.
             statistics["layouts"] = targets.GroupBy(t => $"{t.Layout.Bits}/{t.Layout.BlockSize}").OrderBy(g => g.Key, StringComparer.Ordinal)
@@ -153,6 +153,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
     private static void Validate(QuantizeOptions options, PassContext context)
     {
         ValidateLayout(options.Bits, options.BlockSize, "");
+        ValidateLayout(options.OutputLayerBits, options.BlockSize, " (output_layer_bits)");
         foreach (var (pattern, layer) in options.Layers)
         {
             ValidateLayout(layer?.Bits ?? options.Bits, layer?.BlockSize ?? options.BlockSize, $" (layers '{pattern}')");
@@ -186,14 +187,17 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         }
     }
 
-    /// <summary>The layout of each node: the first <c>layers</c> entry that matches it, else the step's bits and block size.</summary>
-    private sealed class LayerLayouts(QuantizeOptions options)
+    /// <summary>
+    /// The layout of each node: the first <c>layers</c> entry that matches it, else the step's block size with
+    /// <c>output_layer_bits</c> for a layer that writes a model output (<see cref="OutputLayers"/>), the step's bits for the rest.
+    /// </summary>
+    private sealed class LayerLayouts(QuantizeOptions options, IReadOnlySet<string> outputLayers)
     {
         private readonly NodeRules<LayerQuantizeSpec> rules = new(options.Layers);
 
         public BlockLayout For(NodeProto node) => rules.For(node) is { Value: var layer }
             ? new BlockLayout(layer.Bits ?? options.Bits, layer.BlockSize ?? options.BlockSize, options.Symmetric)
-            : new BlockLayout(options.Bits, options.BlockSize, options.Symmetric);
+            : new BlockLayout(outputLayers.Contains(node.Name) ? options.OutputLayerBits : options.Bits, options.BlockSize, options.Symmetric);
     }
 
     /// <summary>A constant float 2-D weight of this graph, or null.</summary>

@@ -5,6 +5,7 @@ using Compression.Core.Onnx.Graphs;
 using Compression.Core.Passes;
 using Compression.Core.Quantization;
 using Compression.Core.Quantization.WeightOnly;
+using Compression.Core.Tests.Passes;
 using Compression.Core.Tests.Support;
 using Xunit.Abstractions;
 
@@ -36,7 +37,7 @@ public sealed class WeightOnlyQuantizerTests(ITestOutputHelper output) : IDispos
         var log = new CollectingLog();
 
         var result = new WeightOnlyQuantizer().Quantize(model,
-            new QuantizeOptions { Mode = QuantizationMode.WeightOnly, Bits = bits, BlockSize = blockSize, Symmetric = symmetric }, new PassContext(log));
+            new QuantizeOptions { Mode = QuantizationMode.WeightOnly, Bits = bits, OutputLayerBits = bits, BlockSize = blockSize, Symmetric = symmetric }, new PassContext(log));
 
         Assert.DoesNotContain(GraphChecker.Check(result.Model), d => d.Severity == DiagnosticSeverity.Error);
         Assert.Empty(log.Diagnostics);
@@ -206,6 +207,50 @@ public sealed class WeightOnlyQuantizerTests(ITestOutputHelper output) : IDispos
         Assert.Equal(before, model.Proto);
     }
 
+
+    /// <summary>
+    /// A classifier: hidden MatMul, Relu, head MatMul, bias (a Constant node), Softmax. At 4 bits the head, whose scores the top-1 is
+    /// taken from, keeps 8 bits unless output_layer_bits says 4; the hidden layer is 4 bits either way.
+    /// </summary>
+    [Theory]
+    [InlineData(8)]
+    [InlineData(4)]
+    public void The_layer_that_writes_the_output_takes_output_layer_bits(int outputLayerBits)
+    {
+        var random = new Random(5);
+        var model = GraphBuilder.Model(
+            [
+                GraphBuilder.Node("MatMul", ["x", "w_hidden"], ["h"], "hidden"),
+                GraphBuilder.Node("Relu", ["h"], ["r"], "relu"),
+                GraphBuilder.Node("MatMul", ["r", "w_head"], ["logits"], "head"),
+                GraphBuilder.Constant("bias", WeightOnlyModels.Tensor("bias", random, WeightOnlyModels.N)), // PaddleOCR keeps biases in Constant nodes
+                GraphBuilder.Node("Add", ["logits", "bias"], ["scores"], "bias"),
+                GraphBuilder.Node("Softmax", ["scores"], ["y"], "softmax"),
+            ],
+            [GraphBuilder.Value("x", dims: [2, WeightOnlyModels.K])],
+            [GraphBuilder.Value("y", dims: [2, WeightOnlyModels.N])],
+            [WeightOnlyModels.Tensor("w_hidden", random, WeightOnlyModels.K, WeightOnlyModels.K), WeightOnlyModels.Tensor("w_head", random, WeightOnlyModels.K, WeightOnlyModels.N)]);
+
+        var result = new WeightOnlyQuantizer().Quantize(model, new QuantizeOptions { Mode = QuantizationMode.WeightOnly, Bits = 4, OutputLayerBits = outputLayerBits },
+            new PassContext(new CollectingLog()));
+
+        long Bits(string node) => result.Model.Proto.Graph.Node.Single(n => n.Name.StartsWith(node, StringComparison.Ordinal) && n.OpType == "MatMulNBits")
+            .Attribute.Single(a => a.Name == "bits").I;
+        Assert.Equal((4, outputLayerBits), (Bits("hidden"), Bits("head")));
+        var inputs = new[] { ("x", WeightOnlyModels.Tensor("x", new Random(9), 2, WeightOnlyModels.K)) };
+        Assert.Equal(2 * WeightOnlyModels.N, OrtFloatRunner.Run(result.Model, temp, inputs)[0].Length);
+    }
+
+    [Fact]
+    public void Output_layer_bits_other_than_4_or_8_are_refused()
+    {
+        var options = new QuantizeOptions { Mode = QuantizationMode.WeightOnly, OutputLayerBits = 6 };
+
+        var error = Assert.Throws<CompressionException>(() => new WeightOnlyQuantizer().Quantize(WeightOnlyModels.Mixed(), options, new PassContext(new CollectingLog())));
+
+        Assert.Equal(ErrorCodes.QuantizationBits, error.Code);
+        Assert.Contains("output_layer_bits", error.Message, StringComparison.Ordinal);
+    }
     private static double RelativeError(float[] expected, float[] actual)
     {
         Assert.Equal(expected.Length, actual.Length);
