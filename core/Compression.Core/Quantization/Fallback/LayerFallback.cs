@@ -69,7 +69,7 @@ internal static class LayerFallback
             value = Widen(ranked, value, wide, fallback.Target, () => Measure(keepFloat, wide) ?? double.PositiveInfinity, context);
             statistics["wide_layers"] = wide.Count;
             statistics["wide_value"] = Math.Round(value, 3);
-            if (value < fallback.Target && wide.Count > 0)
+            if (value < fallback.Target && wide.Count > 0 && fallback.MaxLayers > 0)
             {
                 // A widened layer loses what its int8 weights and 16-bit activations lose, not what it lost at 8 bits
                 // (the stem's activations cost most at 8 bits, some late weights at 16): it is ranked by that for float.

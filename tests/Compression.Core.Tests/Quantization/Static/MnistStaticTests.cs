@@ -125,4 +125,21 @@ public sealed class MnistStaticTests(ITestOutputHelper output) : IDisposable
         Assert.True(top1 >= 0.98, $"top-1 {top1:P2}");
         Assert.Contains("16-bit activations", Assert.Single(log.Diagnostics, d => d.Code == ErrorCodes.QuantizationFallback).Message, StringComparison.Ordinal);
     }
+
+    [SkippableFact]
+    public void After_widening_the_float_stage_ranks_widened_layers_by_their_16_bit_sensitivity()
+    {
+        var source = TestAssets.Require(TestAssets.Mnist, "mnist-8");
+        var options = StaticTestData.Options(QuantizationFormat.Qdq) with { Fallback = new FallbackSpec { Target = 200, MaxLayers = 1 } };
+
+        var result = StaticTestData.Quantize(ModelLoader.Load(source), options, StaticTestData.Mnist(256), new CollectingLog());
+
+        var eightBit = (Dictionary<string, object>)result.Statistics["sensitivity"];
+        var sixteenBit = (Dictionary<string, object>)result.Statistics["wide_sensitivity"];
+        output.WriteLine(string.Join(", ", sixteenBit.Select(s => $"{s.Key}: {eightBit[s.Key]} -> {s.Value} dB")));
+        Assert.Equal(eightBit.Keys.Order(), sixteenBit.Keys.Order());
+        Assert.All(sixteenBit, s => Assert.True((double)s.Value > (double)eightBit[s.Key], $"{s.Key}: 16-bit {s.Value} dB, 8-bit {eightBit[s.Key]} dB"));
+        // The one layer returned to float is the one that loses most in the form it has (16-bit), listed first.
+        Assert.Equal(sixteenBit.Keys.First(), Assert.Single((List<string>)result.Statistics["fallback_layers"]));
+    }
 }

@@ -42,15 +42,13 @@ public sealed class PaddleOcrStaticTests(ITestOutputHelper output) : IDisposable
 
     /// <summary>
     /// The recognizer on lines of handwritten digits (<see cref="DigitLines"/>: 32 lines to calibrate, 64 others to
-    /// measure), where its decisions are not near-ties as on the photos. Below the 99 % aimed at (see
-    /// docs/BENCHMARKS.md): with its affine blocks folded into the Convs, every op quantized with 16-bit activations
-    /// reaches 96.8 % (96.4 % unfolded), 99.0 % with GPTQ rounding of the weights (algorithm: gptq), and 8-bit activations
-    /// with every Conv and Mul float (reading float inputs) 96.5 %. The floors pin the configurations that keep the most
-    /// of the model quantized.
+    /// measure), where its decisions are not near-ties as on the photos. With its affine blocks folded into the Convs,
+    /// every op quantized with 16-bit activations reaches 96.8 % (98.98 % with GPTQ rounding, see docs/BENCHMARKS.md),
+    /// and 8-bit activations with every Conv and Mul float (reading float inputs) 96.5 %. The floors pin the
+    /// configurations that keep the most of the model quantized; 99 % takes fallback (next test).
     /// </summary>
     [SkippableTheory]
     [InlineData("", QuantizedType.U16, WeightOnlyAlgorithm.Rtn, 0.965)]
-    [InlineData("", QuantizedType.U16, WeightOnlyAlgorithm.Gptq, 0.985)]
     [InlineData("Mul,Conv", QuantizedType.U8, WeightOnlyAlgorithm.Rtn, 0.96)]
     public void Static_qdq_recognizer_on_lines_of_digits_agrees_with_fp32(string exclude, QuantizedType activations, WeightOnlyAlgorithm algorithm, double minimumAgreement)
     {
@@ -71,5 +69,35 @@ public sealed class PaddleOcrStaticTests(ITestOutputHelper output) : IDisposable
         output.WriteLine($"rec on digit lines, exclude=[{exclude}], {activations} activations, {algorithm}: agreement {fidelity.Agreement:P2}, cosine {fidelity.Cosine:F5}, " +
             $"sqnr {fidelity.SqnrDb:F1} dB, quantized nodes {result.Statistics["quantized_nodes"]}");
         Assert.True(fidelity.Agreement >= minimumAgreement, $"agreement {fidelity.Agreement}");
+    }
+
+    /// <summary>
+    /// 99 % of the recognizer's decisions: 16-bit activations, GPTQ rounding, and fallback with an agreement target of
+    /// 99.5 on the calibration lines returns the 13 Convs that lose most to float (99.4 % on the 64 other lines, 5.1 of
+    /// 10.8 MB). With 8-bit activations the fallback widens every layer to 16 bits first and reaches the same model.
+    /// </summary>
+    [SkippableFact]
+    public void Static_recognizer_with_gptq_and_fallback_keeps_99_percent_of_its_decisions_on_lines_of_digits()
+    {
+        var source = TestAssets.Require(TestAssets.PaddleOcr("ch_PP-OCRv4_rec_infer.onnx"), "PaddleOCR ch_PP-OCRv4_rec_infer.onnx");
+        StaticTestData.MnistFile("t10k-images-idx3-ubyte.gz");
+        var log = new CollectingLog();
+        var options = StaticTestData.Options(QuantizationFormat.Qdq) with
+        {
+            ActivationType = QuantizedType.U16,
+            Algorithm = WeightOnlyAlgorithm.Gptq,
+            Fallback = new FallbackSpec { Metric = FallbackMetric.Agreement, Target = 99.5, MaxLayers = 32 },
+        };
+        options = options with { Calibration = options.Calibration! with { Samples = 32, BatchSize = 8 } };
+        var result = StaticTestData.Quantize(ModelLoader.Load(source), options, new DigitLines(0, 32), log);
+        var path = harness.Save(result.Model);
+
+        var fidelity = Evaluator.Evaluate(source, path, new DigitLines(32, 64), new EvaluationOptions { BatchSize = 8 }, log).Fidelity[0];
+        var returned = (List<string>)result.Statistics["fallback_layers"];
+        output.WriteLine($"rec on digit lines, u16, gptq, fallback: agreement {fidelity.Agreement:P2}, sqnr {fidelity.SqnrDb:F1} dB, {returned.Count} layers float " +
+            $"({string.Join(", ", returned)}), {new FileInfo(source).Length} -> {new FileInfo(path).Length} bytes");
+        Assert.True(fidelity.Agreement >= 0.99, $"agreement {fidelity.Agreement}");
+        Assert.True((double)result.Statistics["fallback_value"] >= 99.5);
+        Assert.True(new FileInfo(path).Length < new FileInfo(source).Length * 0.6, "Most of the model stays quantized.");
     }
 }
