@@ -12,6 +12,9 @@ namespace Compression.Core.Quantization.WeightOnly;
 /// </summary>
 internal sealed record ConvPatches(int Channels, int KernelHeight, int KernelWidth, int[] Strides, int[] Dilations, int[] Pads, string AutoPad, int Groups = 1, int Group = 0)
 {
+    /// <summary>Values of patches added to the Hessian in one update (16 M floats, 64 MB).</summary>
+    private const long ValuesPerUpdate = 16L << 20;
+
     public int Size => Channels * KernelHeight * KernelWidth;
 
     /// <summary>The patches of a 2-D Conv node with a [C_out, C_in / groups, kh, kw] weight, for its conv group <paramref name="group"/>.</summary>
@@ -58,9 +61,6 @@ internal sealed record ConvPatches(int Channels, int KernelHeight, int KernelWid
             accumulator.Add(rows.AsSpan(0, (int)(count * imageValues)), []);
         }
     }
-
-    /// <summary>Values of patches added to the Hessian in one update (16 M floats, 64 MB).</summary>
-    private const long ValuesPerUpdate = 16L << 20;
 
     /// <summary>Writes one image's patches, row by row, into <paramref name="rows"/> (cleared: padding stays 0).</summary>
     private void Extract(ReadOnlySpan<float> image, int height, int width, int top, int left, int outHeight, int outWidth, Span<float> rows)
