@@ -66,26 +66,44 @@ internal static class InverseCholesky
         return true;
     }
 
-    /// <summary>Row-oriented Cholesky of the lower triangle in place: L[i, j] = (A[i, j] - L[i, :j] . L[j, :j]) / L[j, j].</summary>
+    /// <summary>
+    /// Cholesky of the lower triangle in place, column by column: L[j, j] = sqrt(A[j, j] - L[j, :j] . L[j, :j]), then
+    /// every L[i, j] below it, (A[i, j] - L[i, :j] . L[j, :j]) / L[j, j], independently (in parallel when the column is
+    /// long): a 4,608-feature Hessian (a 512-channel 3x3 Conv) is a third of a GPTQ run on one core.
+    /// </summary>
     private static bool FactorInPlace(double[] matrix, int n)
     {
-        for (var i = 0; i < n; i++)
+        const int ParallelBelow = 64;
+        for (var j = 0; j < n; j++)
         {
-            var rowI = matrix.AsSpan(i * n, n);
-            for (var j = 0; j < i; j++)
-            {
-                rowI[j] = (rowI[j] - TensorPrimitives.Dot(rowI[..j], matrix.AsSpan(j * n, j))) / matrix[j * n + j];
-            }
-
-            var diagonal = rowI[i] - TensorPrimitives.Dot(rowI[..i], rowI[..i]);
+            var rowJ = matrix.AsSpan(j * n, j + 1);
+            var diagonal = rowJ[j] - TensorPrimitives.Dot(rowJ[..j], rowJ[..j]);
             if (!(diagonal > 0))
             {
                 return false;
             }
 
-            rowI[i] = Math.Sqrt(diagonal);
+            var pivot = rowJ[j] = Math.Sqrt(diagonal);
+            var column = j;
+            if (n - j - 1 < ParallelBelow)
+            {
+                for (var i = j + 1; i < n; i++)
+                {
+                    Eliminate(matrix, n, i, column, pivot);
+                }
+            }
+            else
+            {
+                Parallel.For(j + 1, n, i => Eliminate(matrix, n, i, column, pivot));
+            }
         }
 
         return true;
+    }
+
+    private static void Eliminate(double[] matrix, int n, int i, int j, double pivot)
+    {
+        var rowI = matrix.AsSpan(i * n, j + 1);
+        rowI[j] = (rowI[j] - TensorPrimitives.Dot(rowI[..j], matrix.AsSpan(j * n, j))) / pivot;
     }
 }
