@@ -44,6 +44,9 @@ public sealed class OptionAttribute(string description) : Attribute
 
     /// <summary>Whether the maximum itself is excluded (e.g. sparsity in [0, 1)).</summary>
     public bool ExclusiveMaximum { get; init; }
+
+    /// <summary>The only values a numeric option takes (bits: 4 or 8), when not every value in the range is one.</summary>
+    public double[] Values { get; init; } = [];
 }
 
 /// <summary>What a pass reports: the model, figures for the report (counts, sizes, errors), and warnings.</summary>

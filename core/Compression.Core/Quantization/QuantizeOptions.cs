@@ -94,13 +94,13 @@ public sealed record QuantizeOptions : PassOptions
     [Option("7-bit weights, for AVX2 CPUs without VNNI where 8-bit products can saturate.")]
     public bool ReduceRange { get; init; }
 
-    [Option("Weight-only bits: 4 or 8.", Minimum = 4, Maximum = 8)]
+    [Option("Weight-only bits: 4 or 8.", Minimum = 4, Maximum = 8, Values = new double[] { 4, 8 })]
     public int Bits { get; init; } = 4;
 
-    [Option("Weight-only: bits of a MatMul or Gemm whose result is a model output (through a bias, Softmax, Sigmoid, Tanh or layout ops): a classifier's logits, a recognizer's per-step scores, a language model's head, where top-1 decisions are made. 8 keeps it at 8 bits when the rest is 4; a layers entry that matches it wins.", Minimum = 4, Maximum = 8)]
+    [Option("Weight-only: bits of a MatMul or Gemm whose result is a model output (through a bias, Softmax, Sigmoid, Tanh or layout ops): a classifier's logits, a recognizer's per-step scores, a language model's head, where top-1 decisions are made. 8 keeps it at 8 bits when the rest is 4; a layers entry that matches it wins.", Minimum = 4, Maximum = 8, Values = new double[] { 4, 8 })]
     public int OutputLayerBits { get; init; } = 8;
 
-    [Option("Weight-only block size along the reduction dimension: a power of two from 16 to 256.", Minimum = 16, Maximum = 256)]
+    [Option("Weight-only block size along the reduction dimension: a power of two from 16 to 256.", Minimum = 16, Maximum = 256, Values = new double[] { 16, 32, 64, 128, 256 })]
     public int BlockSize { get; init; } = 64;
 
     [NodePatterns]
@@ -136,10 +136,10 @@ public sealed record QuantizeOptions : PassOptions
 /// <summary>Weight-only settings of the layers an entry of <c>layers</c> matches; an absent key keeps the step's value.</summary>
 public sealed record LayerQuantizeSpec
 {
-    [Option("Bits of these layers: 4 or 8.", Minimum = 4, Maximum = 8)]
+    [Option("Bits of these layers: 4 or 8.", Minimum = 4, Maximum = 8, Values = new double[] { 4, 8 })]
     public int? Bits { get; init; }
 
-    [Option("Block size of these layers: a power of two from 16 to 256.", Minimum = 16, Maximum = 256)]
+    [Option("Block size of these layers: a power of two from 16 to 256.", Minimum = 16, Maximum = 256, Values = new double[] { 16, 32, 64, 128, 256 })]
     public int? BlockSize { get; init; }
 }
 

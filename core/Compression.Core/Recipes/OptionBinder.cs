@@ -254,7 +254,21 @@ internal sealed class OptionBinder(string? file, List<Diagnostic> diagnostics)
             {
                 Add(ErrorCodes.RecipeOutOfRange, $"{where} is {x.ToString(CultureInfo.InvariantCulture)}, outside its range {Range(option)}.", node);
             }
+            else if (!Allows(option, x))
+            {
+                Add(ErrorCodes.RecipeOutOfRange, $"{where} is {x.ToString(CultureInfo.InvariantCulture)}; it takes {Choices(option)}.", node);
+            }
         }
+    }
+
+    /// <summary>Whether the option's list of values, if it has one, holds the value.</summary>
+    internal static bool Allows(OptionAttribute option, double value) => option.Values.Length == 0 || Array.IndexOf(option.Values, value) >= 0;
+
+    /// <summary>"4 or 8", "16, 32, 64, 128 or 256".</summary>
+    internal static string Choices(OptionAttribute option)
+    {
+        var values = option.Values.Select(v => v.ToString(CultureInfo.InvariantCulture)).ToList();
+        return values.Count == 1 ? values[0] : $"{string.Join(", ", values.Take(values.Count - 1))} or {values[^1]}";
     }
 
     internal static string Range(OptionAttribute option) =>

@@ -104,7 +104,8 @@ public static class RecipeSchema
         foreach (var property in OptionBinder.Options(type))
         {
             var option = property.GetCustomAttribute<OptionAttribute>()!;
-            var range = double.IsNegativeInfinity(option.Minimum) && double.IsPositiveInfinity(option.Maximum) ? "" : $" Range {OptionBinder.Range(option)}.";
+            var range = option.Values.Length > 0 ? $" Values: {string.Join(", ", option.Values.Select(v => v.ToString(CultureInfo.InvariantCulture)))}."
+                : double.IsNegativeInfinity(option.Minimum) && double.IsPositiveInfinity(option.Maximum) ? "" : $" Range {OptionBinder.Range(option)}.";
             text.Append(CultureInfo.InvariantCulture,
                 $"| {OptionBinder.SnakeCase(property.Name)} | {TypeName(property.PropertyType)} | {DefaultText(property.GetValue(instance))} | {option.Description}{range} |\n");
         }
@@ -167,6 +168,11 @@ public static class RecipeSchema
             if (!double.IsPositiveInfinity(option.Maximum))
             {
                 schema[option.ExclusiveMaximum ? "exclusiveMaximum" : "maximum"] = option.Maximum;
+            }
+
+            if (option.Values.Length > 0)
+            {
+                schema["enum"] = new JsonArray(option.Values.Select(v => JsonValue.Create(v)).ToArray<JsonNode?>());
             }
 
             if (DefaultValue(property.GetValue(instance)) is { } value)

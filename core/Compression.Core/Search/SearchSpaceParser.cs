@@ -466,6 +466,12 @@ internal static partial class SearchSpaceParser
             return false;
         }
 
+        if (!OptionBinder.Allows(option, x))
+        {
+            binder.Add(ErrorCodes.SearchValueOutOfRange, $"{where}: {Text(x)} is not a value of {path.Text}, which takes {OptionBinder.Choices(option)}.", node);
+            return false;
+        }
+
         return true;
     }
 

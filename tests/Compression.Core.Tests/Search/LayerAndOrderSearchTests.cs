@@ -62,6 +62,7 @@ public sealed class LayerAndOrderSearchTests(ITestOutputHelper output) : IDispos
     [Theory]
     [InlineData("search:\n  space:\n    prune.layers[Times212].sparsty: [0.3]", ErrorCodes.SearchUnknownPath, 7, 5, "Did you mean 'sparsity'?")]
     [InlineData("search:\n  space:\n    prune.layers[Times212].sparsity: [0.3, 1.5]", ErrorCodes.SearchValueOutOfRange, 7, 44, "1.5 is outside the range")]
+    [InlineData("search:\n  space:\n    quantize.bits: [4, 6]", ErrorCodes.SearchValueOutOfRange, 7, 24, "6 is not a value of quantize.bits, which takes 4 or 8")]
     [InlineData("search:\n  space:\n    prune.layers[Times212].heads: [0.5]", ErrorCodes.RecipeWrongType, 7, 36, "")]
     [InlineData("search:\n  space:\n    prune.layer[Times212].sparsity: [0.3]", ErrorCodes.SearchUnknownPath, 7, 5, "Did you mean 'layers'?")]
     public void Bad_layer_paths_and_values_are_refused_with_their_line_and_column(string search, string code, int line, int column, string message)
@@ -82,6 +83,19 @@ public sealed class LayerAndOrderSearchTests(ITestOutputHelper output) : IDispos
         Assert.Equal(code, error.Code);
         Assert.Equal((3, column), (error.Line, error.Column));
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("bits: 6", 42, "step 'quantize'.bits is 6; it takes 4 or 8.")]
+    [InlineData("output_layer_bits: 5", 55, "step 'quantize'.output_layer_bits is 5; it takes 4 or 8.")]
+    [InlineData("block_size: 48", 48, "step 'quantize'.block_size is 48; it takes 16, 32, 64, 128 or 256.")]
+    [InlineData("layers: { head: { bits: 3 } }", 60, "step 'quantize'.layers.head.bits is 3, outside its range [4, 8].")]
+    public void Weight_only_bits_and_block_sizes_outside_their_values_are_refused_with_their_line_and_column(string option, int column, string message)
+    {
+        var error = Assert.Single(Errors($"version: 1\nsteps:\n  - quantize: {{ mode: weight_only, {option} }}"));
+        Assert.Equal(ErrorCodes.RecipeOutOfRange, error.Code);
+        Assert.Equal((3, column), (error.Line, error.Column));
+        Assert.Equal(message, error.Message);
     }
 
     [Fact]
