@@ -68,6 +68,9 @@ public enum WeightOnlyAlgorithm
 
     /// <summary>GPTQ: column-by-column quantization with Hessian-based error compensation from calibration data.</summary>
     Gptq,
+
+    /// <summary>GPTQ in weight-only mode when calibration data is given, round to nearest otherwise.</summary>
+    Auto,
 }
 
 /// <summary>The options of the <c>quantize</c> step (and of <c>Invoke-ModelQuantize</c>).</summary>
@@ -107,8 +110,8 @@ public sealed record QuantizeOptions : PassOptions
     [Option("Weight-only: bits and block size for some layers, by node name (wildcards * and ?) or op type; the first matching entry wins, unmatched layers take bits and block_size.")]
     public IReadOnlyDictionary<string, LayerQuantizeSpec> Layers { get; init; } = new Dictionary<string, LayerQuantizeSpec>();
 
-    [Option("Weight-only and static rounding of weights: rtn (round to nearest) or gptq (rounding errors compensated through the calibration data's Hessians; weight-only needs calibration data; static: Conv, MatMul and Gemm weights, slower).")]
-    public WeightOnlyAlgorithm Algorithm { get; init; } = WeightOnlyAlgorithm.Rtn;
+    [Option("Weight-only and static rounding of weights: auto (gptq in weight-only mode when calibration data is given, rtn otherwise), rtn (round to nearest) or gptq (rounding errors compensated through the calibration data's Hessians; weight-only needs calibration data; static: Conv, MatMul and Gemm weights, slower: opt in).")]
+    public WeightOnlyAlgorithm Algorithm { get; init; } = WeightOnlyAlgorithm.Auto;
 
     [Option("Also quantize embedding tables (Gather on a weight): int8 in dynamic mode, GatherBlockQuantized in weight-only mode.")]
     public bool QuantizeEmbeddings { get; init; } = true;

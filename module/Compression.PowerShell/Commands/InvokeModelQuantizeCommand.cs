@@ -46,8 +46,8 @@ public sealed class InvokeModelQuantizeCommand : OneStepCmdlet
     public int BlockSize { get; set; } = 32;
 
     [Parameter]
-    [ValidateSet("Rtn", "Gptq")]
-    public string Algorithm { get; set; } = "Rtn";
+    [ValidateSet("Auto", "Rtn", "Gptq")]
+    public string Algorithm { get; set; } = "Auto";
 
     [Parameter]
     [ValidateNotNull]

@@ -41,6 +41,7 @@ public sealed class WeightOnlyQuantizerTests(ITestOutputHelper output) : IDispos
 
         Assert.DoesNotContain(GraphChecker.Check(result.Model), d => d.Severity == DiagnosticSeverity.Error);
         Assert.Empty(log.Diagnostics);
+        Assert.Equal("rtn", result.Statistics["algorithm"]); // auto, without calibration data
         Assert.Equal(1, PassHarness.Stat(result, "quantized_matmul"));
         Assert.Equal(3, PassHarness.Stat(result, "quantized_gemm"));
         Assert.Equal(1, PassHarness.Stat(result, "quantized_gather"));
