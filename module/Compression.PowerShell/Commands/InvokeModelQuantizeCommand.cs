@@ -43,7 +43,7 @@ public sealed class InvokeModelQuantizeCommand : OneStepCmdlet
 
     [Parameter]
     [ValidateSet("16", "32", "64", "128", "256")]
-    public int BlockSize { get; set; } = 32;
+    public int BlockSize { get; set; } = 64;
 
     [Parameter]
     [ValidateSet("Auto", "Rtn", "Gptq")]
