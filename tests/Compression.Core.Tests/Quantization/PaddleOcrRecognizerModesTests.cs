@@ -1,7 +1,3 @@
-using Compression.Core.Data;
-using Compression.Core.Diagnostics;
-using Compression.Core.Evaluation;
-using Compression.Core.Onnx;
 using Compression.Core.Onnx.Tensors;
 using Compression.Core.Passes;
 using Compression.Core.Quantization;
@@ -67,23 +63,12 @@ public sealed class PaddleOcrRecognizerModesTests(ITestOutputHelper output) : ID
         Assert.True(agreement >= Floor, $"agreement {agreement}");
     }
 
-    private static QuantizeOptions Options(QuantizationMode mode) => new()
-    {
-        Mode = mode,
-        Calibration = new CalibrationSpec { Data = StaticTestData.Calibration, Samples = 32, BatchSize = 8 },
-    };
+    private static QuantizeOptions Options(QuantizationMode mode) => new() { Mode = mode };
 
     private (double Agreement, PassResult Result) QuantizeAndMeasure(IModeQuantizer quantizer, QuantizeOptions options)
     {
-        var source = TestAssets.Require(TestAssets.PaddleOcr("ch_PP-OCRv4_rec_infer.onnx"), "PaddleOCR ch_PP-OCRv4_rec_infer.onnx");
-        StaticTestData.MnistFile("t10k-images-idx3-ubyte.gz");
-        var log = new CollectingLog();
-        var context = new PassContext(log) { DataSets = new Dictionary<string, IDataSource> { [StaticTestData.Calibration] = new DigitLines(0, 32) } };
-        var result = quantizer.Quantize(ModelLoader.Load(source), options, context);
-        var path = harness.Save(result.Model);
-        var fidelity = Evaluator.Evaluate(source, path, new DigitLines(32, 64), new EvaluationOptions { BatchSize = 8 }, log).Fidelity[0];
-        output.WriteLine($"{options.Mode} {options.Bits} {options.Algorithm}: agreement {fidelity.Agreement:P2}, sqnr {fidelity.SqnrDb:F1} dB, " +
-            $"{new FileInfo(source).Length} -> {new FileInfo(path).Length} bytes");
+        var (result, fidelity, sourceBytes, bytes) = RecognizerOnDigitLines.Quantize(quantizer, options, harness);
+        output.WriteLine($"{options.Mode} {options.Bits} {options.Algorithm}: agreement {fidelity.Agreement:P2}, sqnr {fidelity.SqnrDb:F1} dB, {sourceBytes} -> {bytes} bytes");
         return (fidelity.Agreement, result);
     }
 }

@@ -2,6 +2,7 @@ using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
 using Compression.Core.Onnx;
 using Compression.Core.Quantization;
+using Compression.Core.Quantization.Static;
 using Compression.Core.Tests.Support;
 using Xunit.Abstractions;
 
@@ -48,25 +49,18 @@ public sealed class PaddleOcrStaticTests(ITestOutputHelper output) : IDisposable
     /// configurations that keep the most of the model quantized; 99 % takes fallback (next test).
     /// </summary>
     [SkippableTheory]
-    [InlineData("", QuantizedType.U16, WeightOnlyAlgorithm.Rtn, 0.965)]
-    [InlineData("Mul,Conv", QuantizedType.U8, WeightOnlyAlgorithm.Rtn, 0.96)]
-    public void Static_qdq_recognizer_on_lines_of_digits_agrees_with_fp32(string exclude, QuantizedType activations, WeightOnlyAlgorithm algorithm, double minimumAgreement)
+    [InlineData("", QuantizedType.U16, 0.965)]
+    [InlineData("Mul,Conv", QuantizedType.U8, 0.96)]
+    public void Static_qdq_recognizer_on_lines_of_digits_agrees_with_fp32(string exclude, QuantizedType activations, double minimumAgreement)
     {
-        var source = TestAssets.Require(TestAssets.PaddleOcr("ch_PP-OCRv4_rec_infer.onnx"), "PaddleOCR ch_PP-OCRv4_rec_infer.onnx");
-        StaticTestData.MnistFile("t10k-images-idx3-ubyte.gz");
-        var log = new CollectingLog();
         var options = StaticTestData.Options(QuantizationFormat.Qdq) with
         {
             Exclude = exclude.Split(',', StringSplitOptions.RemoveEmptyEntries),
             ActivationType = activations,
-            Algorithm = algorithm,
         };
-        options = options with { Calibration = options.Calibration! with { Samples = 32, BatchSize = 8 } };
-        var result = StaticTestData.Quantize(ModelLoader.Load(source), options, new DigitLines(0, 32), log);
-        var path = harness.Save(result.Model);
+        var (result, fidelity, _, _) = RecognizerOnDigitLines.Quantize(new StaticQuantizer(), options, harness);
 
-        var fidelity = Evaluator.Evaluate(source, path, new DigitLines(32, 64), new EvaluationOptions { BatchSize = 8 }, log).Fidelity[0];
-        output.WriteLine($"rec on digit lines, exclude=[{exclude}], {activations} activations, {algorithm}: agreement {fidelity.Agreement:P2}, cosine {fidelity.Cosine:F5}, " +
+        output.WriteLine($"rec on digit lines, exclude=[{exclude}], {activations} activations: agreement {fidelity.Agreement:P2}, cosine {fidelity.Cosine:F5}, " +
             $"sqnr {fidelity.SqnrDb:F1} dB, quantized nodes {result.Statistics["quantized_nodes"]}");
         Assert.True(fidelity.Agreement >= minimumAgreement, $"agreement {fidelity.Agreement}");
     }
@@ -79,25 +73,19 @@ public sealed class PaddleOcrStaticTests(ITestOutputHelper output) : IDisposable
     [SkippableFact]
     public void Static_recognizer_with_gptq_and_fallback_keeps_99_percent_of_its_decisions_on_lines_of_digits()
     {
-        var source = TestAssets.Require(TestAssets.PaddleOcr("ch_PP-OCRv4_rec_infer.onnx"), "PaddleOCR ch_PP-OCRv4_rec_infer.onnx");
-        StaticTestData.MnistFile("t10k-images-idx3-ubyte.gz");
-        var log = new CollectingLog();
         var options = StaticTestData.Options(QuantizationFormat.Qdq) with
         {
             ActivationType = QuantizedType.U16,
             Algorithm = WeightOnlyAlgorithm.Gptq,
             Fallback = new FallbackSpec { Metric = FallbackMetric.Agreement, Target = 99.5, MaxLayers = 32 },
         };
-        options = options with { Calibration = options.Calibration! with { Samples = 32, BatchSize = 8 } };
-        var result = StaticTestData.Quantize(ModelLoader.Load(source), options, new DigitLines(0, 32), log);
-        var path = harness.Save(result.Model);
+        var (result, fidelity, sourceBytes, bytes) = RecognizerOnDigitLines.Quantize(new StaticQuantizer(), options, harness);
 
-        var fidelity = Evaluator.Evaluate(source, path, new DigitLines(32, 64), new EvaluationOptions { BatchSize = 8 }, log).Fidelity[0];
         var returned = (List<string>)result.Statistics["fallback_layers"];
         output.WriteLine($"rec on digit lines, u16, gptq, fallback: agreement {fidelity.Agreement:P2}, sqnr {fidelity.SqnrDb:F1} dB, {returned.Count} layers float " +
-            $"({string.Join(", ", returned)}), {new FileInfo(source).Length} -> {new FileInfo(path).Length} bytes");
+            $"({string.Join(", ", returned)}), {sourceBytes} -> {bytes} bytes");
         Assert.True(fidelity.Agreement >= 0.99, $"agreement {fidelity.Agreement}");
         Assert.True((double)result.Statistics["fallback_value"] >= 99.5);
-        Assert.True(new FileInfo(path).Length < new FileInfo(source).Length * 0.6, "Most of the model stays quantized.");
+        Assert.True(bytes < sourceBytes * 0.6, "Most of the model stays quantized.");
     }
 }

@@ -40,7 +40,6 @@ public sealed class ResNet18StaticTests(ITestOutputHelper output) : IDisposable
         Assert.True(ratio <= 0.26, $"size ratio {ratio}");
     }
 
-    /// <summary>A benchmark-style figure, not a timed assertion: calibration against plain fp32 inference over the same batches.</summary>
     /// <summary>GPTQ rounding of the weights (algorithm: gptq) against round-to-nearest, QDQ with 8-bit activations.</summary>
     [SkippableTheory]
     [InlineData(WeightOnlyAlgorithm.Rtn)]
@@ -58,6 +57,7 @@ public sealed class ResNet18StaticTests(ITestOutputHelper output) : IDisposable
         Assert.True(fidelity.Cosine >= 0.99, $"cosine {fidelity.Cosine}");
     }
 
+    /// <summary>A benchmark-style figure, not a timed assertion: calibration against plain fp32 inference over the same batches.</summary>
     [SkippableFact]
     public void Calibration_costs_little_more_than_fp32_inference()
     {
