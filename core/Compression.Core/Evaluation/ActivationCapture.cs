@@ -68,3 +68,26 @@ internal sealed class CapturedValues(IReadOnlyList<Microsoft.ML.OnnxRuntime.OrtV
 
     System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }
+
+/// <summary>
+/// A batch's captured values, each decoded on its first read and kept while the batch is: for a consumer that reads
+/// one value several times (every group of a depthwise Conv, the Q, K and V projections of one input).
+/// </summary>
+internal sealed class DecodedOnce(IReadOnlyList<OutputValue> values) : IReadOnlyList<OutputValue>
+{
+    private readonly OutputValue?[] decoded = new OutputValue?[values.Count];
+
+    public int Count => values.Count;
+
+    public OutputValue this[int index] => decoded[index] ??= values[index];
+
+    public IEnumerator<OutputValue> GetEnumerator()
+    {
+        for (var i = 0; i < Count; i++)
+        {
+            yield return this[i];
+        }
+    }
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+}

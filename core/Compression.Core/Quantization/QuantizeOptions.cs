@@ -113,6 +113,16 @@ public sealed record QuantizeOptions : PassOptions
     [Option("Weight-only and static rounding of weights: auto (gptq in weight-only mode when calibration data is given, rtn otherwise), rtn (round to nearest) or gptq (rounding errors compensated through the calibration data's Hessians; weight-only needs calibration data; static: Conv, MatMul and Gemm weights, slower: opt in).")]
     public WeightOnlyAlgorithm Algorithm { get; init; } = WeightOnlyAlgorithm.Auto;
 
+    /// <summary>
+    /// These options with <see cref="WeightOnlyAlgorithm.Auto"/> made concrete for the mode that rounds: weight-only
+    /// rounds with GPTQ when calibration data is given (PaddleOCR's recognizer at 4 bits: 99.1 % agreement against 95.8 %
+    /// rounding to nearest); static rounds to nearest, since its GPTQ costs minutes where rounding takes seconds and gains
+    /// little where the activations dominate.
+    /// </summary>
+    internal QuantizeOptions WithConcreteAlgorithm(QuantizationMode mode) => Algorithm == WeightOnlyAlgorithm.Auto
+        ? this with { Algorithm = mode == QuantizationMode.WeightOnly && Calibration is not null ? WeightOnlyAlgorithm.Gptq : WeightOnlyAlgorithm.Rtn }
+        : this;
+
     [Option("Also quantize embedding tables (Gather on a weight): int8 in dynamic mode, GatherBlockQuantized in weight-only mode.")]
     public bool QuantizeEmbeddings { get; init; } = true;
 

@@ -250,7 +250,7 @@ internal sealed class OptionBinder(string? file, List<Diagnostic> diagnostics)
             }
 
             var x = Convert.ToDouble(number, CultureInfo.InvariantCulture);
-            if (x < option.Minimum || x > option.Maximum || (option.ExclusiveMaximum && x >= option.Maximum))
+            if (!InRange(option, x))
             {
                 Add(ErrorCodes.RecipeOutOfRange, $"{where} is {x.ToString(CultureInfo.InvariantCulture)}, outside its range {Range(option)}.", node);
             }
@@ -260,6 +260,10 @@ internal sealed class OptionBinder(string? file, List<Diagnostic> diagnostics)
             }
         }
     }
+
+    /// <summary>Whether the value lies in the option's range (its maximum excluded when the option says so).</summary>
+    internal static bool InRange(OptionAttribute option, double value) =>
+        !(value < option.Minimum || value > option.Maximum || (option.ExclusiveMaximum && value >= option.Maximum));
 
     /// <summary>Whether the option's list of values, if it has one, holds the value.</summary>
     internal static bool Allows(OptionAttribute option, double value) => option.Values.Length == 0 || Array.IndexOf(option.Values, value) >= 0;

@@ -460,7 +460,7 @@ internal static partial class SearchSpaceParser
         }
 
         var x = Convert.ToDouble(value, CultureInfo.InvariantCulture);
-        if (x < option.Minimum || x > option.Maximum || (option.ExclusiveMaximum && x >= option.Maximum))
+        if (!OptionBinder.InRange(option, x))
         {
             binder.Add(ErrorCodes.SearchValueOutOfRange, $"{where}: {Text(x)} is outside the range of {path.Text}, {OptionBinder.Range(option)}.", node);
             return false;

@@ -131,12 +131,14 @@ internal static class ConsumerStatisticsCollector
         using var originals = (cachedReference is null
             ? Capture(reference, outputsWanted, calibration, context).Select(captured => captured.Values)
             : cachedReference.Select(batch => (IReadOnlyList<OutputValue>)outputsWanted.Select(name => batch[name]).ToList())).GetEnumerator();
-        foreach (var (batch, values) in Capture(current, inputs, calibration, context))
+        foreach (var (batch, captured) in Capture(current, inputs, calibration, context))
         {
             if (!originals.MoveNext())
             {
                 break;
             }
+
+            var values = new DecodedOnce(captured); // consumers may share an input (the Q, K and V projections)
 
             for (var i = 0; i < stats.Count; i++)
             {

@@ -31,12 +31,7 @@ internal sealed class StaticQuantizer : IModeQuantizer
 
     public PassResult Quantize(OnnxModel model, QuantizeOptions options, PassContext context)
     {
-        if (options.Algorithm == WeightOnlyAlgorithm.Auto)
-        {
-            // Static GPTQ costs minutes where rounding takes seconds, and gains little where activations dominate: opt in.
-            options = options with { Algorithm = WeightOnlyAlgorithm.Rtn };
-        }
-
+        options = options.WithConcreteAlgorithm(QuantizationMode.Static);
         ModelPreparation.RefuseQuantized(model);
         var spec = options.Calibration ?? throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataMissing,
             "Static quantization needs calibration data: add calibration: { data: <name> }.", model.Path));

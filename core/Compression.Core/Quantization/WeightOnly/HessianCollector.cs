@@ -73,12 +73,10 @@ internal static class HessianCollector
         var samples = 0;
         foreach (var (batch, outputs) in ActivationCapture.Capture(model, values, data, window.BatchSize, Environment.ProcessorCount, context.Cancellation))
         {
-            // Decoded once per batch: a depthwise Conv reads its input once per group (hundreds of Hessians).
-            var decoded = new OutputValue?[values.Count];
+            var decoded = new DecodedOnce(outputs); // a depthwise Conv reads its input once per group (hundreds of Hessians)
             foreach (var input in inputs)
             {
-                var index = values.IndexOf(input.Value);
-                var output = decoded[index] ??= outputs[index];
+                var output = decoded[values.IndexOf(input.Value)];
                 var accumulator = accumulators[input.Key];
                 if (input.Patches is { } patches)
                 {
