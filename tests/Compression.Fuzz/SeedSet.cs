@@ -1,0 +1,75 @@
+using System.Globalization;
+using System.Text;
+
+namespace Compression.Fuzz;
+
+/// <summary>What a target starts from: its seed inputs and its dictionary's tokens, as found in the repository.</summary>
+public sealed record SeedSet(IReadOnlyList<(string Origin, byte[] Bytes)> Inputs, IReadOnlyList<byte[]> Tokens)
+{
+    /// <summary>Seeds past this size slow afl down more than they add (it mutates every byte of each); they are left out.</summary>
+    public const long MaxSeedBytes = 64 * 1024;
+
+    public static SeedSet For(FuzzTarget target, string repoRoot) =>
+        new(Files(target, repoRoot).Select(f => (Path.GetRelativePath(repoRoot, f), File.ReadAllBytes(f))).ToList(),
+            ReadDictionary(Path.Combine(repoRoot, target.Dictionary)));
+
+    /// <summary>The seed files of the target, in a stable order.</summary>
+    public static IEnumerable<string> Files(FuzzTarget target, string repoRoot) =>
+        target.Seeds
+            .Select(s => (Folder: Path.Combine(repoRoot, s.Folder), s.Pattern))
+            .Where(s => Directory.Exists(s.Folder))
+            .SelectMany(s => Directory.EnumerateFiles(s.Folder, s.Pattern).Order(StringComparer.Ordinal))
+            .Where(f => new FileInfo(f).Length <= MaxSeedBytes);
+
+    /// <summary>The folder holding Compression.slnx, searched upwards from <paramref name="start"/>.</summary>
+    public static string FindRepoRoot(string start)
+    {
+        for (var folder = new DirectoryInfo(start); folder is not null; folder = folder.Parent)
+        {
+            if (File.Exists(Path.Combine(folder.FullName, "Compression.slnx")))
+            {
+                return folder.FullName;
+            }
+        }
+
+        throw new DirectoryNotFoundException($"No Compression.slnx above {start}.");
+    }
+
+    /// <summary>Reads an afl dictionary: one <c>name="value"</c> per line, with <c>\xNN</c>, <c>\\</c> and <c>\"</c> escapes.</summary>
+    public static IReadOnlyList<byte[]> ReadDictionary(string path)
+    {
+        var tokens = new List<byte[]>();
+        foreach (var line in File.Exists(path) ? File.ReadLines(path) : [])
+        {
+            var open = line.IndexOf('"');
+            var close = line.LastIndexOf('"');
+            if (line.TrimStart().StartsWith('#') || open < 0 || close <= open)
+            {
+                continue;
+            }
+
+            var token = new List<byte>();
+            var text = line[(open + 1)..close];
+            for (var i = 0; i < text.Length; i++)
+            {
+                if (text[i] == '\\' && i + 3 < text.Length && text[i + 1] == 'x')
+                {
+                    token.Add(byte.Parse(text.AsSpan(i + 2, 2), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+                    i += 3;
+                }
+                else if (text[i] == '\\' && i + 1 < text.Length)
+                {
+                    token.AddRange(Encoding.UTF8.GetBytes(text[++i].ToString()));
+                }
+                else
+                {
+                    token.AddRange(Encoding.UTF8.GetBytes(text[i].ToString()));
+                }
+            }
+
+            tokens.Add([.. token]);
+        }
+
+        return tokens;
+    }
+}
