@@ -4,6 +4,9 @@ namespace Compression.Fuzz;
 public sealed record FuzzFinding(string Target, string Origin, byte[] Input, string Problem)
 {
     public override string ToString() => $"{Target} input from {Origin} ({Input.Length} bytes): {Problem}";
+
+    /// <summary>The problem's first lines: the exception and where it was thrown, enough to tell findings apart.</summary>
+    public string Summary => $"{Target} input from {Origin} ({Input.Length} bytes): {string.Join(Environment.NewLine, Problem.Split('\n').Take(5))}";
 }
 
 /// <summary>

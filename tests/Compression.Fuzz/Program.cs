@@ -2,7 +2,10 @@ using Compression.Fuzz;
 using SharpFuzz;
 
 // dotnet Compression.Fuzz.dll <command>; run-fuzz.sh drives the afl side, docs/fuzzing.md says how to use each.
-var root = SeedSet.FindRepoRoot(AppContext.BaseDirectory);
+// Seeds are found from the current folder (run-fuzz.sh runs in the repository) or from where the harness was built.
+string Root() => SeedSet.FindRepoRoot(Environment.CurrentDirectory) ?? SeedSet.FindRepoRoot(AppContext.BaseDirectory)
+    ?? throw new DirectoryNotFoundException("Run this inside the repository: no Compression.slnx above the current folder.");
+
 switch (args)
 {
     case [var name] when FuzzTarget.Find(name) is { } target:
@@ -18,15 +21,15 @@ switch (args)
 
     case ["seeds", var name, var folder] when FuzzTarget.Find(name) is { } target:
         Directory.CreateDirectory(folder);
-        foreach (var file in SeedSet.Files(target, root))
+        foreach (var file in SeedSet.Files(target, Root()))
         {
-            File.Copy(file, Path.Combine(folder, Path.GetRelativePath(root, file).Replace('/', '_')), overwrite: true);
+            File.Copy(file, Path.Combine(folder, Path.GetRelativePath(Root(), file).Replace('/', '_')), overwrite: true);
         }
 
         return 0;
 
     case ["run", var name, var mutants, var seed, .. var keep] when FuzzTarget.Find(name) is { } target && keep.Length <= 1:
-        var findings = InProcessFuzzer.Run(target, SeedSet.For(target, root), int.Parse(mutants), int.Parse(seed));
+        var findings = InProcessFuzzer.Run(target, SeedSet.For(target, Root()), int.Parse(mutants), int.Parse(seed));
         for (var i = 0; i < findings.Count; i++)
         {
             Console.WriteLine(findings[i]);
@@ -45,7 +48,7 @@ switch (args)
         foreach (var file in paths.SelectMany(p => Directory.Exists(p) ? Directory.EnumerateFiles(p).Order(StringComparer.Ordinal) : (IEnumerable<string>)[p]))
         {
             var finding = InProcessFuzzer.Try(target, file, File.ReadAllBytes(file), InProcessFuzzer.DefaultTimeLimit);
-            Console.WriteLine(finding?.ToString() ?? $"ok: {file}");
+            Console.WriteLine(finding?.Summary ?? $"ok: {file}");
             failed += finding is null ? 0 : 1;
         }
 

@@ -21,8 +21,8 @@ public sealed record SeedSet(IReadOnlyList<(string Origin, byte[] Bytes)> Inputs
             .SelectMany(s => Directory.EnumerateFiles(s.Folder, s.Pattern).Order(StringComparer.Ordinal))
             .Where(f => new FileInfo(f).Length <= MaxSeedBytes);
 
-    /// <summary>The folder holding Compression.slnx, searched upwards from <paramref name="start"/>.</summary>
-    public static string FindRepoRoot(string start)
+    /// <summary>The folder holding Compression.slnx, searched upwards from <paramref name="start"/>; null when there is none.</summary>
+    public static string? FindRepoRoot(string start)
     {
         for (var folder = new DirectoryInfo(start); folder is not null; folder = folder.Parent)
         {
@@ -32,7 +32,7 @@ public sealed record SeedSet(IReadOnlyList<(string Origin, byte[] Bytes)> Inputs
             }
         }
 
-        throw new DirectoryNotFoundException($"No Compression.slnx above {start}.");
+        return null;
     }
 
     /// <summary>Reads an afl dictionary: one <c>name="value"</c> per line, with <c>\xNN</c>, <c>\\</c> and <c>\"</c> escapes.</summary>
