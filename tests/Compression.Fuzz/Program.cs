@@ -21,7 +21,7 @@ switch (args)
 
     case ["seeds", var name, var folder] when FuzzTarget.Find(name) is { } target:
         Directory.CreateDirectory(folder);
-        foreach (var file in SeedSet.Files(target, Root()))
+        foreach (var file in SeedSet.Files(target, Root(), SeedSet.MaxAflSeedBytes))
         {
             File.Copy(file, Path.Combine(folder, Path.GetRelativePath(Root(), file).Replace('/', '_')), overwrite: true);
         }

@@ -6,20 +6,21 @@ namespace Compression.Fuzz;
 /// <summary>What a target starts from: its seed inputs and its dictionary's tokens, as found in the repository.</summary>
 public sealed record SeedSet(IReadOnlyList<(string Origin, byte[] Bytes)> Inputs, IReadOnlyList<byte[]> Tokens)
 {
-    /// <summary>Seeds past this size slow afl down more than they add (it mutates every byte of each); they are left out.</summary>
-    public const long MaxSeedBytes = 64 * 1024;
+    /// <summary>afl seeds past this size slow it down more than they add (its deterministic stages walk every byte).</summary>
+    public const long MaxAflSeedBytes = 64 * 1024;
 
+    /// <summary>All the target's seeds, large ones included: in process, each costs one load and a few mutants.</summary>
     public static SeedSet For(FuzzTarget target, string repoRoot) =>
-        new(Files(target, repoRoot).Select(f => (Path.GetRelativePath(repoRoot, f), File.ReadAllBytes(f))).ToList(),
+        new(Files(target, repoRoot, long.MaxValue).Select(f => (Path.GetRelativePath(repoRoot, f), File.ReadAllBytes(f))).ToList(),
             ReadDictionary(Path.Combine(repoRoot, target.Dictionary)));
 
-    /// <summary>The seed files of the target, in a stable order.</summary>
-    public static IEnumerable<string> Files(FuzzTarget target, string repoRoot) =>
+    /// <summary>The seed files of the target up to a size, in a stable order.</summary>
+    public static IEnumerable<string> Files(FuzzTarget target, string repoRoot, long maxBytes) =>
         target.Seeds
             .Select(s => (Folder: Path.Combine(repoRoot, s.Folder), s.Pattern))
             .Where(s => Directory.Exists(s.Folder))
             .SelectMany(s => Directory.EnumerateFiles(s.Folder, s.Pattern).Order(StringComparer.Ordinal))
-            .Where(f => new FileInfo(f).Length <= MaxSeedBytes);
+            .Where(f => new FileInfo(f).Length <= maxBytes);
 
     /// <summary>The folder holding Compression.slnx, searched upwards from <paramref name="start"/>; null when there is none.</summary>
     public static string? FindRepoRoot(string start)
