@@ -25,9 +25,13 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         options = options.WithConcreteAlgorithm(QuantizationMode.WeightOnly);
         Validate(options, context);
         QuantizedModelCheck.ThrowIfQuantized(model);
+        // An IR 3 model lists its weights as graph inputs too (mnist-8), which makes them overridable, not constants.
+        model.MainGraph.DropInitializerInputs();
         var layouts = new LayerLayouts(options, OutputLayers.Of(model.MainGraph));
         var stopwatch = Stopwatch.StartNew();
         var exclusion = new NodeExclusions(options.Exclude);
+        // Before the opset is raised: calibration data that gives nothing leaves the model untouched.
+        var hessians = options.Algorithm == WeightOnlyAlgorithm.Gptq ? Hessians(model, options, layouts, context) : [];
         var convs = RaiseOpsetForConvs(model, exclusion, layouts, context.Log);
         var biases = new Dictionary<NodeProto, GemmBias>(ReferenceEqualityComparer.Instance);
         var names = GraphScopes.AllValueNames(model);
@@ -59,8 +63,9 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             return new PassResult(model, statistics);
         }
 
-        var hessians = options.Algorithm == WeightOnlyAlgorithm.Gptq ? Hessians(model, options, layouts, convs, context) : [];
-
+        // The weights, and a Gemm's C that is replaced by its beta-scaled copy, go after the rewrites unless something else reads them;
+        // taken now, as a Conv's weight input is about to name its dequantized weight instead.
+        var replaced = targets.GroupBy(t => t.Graph).Select(g => (Graph: g.Key, Inputs: g.SelectMany(t => t.Node.Input).ToList())).ToList();
         long bytesBefore = 0, bytesAfter = 0;
         for (var i = 0; i < targets.Count; i++)
         {
@@ -89,10 +94,9 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             }
         }
 
-        foreach (var group in targets.GroupBy(t => t.Graph))
+        foreach (var (graph, inputs) in replaced)
         {
-            // The weights, and a Gemm's C that was replaced by its beta-scaled copy, unless something else reads them.
-            ConstantSources.RemoveUnread(group.Key, group.SelectMany(t => t.Node.Input));
+            ConstantSources.RemoveUnread(graph, inputs);
         }
 
         if (targets.Any(t => !t.IsConv) && model.OpsetVersion(MatMulNBitsRewriter.Domain) is null)
@@ -189,16 +193,16 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
     }
 
     /// <summary>
-    /// GPTQ's Hessians of every main-graph MatMul/Gemm input, excluded nodes included, collected once per quantizer: the
-    /// Hessians come from the float model, so fallback's many runs over copies of it (each with other nodes excluded)
-    /// share one calibration pass.
+    /// GPTQ's Hessians of every main-graph MatMul/Gemm input and Conv's input patches, excluded nodes included,
+    /// collected once per quantizer: the Hessians come from the float model, so fallback's many runs over copies of it
+    /// (each with other nodes excluded) share one calibration pass.
     /// </summary>
-    private Dictionary<string, HessianAccumulator> Hessians(OnnxModel model, QuantizeOptions options, LayerLayouts layouts, bool convs, PassContext context)
+    private Dictionary<string, HessianAccumulator> Hessians(OnnxModel model, QuantizeOptions options, LayerLayouts layouts, PassContext context)
     {
         var all = Targets(model, options, new NodeExclusions([]), layouts, GraphScopes.AllValueNames(model), new(ReferenceEqualityComparer.Instance),
-            convs, new CollectingLog());
+            convs: true, new CollectingLog());
         var inputs = all.Where(t => ReferenceEquals(t.Graph.Proto, model.Proto.Graph)).SelectMany(t => HessianInputs(t) ?? []).ToList();
-        if (!inputs.All(i => hessianCache.ContainsKey(i.Key)))
+        if (inputs.Count > 0 && !inputs.All(i => hessianCache.ContainsKey(i.Key)))
         {
             var spec = options.Calibration!;
             hessianCache = HessianCollector.Collect(model, inputs, new CalibrationWindow(spec.Data, spec.Samples, spec.BatchSize), "GPTQ", context);
