@@ -57,7 +57,7 @@ internal static class GroupFinder
             }
             else
             {
-                skipped.Add(new SkippedGroup(search.Producers.Select(ChannelGroup.Describe).ToList(), search.Failure!));
+                skipped.Add(new SkippedGroup(search.Producers.Select(ChannelGroup.Describe).ToList(), search.Failure!) { NotSupported = search.NotSupported });
             }
         }
 
@@ -126,6 +126,9 @@ internal static class GroupFinder
         public IReadOnlyList<NodeProto> PassedThrough => depthwise;
 
         public string? Failure { get; private set; }
+
+        /// <summary>The op type, when the search stopped at one the channels could pass but this search does not follow yet.</summary>
+        public string? NotSupported { get; private set; }
 
         public ChannelGroup? Run(NodeProto seed)
         {
@@ -271,6 +274,21 @@ internal static class GroupFinder
             else if (node.OpType == "Slice")
             {
                 VisitSlice(node, value, at, described);
+            }
+            else if (node.OpType == "Pad")
+            {
+                VisitPad(node, value, at, described);
+            }
+            else if (node.OpType is "Squeeze" or "Unsqueeze")
+            {
+                VisitSqueeze(node, value, at, described);
+            }
+            else if (node.OpType == "ConvTranspose")
+            {
+                // Its weight is [C_in, C_out / group, k...]: it could consume and produce channels, but the refit of a
+                // transposed convolution (its patches scatter, not gather) is not written yet.
+                NotSupported = node.OpType;
+                Fail($"{described} is a transposed convolution, which structured pruning does not prune through yet");
             }
             else
             {
@@ -482,6 +500,123 @@ internal static class GroupFinder
             Join(node.Output[0], at, described);
         }
 
+        /// <summary>Pad with constant pads that leave the channel axis alone pads each channel's own positions: the channels pass (any rank, any mode).</summary>
+        private void VisitPad(NodeProto node, string value, ChannelAxis at, string described)
+        {
+            if ((node.Input[0] != value && node.Output[0] != value) || at.Rank is not { } rank || at.Flattened)
+            {
+                Fail($"{described} pads a value whose rank is not known");
+                return;
+            }
+
+            long[] pads;
+            if ((graph.OpsetVersion("") ?? 11) < 11)
+            {
+                pads = node.Attribute.FirstOrDefault(a => a.Name == "pads")?.Ints.ToArray() ?? [];
+            }
+            else if (node.Input.Count > 1 && ConstantSources.Find(graph, node.Input[1]) is { } constant)
+            {
+                pads = TensorCodec.ToInt64(constant);
+            }
+            else
+            {
+                Fail($"{described} has computed pads");
+                return;
+            }
+
+            // Opset 18 may name the axes the pads are for; otherwise they are every axis, begins then ends.
+            long[] axes;
+            if (node.Input.Count > 3 && node.Input[3].Length > 0)
+            {
+                if (ConstantSources.Find(graph, node.Input[3]) is not { } given)
+                {
+                    Fail($"{described} pads computed axes");
+                    return;
+                }
+
+                axes = TensorCodec.ToInt64(given);
+            }
+            else
+            {
+                axes = Enumerable.Range(0, rank).Select(a => (long)a).ToArray();
+            }
+
+            if (pads.Length != 2 * axes.Length)
+            {
+                Fail($"{described} has {pads.Length} pads for {axes.Length} axes");
+                return;
+            }
+
+            var position = Array.FindIndex(axes, a => (a < 0 ? a : a - rank) == at.Axis);
+            if (position >= 0 && (pads[position] != 0 || pads[position + axes.Length] != 0))
+            {
+                Fail($"{described} pads the channel axis");
+                return;
+            }
+
+            Join(node.Input[0], at, described);
+            Join(node.Output[0], at, described);
+        }
+
+        /// <summary>
+        /// Squeeze and Unsqueeze of axes other than the channels move the channel axis and change the rank (a Conv2d's
+        /// [N, C, 1, W] squeezed into a Conv1d's [N, C, W]); the channels pass, met from either side.
+        /// </summary>
+        private void VisitSqueeze(NodeProto node, string value, ChannelAxis at, string described)
+        {
+            if ((node.Input[0] != value && node.Output[0] != value) || at.Rank is not { } rank || at.Flattened)
+            {
+                Fail($"{described} reshapes a value whose rank is not known");
+                return;
+            }
+
+            long[] axes;
+            if ((graph.OpsetVersion("") ?? 13) < 13)
+            {
+                axes = node.Attribute.FirstOrDefault(a => a.Name == "axes")?.Ints.ToArray() ?? [];
+            }
+            else if (node.Input.Count > 1 && node.Input[1].Length > 0 && ConstantSources.Find(graph, node.Input[1]) is { } constant)
+            {
+                axes = TensorCodec.ToInt64(constant);
+            }
+            else
+            {
+                axes = [];
+            }
+
+            if (axes.Length == 0)
+            {
+                Fail($"{described} has computed axes or squeezes every axis of size 1");
+                return;
+            }
+
+            // The axes count in the larger value: the Squeeze's input, the Unsqueeze's output.
+            var squeeze = node.OpType == "Squeeze";
+            var fromLarger = squeeze == (node.Input[0] == value);
+            var largeRank = fromLarger ? rank : rank + axes.Length;
+            var removed = axes.Select(a => a < 0 ? a + largeRank : a).ToHashSet();
+            if (removed.Count != axes.Length || removed.Any(a => a < 0 || a >= largeRank))
+            {
+                Fail($"{described} has axes [{string.Join(", ", axes)}] that do not fit a value of rank {largeRank}");
+                return;
+            }
+
+            var kept = Enumerable.Range(0, largeRank).Where(a => !removed.Contains(a)).ToList();
+            var channel = rank + at.Axis;
+            if (fromLarger && removed.Contains(channel))
+            {
+                Fail($"{described} removes the channel axis");
+                return;
+            }
+
+            // Positions of the channel axis in the larger and the smaller value, and each side's axis from the end.
+            var (large, small) = fromLarger ? (channel, kept.IndexOf(channel)) : (kept[channel], channel);
+            var larger = at with { Axis = large - largeRank, Rank = largeRank };
+            var smaller = at with { Axis = small - kept.Count, Rank = kept.Count };
+            Join(node.Input[0], squeeze ? larger : smaller, described);
+            Join(node.Output[0], squeeze ? smaller : larger, described);
+        }
+
         /// <summary>Channels of the value the group is on: its window's total, or the group's units.</summary>
         private long Size(ChannelAxis at) => at.Window is null ? units : at.Total;
 
@@ -512,6 +647,8 @@ internal static class GroupFinder
             {
                 case "Conv" when weight is not null && axis == 1 - weight.Dims.Count:
                     return weight.Dims[0];
+                case "ConvTranspose" when weight is not null && axis == 1 - weight.Dims.Count:
+                    return weight.Dims[1] * IntAttribute(node, "group", 1);
                 case "MatMul" when weight is { Dims.Count: 2 } && axis == -1:
                     return weight.Dims[1];
                 case "Gemm" when weight is { Dims.Count: 2 } && axis == -1:
