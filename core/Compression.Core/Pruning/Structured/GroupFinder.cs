@@ -30,6 +30,12 @@ internal static class GroupFinder
         "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool", "GlobalLpPool",
     };
 
+    /// <summary>Reductions that, over other axes than the channels and keeping the dims, pool each channel alone (a squeeze-excite's ReduceMean).</summary>
+    private static readonly HashSet<string> Reductions = new(StringComparer.Ordinal)
+    {
+        "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceL1", "ReduceL2", "ReduceLogSumExp", "ReduceSumSquare",
+    };
+
     /// <summary>
     /// Every group the graph has besides <paramref name="claimed"/> layers (attention projections, found by
     /// <see cref="AttentionFinder"/>), and where a search stopped.
@@ -282,6 +288,10 @@ internal static class GroupFinder
             else if (node.OpType is "Squeeze" or "Unsqueeze")
             {
                 VisitSqueeze(node, value, at, described);
+            }
+            else if (Reductions.Contains(node.OpType))
+            {
+                VisitReduction(node, value, at, described);
             }
             else if (node.OpType == "ConvTranspose")
             {
@@ -554,6 +564,45 @@ internal static class GroupFinder
                 return;
             }
 
+            Join(node.Input[0], at, described);
+            Join(node.Output[0], at, described);
+        }
+
+        /// <summary>A reduction that keeps its dims over constant axes other than the channels: the channels pass, each pooled alone.</summary>
+        private void VisitReduction(NodeProto node, string value, ChannelAxis at, string described)
+        {
+            if ((node.Input[0] != value && node.Output[0] != value) || at.Rank is not { } rank || at.Flattened)
+            {
+                Fail($"{described} reduces a value whose rank is not known");
+                return;
+            }
+
+            if (IntAttribute(node, "keepdims", 1) == 0)
+            {
+                Fail($"{described} drops the axes it reduces (keepdims = 0)");
+                return;
+            }
+
+            // The axes are an attribute until opset 18 (ReduceSum: 13); an absent or empty list reduces every axis.
+            long[] axes = node.Attribute.FirstOrDefault(a => a.Name == "axes")?.Ints.ToArray() ?? [];
+            if (node.Input.Count > 1 && node.Input[1].Length > 0)
+            {
+                if (ConstantSources.Find(graph, node.Input[1]) is not { } constant)
+                {
+                    Fail($"{described} reduces computed axes");
+                    return;
+                }
+
+                axes = TensorCodec.ToInt64(constant);
+            }
+
+            if (axes.Length == 0 || axes.Any(a => (a < 0 ? a : a - rank) == at.Axis))
+            {
+                Fail($"{described} reduces the channel axis");
+                return;
+            }
+
+            OnlyFirstOutput(node, described);
             Join(node.Input[0], at, described);
             Join(node.Output[0], at, described);
         }

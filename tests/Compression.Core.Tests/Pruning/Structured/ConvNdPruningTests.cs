@@ -101,6 +101,29 @@ public sealed class ConvNdPruningTests(ITestOutputHelper output) : IDisposable
         Assert.True(expected.Zip(actual).All(p => Math.Abs(p.First - p.Second) < 1e-4), "the pruned model's output differs");
     }
 
+    /// <summary>A squeeze-excite block on a Conv1d: ReduceMean over the length, and the gate's broadcast Mul ties the expanding Conv to the block's.</summary>
+    [Fact]
+    public void A_squeeze_excite_block_ties_its_gate_to_the_convolution_through_reducemean_and_a_broadcast_mul()
+    {
+        var alone = StructuredPruner.Plan(SqueezeExciteModel(), Options());
+        Assert.Contains(alone.Skipped, s => s.Layers.Order().SequenceEqual(["conv1", "up"]) && s.Reason.Contains("coupled: true", StringComparison.Ordinal));
+        var options = Options() with { Structured = new StructuredPruneOptions { Channels = 0.25, Coupled = true } };
+        var plan = StructuredPruner.Plan(SqueezeExciteModel(), options);
+        var group = Assert.Single(plan.Groups, g => g.Layers.Contains("conv1"));
+        Assert.Equal([2, 5], group.RemovedUnits!);
+        Assert.Equal(["conv2", "down"], group.Consumers.Order());
+
+        var result = StructuredTestData.Prune(SqueezeExciteModel(), options, null, new CollectingLog());
+
+        var shapes = Shapes(result.Model);
+        Assert.Equal([6L, 3, 3], shapes["conv1_w"]);
+        Assert.Equal([6L, 3, 1], shapes["up_w"]);
+        Assert.Equal([3L, 6, 1], shapes["down_w"]);
+        Assert.Equal([5L, 6, 3], shapes["conv2_w"]);
+        var (expected, actual) = Outputs(SqueezeExciteModel(), result.Model);
+        Assert.True(expected.Zip(actual).All(p => Math.Abs(p.First - p.Second) < 1e-4), "the pruned model's output differs");
+    }
+
     [Fact]
     public void A_conv_transpose_leaves_the_group_before_it_alone_with_the_reason_in_the_plan_and_a_warning()
     {
@@ -204,6 +227,37 @@ public sealed class ConvNdPruningTests(ITestOutputHelper output) : IDisposable
                 TensorCodec.FromInt64("axis3", [1], [3]),
                 Scaled(Uniform(random, "gemm_w", [4, 8], -0.5f, 0.5f), 1, zeroB, 0.01f),
             ]);
+    }
+
+    /// <summary>
+    /// x [N, 3, 16] -> conv1 (8, k3) -> Relu -> r; r * Sigmoid(up(Relu(down(ReduceMean(r, length))))) -> conv2 (5, k3) -> y.
+    /// Filters 2 and 5 of conv1 are zero, so those channels of the product are zero whatever the gate; down's 3 channels lose none at 25 %.
+    /// </summary>
+    private static OnnxModel SqueezeExciteModel()
+    {
+        var random = new Random(51);
+        (int, int)[] zero = [(2, 0), (5, 0)];
+        var conv1 = Node("Conv", ["x", "conv1_w"], ["c1"], "conv1");
+        conv1.Attribute.Add(Ints("pads", 1, 1));
+        var mean = Node("ReduceMean", ["r1"], ["s"], "mean");
+        mean.Attribute.Add(Ints("axes", 2));
+        var conv2 = Node("Conv", ["m", "conv2_w"], ["y"], "conv2");
+        conv2.Attribute.Add(Ints("pads", 1, 1));
+        return Model(
+            [
+                conv1, Node("Relu", ["c1"], ["r1"], "relu1"), mean, Node("Conv", ["s", "down_w"], ["d"], "down"), Node("Relu", ["d"], ["rd"], "reluD"),
+                Node("Conv", ["rd", "up_w", "up_b"], ["u"], "up"), Node("Sigmoid", ["u"], ["g"], "gate"), Node("Mul", ["r1", "g"], ["m"], "mul"), conv2,
+            ],
+            [BatchedValue("x", [3, 16])],
+            [BatchedValue("y", [5, 16])],
+            [
+                Copies(Uniform(random, "conv1_w", [8, 3, 3], -0.5f, 0.5f), 0, zero, 0),
+                Scaled(Uniform(random, "down_w", [3, 8, 1], -0.5f, 0.5f), 1, zero, 0.01f),
+                Scaled(Uniform(random, "up_w", [8, 3, 1], -0.5f, 0.5f), 0, zero, 0.01f),
+                Uniform(random, "up_b", [8], -0.2f, 0.2f),
+                Scaled(Uniform(random, "conv2_w", [5, 8, 3], -0.5f, 0.5f), 1, zero, 0.01f),
+            ],
+            opset: 17);
     }
 
     /// <summary>
