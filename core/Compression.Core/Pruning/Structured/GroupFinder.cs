@@ -13,6 +13,8 @@ namespace Compression.Core.Pruning.Structured;
 /// search and the whole group is left alone, so a pruned model is never invalid. Past a Concat along the channels
 /// the group's channels are a window of the concatenated ones (an offset); past a Split along them, each piece holds
 /// a window of the group's units. A grouped convolution's output channels are pruned alike in each of its conv groups.
+/// Nothing here depends on the spatial rank: the channel axis is counted from the end of a value whose rank is
+/// known (a Conv's weight gives it), so Conv1d and Conv3d chains are followed like 2-D ones.
 /// </summary>
 internal static class GroupFinder
 {
