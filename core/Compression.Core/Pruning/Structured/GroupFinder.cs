@@ -98,7 +98,7 @@ internal static class GroupFinder
         public bool SameAs(ChannelAxis other) => Axis == other.Axis && Flattened == other.Flattened && Window == other.Window && (Window is null || Total == other.Total);
     }
 
-    private sealed class TensorEntry(string name, int axis, bool flattened, CoupledRole role, UnitWindow? window)
+    private sealed class TensorEntry(string name, int axis, bool flattened, CoupledRole role, UnitWindow? window, long total)
     {
         public string Name { get; } = name;
 
@@ -109,6 +109,9 @@ internal static class GroupFinder
         public CoupledRole Role { get; } = role;
 
         public UnitWindow? Window { get; } = window;
+
+        /// <summary>Channels of the value the window is among (0 without a window).</summary>
+        public long Total { get; } = total;
 
         public List<(NodeProto, int)> Readers { get; } = [];
     }
@@ -921,10 +924,15 @@ internal static class GroupFinder
             Join(node.Output[0], at, described);
         }
 
-        /// <summary>Flatten or Reshape of [N, C, H, W] to [N, C*H*W]: channel c becomes the block [c*H*W, (c+1)*H*W).</summary>
+        /// <summary>
+        /// Flatten or Reshape of [N, C, ...] to [N, C*...]: channel c becomes the block [c*S, (c+1)*S) of the S spatial
+        /// positions. Beside a Concat's other channels (pooled features concatenated before a classifier) the window
+        /// of the group's channels becomes a window of blocks; a Reshape's constant size would then count channels that
+        /// are not the group's, so only Flatten takes a window.
+        /// </summary>
         private void VisitFlatten(NodeProto node, string value, ChannelAxis at, string described)
         {
-            if (node.Input[0] != value || at.Flattened || at.Window is not null || at.Rank is not { } rank || at.Axis != 1 - rank)
+            if (node.Input[0] != value || at.Flattened || at.Rank is not { } rank || at.Axis != 1 - rank || (at.Window is not null && node.OpType == "Reshape"))
             {
                 Fail($"{described} reshapes the channels in a way that is not followed (or channels beside a Concat's)");
                 return;
@@ -957,7 +965,7 @@ internal static class GroupFinder
                 }
             }
 
-            Join(node.Output[0], new ChannelAxis(-1, 2, true), described);
+            Join(node.Output[0], new ChannelAxis(-1, 2, true, at.Window, at.Total), described);
         }
 
         /// <summary>Whether an op's axis attribute is the channel axis; null when it is positive and the value's rank is not known.</summary>
@@ -1046,7 +1054,7 @@ internal static class GroupFinder
             }
             else
             {
-                tensors[name] = entry = new TensorEntry(name, axis, flattened, role, window);
+                tensors[name] = entry = new TensorEntry(name, axis, flattened, role, window, at?.Total ?? 0);
             }
 
             entry.Readers.Add((node, input));
@@ -1064,12 +1072,13 @@ internal static class GroupFinder
             foreach (var entry in tensors.Values.Where(t => t.Flattened))
             {
                 var features = ConstantSources.Find(graph, entry.Name)!.Dims[entry.Axis];
-                if (features % units != 0 || (spatial != 0 && features / units != spatial))
+                var channels = entry.Window is null ? units : entry.Total;
+                if (features % channels != 0 || (spatial != 0 && features / channels != spatial))
                 {
-                    return Fail($"'{entry.Name}' has {features} input features, not a whole block per channel of {units}");
+                    return Fail($"'{entry.Name}' has {features} input features, not a whole block per channel of {channels}");
                 }
 
-                spatial = features / units;
+                spatial = features / channels;
             }
 
             var edits = new List<ShapeEdit>();
@@ -1094,7 +1103,11 @@ internal static class GroupFinder
             }
 
             var kind = Producers.Any(p => p.OpType == "Conv") ? ChannelGroupKind.ConvChannels : ChannelGroupKind.Neurons;
-            var coupled = tensors.Values.Select(t => new CoupledTensor(t.Name, t.Axis, t.Flattened ? checked((int)spatial) : 1, t.Role, t.Readers) { Window = t.Window }).ToList();
+            // A flattened window starts at its first channel's block.
+            var coupled = tensors.Values.Select(t => new CoupledTensor(t.Name, t.Axis, t.Flattened ? checked((int)spatial) : 1, t.Role, t.Readers)
+            {
+                Window = t.Flattened && t.Window is { } w ? w with { Offset = w.Offset * spatial } : t.Window,
+            }).ToList();
             return new ChannelGroup
             {
                 Kind = kind,

@@ -101,6 +101,34 @@ public sealed class ConvNdPruningTests(ITestOutputHelper output) : IDisposable
         Assert.True(expected.Zip(actual).All(p => Math.Abs(p.First - p.Second) < 1e-4), "the pruned model's output differs");
     }
 
+    /// <summary>Pooled features of two Conv1d concatenated and flattened into a Gemm: each group's columns are a window at its offset.</summary>
+    [Fact]
+    public void Pooled_features_concatenated_before_a_flatten_are_pruned_at_their_offsets_in_the_classifier()
+    {
+        var plan = StructuredPruner.Plan(PooledConcatModel(), Options());
+
+        var a = Assert.Single(plan.Groups, g => g.Name == "convA");
+        var b = Assert.Single(plan.Groups, g => g.Name == "convB");
+        Assert.Equal([1, 5], a.RemovedUnits!);
+        Assert.Equal([3], b.RemovedUnits!);
+        Assert.Equal(["gemm"], a.Consumers);
+
+        var result = StructuredTestData.Prune(PooledConcatModel(), Options(), null, new CollectingLog());
+
+        var shapes = Shapes(result.Model);
+        Assert.Equal([6L, 3, 3], shapes["convA_w"]);
+        Assert.Equal([5L, 3, 3], shapes["convB_w"]);
+        Assert.Equal([5L, 22], shapes["gemm_w"]);
+        var (expected, actual) = Outputs(PooledConcatModel(), result.Model);
+        Assert.True(expected.Zip(actual).All(p => Math.Abs(p.First - p.Second) < 1e-4), "the pruned model's output differs");
+
+        // The refit reads the window's columns out of the classifier's features too.
+        var refit = StructuredTestData.Prune(PooledConcatModel(), Options() with { Calibration = new PruneCalibrationSpec { Data = StructuredTestData.Calibration, Samples = 256, BatchSize = 16 } },
+            DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Random, Count = 256 }, temp), new CollectingLog());
+        Assert.Equal([5L, 22], Shapes(refit.Model)["gemm_w"]);
+        Assert.True(RelativeError(Outputs(PooledConcatModel(), refit.Model)) < 0.01, "the refit moved the output");
+    }
+
     /// <summary>A squeeze-excite block on a Conv1d: ReduceMean over the length, and the gate's broadcast Mul ties the expanding Conv to the block's.</summary>
     [Fact]
     public void A_squeeze_excite_block_ties_its_gate_to_the_convolution_through_reducemean_and_a_broadcast_mul()
@@ -226,6 +254,45 @@ public sealed class ConvNdPruningTests(ITestOutputHelper output) : IDisposable
                 Copies(Uniform(random, "convB_b", [8], -0.2f, 0.2f), 0, zeroB, 0),
                 TensorCodec.FromInt64("axis3", [1], [3]),
                 Scaled(Uniform(random, "gemm_w", [4, 8], -0.5f, 0.5f), 1, zeroB, 0.01f),
+            ]);
+    }
+
+    /// <summary>
+    /// x [N, 3, 16] -> convA (8, k3) -> Relu -> AveragePool and convB (6, k3) -> Relu -> MaxPool (k8, s8), concatenated
+    /// along the channels ([N, 14, 2]) -> Flatten -> Gemm (5). Filters 1 and 5 of convA and 3 of convB are zero.
+    /// </summary>
+    private static OnnxModel PooledConcatModel()
+    {
+        var random = new Random(61);
+        (int, int)[] zeroA = [(1, 0), (5, 0)], zeroB = [(3, 0)];
+        var convA = Node("Conv", ["x", "convA_w", "convA_b"], ["a"], "convA");
+        convA.Attribute.Add(Ints("pads", 1, 1));
+        var convB = Node("Conv", ["x", "convB_w"], ["b"], "convB");
+        convB.Attribute.Add(Ints("pads", 1, 1));
+        var poolA = Node("AveragePool", ["a_relu"], ["a_pool"], "poolA");
+        var poolB = Node("MaxPool", ["b_relu"], ["b_pool"], "poolB");
+        foreach (var pool in new[] { poolA, poolB })
+        {
+            pool.Attribute.Add(Ints("kernel_shape", 8));
+            pool.Attribute.Add(Ints("strides", 8));
+        }
+
+        var concat = Node("Concat", ["a_pool", "b_pool"], ["cat"], "concat");
+        concat.Attribute.Add(Int("axis", 1));
+        var gemm = Node("Gemm", ["f", "gemm_w", "gemm_b"], ["y"], "gemm");
+        gemm.Attribute.Add(Int("transB", 1));
+        return Model(
+            [
+                convA, Node("Relu", ["a"], ["a_relu"], "reluA"), poolA, convB, Node("Relu", ["b"], ["b_relu"], "reluB"), poolB, concat, Node("Flatten", ["cat"], ["f"], "flatten"), gemm,
+            ],
+            [BatchedValue("x", [3, 16])],
+            [BatchedValue("y", [5])],
+            [
+                Copies(Uniform(random, "convA_w", [8, 3, 3], -0.5f, 0.5f), 0, zeroA, 0),
+                Copies(Uniform(random, "convA_b", [8], -0.2f, 0.2f), 0, zeroA, 0),
+                Copies(Uniform(random, "convB_w", [6, 3, 3], -0.5f, 0.5f), 0, zeroB, 0),
+                Scaled(Scaled(Uniform(random, "gemm_w", [5, 28], -0.5f, 0.5f), 1, zeroA, 0.01f, block: 2), 1, [(8 + 3, 0)], 0.01f, block: 2),
+                Uniform(random, "gemm_b", [5], -0.2f, 0.2f),
             ]);
     }
 
