@@ -24,4 +24,5 @@ public static partial class ErrorCodes
     public const string PruneNoSafeGroup = "CMP3455";
     public const string PruneReconstructionSkipped = "CMP3456";
     public const string PruneGlobalScopeIgnored = "CMP3457";
+    public const string PruneOpNotSupported = "CMP3480";
 }

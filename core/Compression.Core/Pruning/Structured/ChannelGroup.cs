@@ -137,4 +137,11 @@ public sealed class ChannelGroup
 }
 
 /// <summary>A place where a group search stopped, and why the layers there are left alone.</summary>
-public sealed record SkippedGroup(IReadOnlyList<string> Layers, string Reason);
+public sealed record SkippedGroup(IReadOnlyList<string> Layers, string Reason)
+{
+    /// <summary>
+    /// The op type when the search stopped at an op the channels could pass but structured pruning does not follow
+    /// yet (a ConvTranspose): a gap of the tool rather than of the model, so pruning warns (CMP3480), not only says so verbosely.
+    /// </summary>
+    public string? NotSupported { get; init; }
+}

@@ -324,51 +324,58 @@ internal static class ConsumerStatisticsCollector
         accumulators.Cross.Add(xs, ys, []);
     }
 
-    /// <summary>A Conv input [N, C, H, W] unfolded into im2col patches, against the output [N, O, OH, OW] position by position.</summary>
+    /// <summary>A Conv input [N, C, D1, ..., Dk] (any spatial rank) unfolded into im2col patches, against the output [N, O, ...] position by position.</summary>
     private static void AddConv(OutputValue x, OutputValue y, GroupConsumer consumer, IReadOnlyList<long> weightDims, ConsumerStatistics stats,
         (HessianAccumulator Moment, ProductAccumulator Cross) accumulators)
     {
-        var shape = x.Shape;
-        if (shape.Length != 4 || shape[1] != weightDims[1] || y.Shape.Length != 4)
+        var patches = ConvPatches.Of(consumer.Node, weightDims);
+        if (!patches.Fits(x.Shape) || y.Shape.Length != x.Shape.Length)
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationMismatch,
-                $"The input '{x.Name}' of Conv '{ChannelGroup.Describe(consumer.Node)}' came out as [{string.Join(", ", shape)}] on the calibration data; it must be [N, {weightDims[1]}, H, W]."));
+                $"The input '{x.Name}' of Conv '{ChannelGroup.Describe(consumer.Node)}' came out as [{string.Join(", ", x.Shape)}] on the calibration data; it must be {patches.ExpectedShape}."));
         }
 
-        var channels = (int)shape[1];
-        var plane = (int)(shape[2] * shape[3]);
-        var outputs = stats.Outputs;
-        var outPlane = (int)(y.Shape[2] * y.Shape[3]);
-        for (var n = 0; n < shape[0]; n++)
+        var positions = patches.Positions(x.Shape);
+        var outPlane = (int)y.Shape.Skip(2).Aggregate(1L, (a, b) => a * b);
+        if (positions != outPlane)
         {
-            var patches = Im2Col.Patches(x.Values.AsSpan(n * channels * plane, channels * plane), shape, weightDims, consumer.Node);
-            var positions = patches.Length / stats.Features;
-            if (positions != outPlane)
-            {
-                throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationMismatch,
-                    $"Conv '{ChannelGroup.Describe(consumer.Node)}' has {outPlane} output positions but its input unfolds into {positions}."));
-            }
+            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationMismatch,
+                $"Conv '{ChannelGroup.Describe(consumer.Node)}' has {outPlane} output positions but its input unfolds into {positions}."));
+        }
 
-            var rowsOut = new float[positions * outputs];
-            var image = y.Values.AsSpan(n * outputs * outPlane, outputs * outPlane);
-            for (var o = 0; o < outputs; o++)
+        // Several images per update: each accumulator update is a pass over every pair of features, however few rows.
+        var outputs = stats.Outputs;
+        var batch = (int)x.Shape[0];
+        var perUpdate = patches.ImagesPerUpdate(x.Shape);
+        var rows = new float[(long)perUpdate * positions * stats.Features];
+        var rowsOut = new float[(long)perUpdate * positions * outputs];
+        for (var first = 0; first < batch; first += perUpdate)
+        {
+            var count = Math.Min(perUpdate, batch - first);
+            for (var i = 0; i < count; i++)
             {
-                for (var p = 0; p < positions; p++)
+                patches.Extract(x, first + i, rows.AsSpan(i * positions * stats.Features, positions * stats.Features));
+                var image = y.Values.AsSpan((first + i) * outputs * outPlane, outputs * outPlane);
+                var target = rowsOut.AsSpan(i * positions * outputs, positions * outputs);
+                for (var o = 0; o < outputs; o++)
                 {
-                    rowsOut[p * outputs + o] = image[o * outPlane + p];
+                    for (var p = 0; p < positions; p++)
+                    {
+                        target[p * outputs + o] = image[o * outPlane + p];
+                    }
                 }
             }
 
-            for (var p = 0; p < positions; p++)
+            var rowCount = count * positions;
+            for (var r = 0; r < rowCount; r++)
             {
-                AddInputRow(patches.AsSpan(p * stats.Features, stats.Features), stats, 1);
-                AddOutputRow(rowsOut.AsSpan(p * outputs, outputs), stats, 1);
+                AddInputRow(rows.AsSpan(r * stats.Features, stats.Features), stats, 1);
+                AddOutputRow(rowsOut.AsSpan(r * outputs, outputs), stats, 1);
             }
 
-            stats.WeightSum += positions;
-
-            accumulators.Moment.Add(patches, []);
-            accumulators.Cross.Add(patches, rowsOut, []);
+            stats.WeightSum += rowCount;
+            accumulators.Moment.Add(rows.AsSpan(0, rowCount * stats.Features), []);
+            accumulators.Cross.Add(rows.AsSpan(0, rowCount * stats.Features), rowsOut.AsSpan(0, rowCount * outputs), []);
         }
     }
 

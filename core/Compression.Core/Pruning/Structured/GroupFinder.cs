@@ -13,6 +13,8 @@ namespace Compression.Core.Pruning.Structured;
 /// search and the whole group is left alone, so a pruned model is never invalid. Past a Concat along the channels
 /// the group's channels are a window of the concatenated ones (an offset); past a Split along them, each piece holds
 /// a window of the group's units. A grouped convolution's output channels are pruned alike in each of its conv groups.
+/// Nothing here depends on the spatial rank: the channel axis is counted from the end of a value whose rank is
+/// known (a Conv's weight gives it), so Conv1d and Conv3d chains are followed like 2-D ones.
 /// </summary>
 internal static class GroupFinder
 {
@@ -28,6 +30,12 @@ internal static class GroupFinder
     private static readonly HashSet<string> Pools = new(StringComparer.Ordinal)
     {
         "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool", "GlobalLpPool",
+    };
+
+    /// <summary>Reductions that, over other axes than the channels and keeping the dims, pool each channel alone (a squeeze-excite's ReduceMean).</summary>
+    private static readonly HashSet<string> Reductions = new(StringComparer.Ordinal)
+    {
+        "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceL1", "ReduceL2", "ReduceLogSumExp", "ReduceSumSquare",
     };
 
     /// <summary>
@@ -57,7 +65,7 @@ internal static class GroupFinder
             }
             else
             {
-                skipped.Add(new SkippedGroup(search.Producers.Select(ChannelGroup.Describe).ToList(), search.Failure!));
+                skipped.Add(new SkippedGroup(search.Producers.Select(ChannelGroup.Describe).ToList(), search.Failure!) { NotSupported = search.NotSupported });
             }
         }
 
@@ -90,7 +98,7 @@ internal static class GroupFinder
         public bool SameAs(ChannelAxis other) => Axis == other.Axis && Flattened == other.Flattened && Window == other.Window && (Window is null || Total == other.Total);
     }
 
-    private sealed class TensorEntry(string name, int axis, bool flattened, CoupledRole role, UnitWindow? window)
+    private sealed class TensorEntry(string name, int axis, bool flattened, CoupledRole role, UnitWindow? window, long total)
     {
         public string Name { get; } = name;
 
@@ -101,6 +109,9 @@ internal static class GroupFinder
         public CoupledRole Role { get; } = role;
 
         public UnitWindow? Window { get; } = window;
+
+        /// <summary>Channels of the value the window is among (0 without a window).</summary>
+        public long Total { get; } = total;
 
         public List<(NodeProto, int)> Readers { get; } = [];
     }
@@ -126,6 +137,9 @@ internal static class GroupFinder
         public IReadOnlyList<NodeProto> PassedThrough => depthwise;
 
         public string? Failure { get; private set; }
+
+        /// <summary>The op type, when the search stopped at one the channels could pass but this search does not follow yet.</summary>
+        public string? NotSupported { get; private set; }
 
         public ChannelGroup? Run(NodeProto seed)
         {
@@ -271,6 +285,25 @@ internal static class GroupFinder
             else if (node.OpType == "Slice")
             {
                 VisitSlice(node, value, at, described);
+            }
+            else if (node.OpType == "Pad")
+            {
+                VisitPad(node, value, at, described);
+            }
+            else if (node.OpType is "Squeeze" or "Unsqueeze")
+            {
+                VisitSqueeze(node, value, at, described);
+            }
+            else if (Reductions.Contains(node.OpType))
+            {
+                VisitReduction(node, value, at, described);
+            }
+            else if (node.OpType == "ConvTranspose")
+            {
+                // Its weight is [C_in, C_out / group, k...]: it could consume and produce channels, but the refit of a
+                // transposed convolution (its patches scatter, not gather) is not written yet.
+                NotSupported = node.OpType;
+                Fail($"{described} is a transposed convolution, which structured pruning does not prune through yet");
             }
             else
             {
@@ -482,6 +515,162 @@ internal static class GroupFinder
             Join(node.Output[0], at, described);
         }
 
+        /// <summary>Pad with constant pads that leave the channel axis alone pads each channel's own positions: the channels pass (any rank, any mode).</summary>
+        private void VisitPad(NodeProto node, string value, ChannelAxis at, string described)
+        {
+            if ((node.Input[0] != value && node.Output[0] != value) || at.Rank is not { } rank || at.Flattened)
+            {
+                Fail($"{described} pads a value whose rank is not known");
+                return;
+            }
+
+            long[] pads;
+            if ((graph.OpsetVersion("") ?? 11) < 11)
+            {
+                pads = node.Attribute.FirstOrDefault(a => a.Name == "pads")?.Ints.ToArray() ?? [];
+            }
+            else if (node.Input.Count > 1 && ConstantSources.Find(graph, node.Input[1]) is { } constant)
+            {
+                pads = TensorCodec.ToInt64(constant);
+            }
+            else
+            {
+                Fail($"{described} has computed pads");
+                return;
+            }
+
+            // Opset 18 may name the axes the pads are for; otherwise they are every axis, begins then ends.
+            long[] axes;
+            if (node.Input.Count > 3 && node.Input[3].Length > 0)
+            {
+                if (ConstantSources.Find(graph, node.Input[3]) is not { } given)
+                {
+                    Fail($"{described} pads computed axes");
+                    return;
+                }
+
+                axes = TensorCodec.ToInt64(given);
+            }
+            else
+            {
+                axes = Enumerable.Range(0, rank).Select(a => (long)a).ToArray();
+            }
+
+            if (pads.Length != 2 * axes.Length)
+            {
+                Fail($"{described} has {pads.Length} pads for {axes.Length} axes");
+                return;
+            }
+
+            var position = Array.FindIndex(axes, a => (a < 0 ? a : a - rank) == at.Axis);
+            if (position >= 0 && (pads[position] != 0 || pads[position + axes.Length] != 0))
+            {
+                Fail($"{described} pads the channel axis");
+                return;
+            }
+
+            Join(node.Input[0], at, described);
+            Join(node.Output[0], at, described);
+        }
+
+        /// <summary>A reduction that keeps its dims over constant axes other than the channels: the channels pass, each pooled alone.</summary>
+        private void VisitReduction(NodeProto node, string value, ChannelAxis at, string described)
+        {
+            if ((node.Input[0] != value && node.Output[0] != value) || at.Rank is not { } rank || at.Flattened)
+            {
+                Fail($"{described} reduces a value whose rank is not known");
+                return;
+            }
+
+            if (IntAttribute(node, "keepdims", 1) == 0)
+            {
+                Fail($"{described} drops the axes it reduces (keepdims = 0)");
+                return;
+            }
+
+            // The axes are an attribute until opset 18 (ReduceSum: 13); an absent or empty list reduces every axis.
+            long[] axes = node.Attribute.FirstOrDefault(a => a.Name == "axes")?.Ints.ToArray() ?? [];
+            if (node.Input.Count > 1 && node.Input[1].Length > 0)
+            {
+                if (ConstantSources.Find(graph, node.Input[1]) is not { } constant)
+                {
+                    Fail($"{described} reduces computed axes");
+                    return;
+                }
+
+                axes = TensorCodec.ToInt64(constant);
+            }
+
+            if (axes.Length == 0 || axes.Any(a => (a < 0 ? a : a - rank) == at.Axis))
+            {
+                Fail($"{described} reduces the channel axis");
+                return;
+            }
+
+            OnlyFirstOutput(node, described);
+            Join(node.Input[0], at, described);
+            Join(node.Output[0], at, described);
+        }
+
+        /// <summary>
+        /// Squeeze and Unsqueeze of axes other than the channels move the channel axis and change the rank (a Conv2d's
+        /// [N, C, 1, W] squeezed into a Conv1d's [N, C, W]); the channels pass, met from either side.
+        /// </summary>
+        private void VisitSqueeze(NodeProto node, string value, ChannelAxis at, string described)
+        {
+            if ((node.Input[0] != value && node.Output[0] != value) || at.Rank is not { } rank || at.Flattened)
+            {
+                Fail($"{described} reshapes a value whose rank is not known");
+                return;
+            }
+
+            long[] axes;
+            if ((graph.OpsetVersion("") ?? 13) < 13)
+            {
+                axes = node.Attribute.FirstOrDefault(a => a.Name == "axes")?.Ints.ToArray() ?? [];
+            }
+            else if (node.Input.Count > 1 && node.Input[1].Length > 0 && ConstantSources.Find(graph, node.Input[1]) is { } constant)
+            {
+                axes = TensorCodec.ToInt64(constant);
+            }
+            else
+            {
+                axes = [];
+            }
+
+            if (axes.Length == 0)
+            {
+                Fail($"{described} has computed axes or squeezes every axis of size 1");
+                return;
+            }
+
+            // The axes count in the larger value: the Squeeze's input, the Unsqueeze's output.
+            var squeeze = node.OpType == "Squeeze";
+            var fromLarger = squeeze == (node.Input[0] == value);
+            var largeRank = fromLarger ? rank : rank + axes.Length;
+            var removed = axes.Select(a => a < 0 ? a + largeRank : a).ToHashSet();
+            if (removed.Count != axes.Length || removed.Any(a => a < 0 || a >= largeRank))
+            {
+                Fail($"{described} has axes [{string.Join(", ", axes)}] that do not fit a value of rank {largeRank}");
+                return;
+            }
+
+            var kept = Enumerable.Range(0, largeRank).Where(a => !removed.Contains(a)).ToList();
+            var channel = rank + at.Axis;
+            if (fromLarger && removed.Contains(channel))
+            {
+                Fail($"{described} removes the channel axis");
+                return;
+            }
+
+            // Positions of the channel axis in the larger and the smaller value, and each side's axis from the end.
+            var (large, small) = fromLarger ? (channel, kept.IndexOf(channel)) : (kept[channel], channel);
+            var larger = at with { Axis = large - largeRank, Rank = largeRank };
+            var smaller = at with { Axis = small - kept.Count, Rank = kept.Count };
+            Join(node.Input[0], squeeze ? larger : smaller, described);
+            Join(node.Output[0], squeeze ? smaller : larger, described);
+        }
+
         /// <summary>Channels of the value the group is on: its window's total, or the group's units.</summary>
         private long Size(ChannelAxis at) => at.Window is null ? units : at.Total;
 
@@ -512,6 +701,8 @@ internal static class GroupFinder
             {
                 case "Conv" when weight is not null && axis == 1 - weight.Dims.Count:
                     return weight.Dims[0];
+                case "ConvTranspose" when weight is not null && axis == 1 - weight.Dims.Count:
+                    return weight.Dims[1] * IntAttribute(node, "group", 1);
                 case "MatMul" when weight is { Dims.Count: 2 } && axis == -1:
                     return weight.Dims[1];
                 case "Gemm" when weight is { Dims.Count: 2 } && axis == -1:
@@ -733,10 +924,15 @@ internal static class GroupFinder
             Join(node.Output[0], at, described);
         }
 
-        /// <summary>Flatten or Reshape of [N, C, H, W] to [N, C*H*W]: channel c becomes the block [c*H*W, (c+1)*H*W).</summary>
+        /// <summary>
+        /// Flatten or Reshape of [N, C, ...] to [N, C*...]: channel c becomes the block [c*S, (c+1)*S) of the S spatial
+        /// positions. Beside a Concat's other channels (pooled features concatenated before a classifier) the window
+        /// of the group's channels becomes a window of blocks; a Reshape's constant size would then count channels that
+        /// are not the group's, so only Flatten takes a window.
+        /// </summary>
         private void VisitFlatten(NodeProto node, string value, ChannelAxis at, string described)
         {
-            if (node.Input[0] != value || at.Flattened || at.Window is not null || at.Rank is not { } rank || at.Axis != 1 - rank)
+            if (node.Input[0] != value || at.Flattened || at.Rank is not { } rank || at.Axis != 1 - rank || (at.Window is not null && node.OpType == "Reshape"))
             {
                 Fail($"{described} reshapes the channels in a way that is not followed (or channels beside a Concat's)");
                 return;
@@ -769,7 +965,7 @@ internal static class GroupFinder
                 }
             }
 
-            Join(node.Output[0], new ChannelAxis(-1, 2, true), described);
+            Join(node.Output[0], new ChannelAxis(-1, 2, true, at.Window, at.Total), described);
         }
 
         /// <summary>Whether an op's axis attribute is the channel axis; null when it is positive and the value's rank is not known.</summary>
@@ -858,7 +1054,7 @@ internal static class GroupFinder
             }
             else
             {
-                tensors[name] = entry = new TensorEntry(name, axis, flattened, role, window);
+                tensors[name] = entry = new TensorEntry(name, axis, flattened, role, window, at?.Total ?? 0);
             }
 
             entry.Readers.Add((node, input));
@@ -876,12 +1072,13 @@ internal static class GroupFinder
             foreach (var entry in tensors.Values.Where(t => t.Flattened))
             {
                 var features = ConstantSources.Find(graph, entry.Name)!.Dims[entry.Axis];
-                if (features % units != 0 || (spatial != 0 && features / units != spatial))
+                var channels = entry.Window is null ? units : entry.Total;
+                if (features % channels != 0 || (spatial != 0 && features / channels != spatial))
                 {
-                    return Fail($"'{entry.Name}' has {features} input features, not a whole block per channel of {units}");
+                    return Fail($"'{entry.Name}' has {features} input features, not a whole block per channel of {channels}");
                 }
 
-                spatial = features / units;
+                spatial = features / channels;
             }
 
             var edits = new List<ShapeEdit>();
@@ -906,7 +1103,11 @@ internal static class GroupFinder
             }
 
             var kind = Producers.Any(p => p.OpType == "Conv") ? ChannelGroupKind.ConvChannels : ChannelGroupKind.Neurons;
-            var coupled = tensors.Values.Select(t => new CoupledTensor(t.Name, t.Axis, t.Flattened ? checked((int)spatial) : 1, t.Role, t.Readers) { Window = t.Window }).ToList();
+            // A flattened window starts at its first channel's block.
+            var coupled = tensors.Values.Select(t => new CoupledTensor(t.Name, t.Axis, t.Flattened ? checked((int)spatial) : 1, t.Role, t.Readers)
+            {
+                Window = t.Flattened && t.Window is { } w ? w with { Offset = w.Offset * spatial } : t.Window,
+            }).ToList();
             return new ChannelGroup
             {
                 Kind = kind,

@@ -144,6 +144,12 @@ public sealed class StructuredPruner : IPruner
             context.Log.Verbose($"prune: left alone {string.Join(", ", skip.Layers)}: {skip.Reason}.");
         }
 
+        foreach (var gap in plan.Skipped.Where(s => s.NotSupported is not null).GroupBy(s => s.NotSupported))
+        {
+            context.Log.Report(Diagnostic.Warning(ErrorCodes.PruneOpNotSupported,
+                $"Structured pruning does not prune through {gap.Key} yet, so it left alone {string.Join("; ", gap.Select(s => $"{string.Join(", ", s.Layers)} ({s.Reason})"))}."));
+        }
+
         var statistics = new Dictionary<string, object>
         {
             ["method"] = "structured",

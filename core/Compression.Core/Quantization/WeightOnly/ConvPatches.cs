@@ -5,128 +5,172 @@ using Compression.Core.Onnx.Protobuf;
 namespace Compression.Core.Quantization.WeightOnly;
 
 /// <summary>
-/// How a 2-D Conv reads its [N, C, H, W] input: every output position's receptive field, zeros where it
-/// reaches into the padding, is one row of C x kh x kw features in the order of the weight's [C, kh, kw] layout.
-/// A 1-D Conv ([N, C, L] input, [C, k] per output channel) is read as a 2-D one of height 1 and kernel height 1.
-/// Those rows are what the Conv multiplies its weight with, so their Hessian is the Conv's. Of a Conv with
-/// <see cref="Groups"/> groups, the patches are those of one <see cref="Group"/>: its <see cref="Channels"/> input channels.
+/// How a Conv with any number of spatial dims reads its [N, C, D1, ..., Dk] input (k = 1 for a Conv1d, 2, 3 for a
+/// Conv3d): every output position's receptive field, zeros where it reaches into the padding, is one row of
+/// C x k1 x ... x kk features in the order of the weight's [C, k1, ..., kk] layout. Those rows are what the Conv
+/// multiplies its weight with, so their Hessian is the Conv's, and a least-squares refit of the weight works on them.
+/// Of a Conv with <see cref="Groups"/> groups, the patches are those of one <see cref="Group"/>: its
+/// <see cref="Channels"/> input channels.
 /// </summary>
-internal sealed record ConvPatches(int Channels, int KernelHeight, int KernelWidth, int[] Strides, int[] Dilations, int[] Pads, string AutoPad, int Groups = 1, int Group = 0)
+internal sealed record ConvPatches(int Channels, int[] Kernel, int[] Strides, int[] Dilations, int[] Pads, string AutoPad, int Groups = 1, int Group = 0)
 {
     /// <summary>Values of patches added to the Hessian in one update (16 M floats, 64 MB).</summary>
     private const long ValuesPerUpdate = 16L << 20;
 
-    public int Size => Channels * KernelHeight * KernelWidth;
+    /// <summary>Kernel positions: the features each input channel contributes to a row.</summary>
+    public int Taps { get; } = Kernel.Aggregate(1, (a, b) => a * b);
 
-    /// <summary>
-    /// The patches of a 2-D Conv node with a [C_out, C_in / groups, kh, kw] weight, or of a 1-D one with a
-    /// [C_out, C_in / groups, k] weight, for its conv group <paramref name="group"/>.
-    /// </summary>
+    public int Size => Channels * Taps;
+
+    /// <summary>The patches of a Conv node with a [C_out, C_in / groups, k1, ..., kk] weight, for its conv group <paramref name="group"/>.</summary>
     public static ConvPatches Of(NodeProto node, IReadOnlyList<long> weightDims, int groups = 1, int group = 0)
     {
-        int[] Ints(string name, int fill) => node.Attribute.FirstOrDefault(a => a.Name == name) is { Ints.Count: > 0 } a
+        var spatial = weightDims.Count - 2;
+        int[] Ints(string name, int count, int fill) => node.Attribute.FirstOrDefault(a => a.Name == name) is { Ints.Count: > 0 } a
             ? a.Ints.Select(i => (int)i).ToArray()
-            : [fill, fill, fill, fill];
-        var autoPad = node.Attribute.FirstOrDefault(a => a.Name == "auto_pad")?.S.ToStringUtf8() ?? "NOTSET";
-        if (weightDims.Count == 3)
-        {
-            // Height 1 with stride and dilation 1 and no padding along it; ONNX lists 1-D pads as [begin, end].
-            var (strides, dilations, pads) = (Ints("strides", 1), Ints("dilations", 1), Ints("pads", 0));
-            return new ConvPatches((int)weightDims[1], 1, (int)weightDims[2], [1, strides[0]], [1, dilations[0]], [0, pads[0], 0, pads[1]], autoPad, groups, group);
-        }
-
-        return new ConvPatches((int)weightDims[1], (int)weightDims[2], (int)weightDims[3], Ints("strides", 1), Ints("dilations", 1), Ints("pads", 0),
-            autoPad, groups, group);
+            : Enumerable.Repeat(fill, count).ToArray();
+        return new ConvPatches((int)weightDims[1], weightDims.Skip(2).Select(k => (int)k).ToArray(), Ints("strides", spatial, 1), Ints("dilations", spatial, 1),
+            Ints("pads", 2 * spatial, 0), node.Attribute.FirstOrDefault(a => a.Name == "auto_pad")?.S.ToStringUtf8() ?? "NOTSET", groups, group);
     }
 
-    public string Key => $"{Channels}x{KernelHeight}x{KernelWidth}/s{string.Join(",", Strides)}/d{string.Join(",", Dilations)}/p{string.Join(",", Pads)}/{AutoPad}/g{Group}of{Groups}";
+    public string Key => $"{Channels}x{string.Join("x", Kernel)}/s{string.Join(",", Strides)}/d{string.Join(",", Dilations)}/p{string.Join(",", Pads)}/{AutoPad}/g{Group}of{Groups}";
+
+    /// <summary>The input shape the Conv reads, for messages: [N, C, L], [N, C, H, W] or [N, C, D, H, W].</summary>
+    public string ExpectedShape => $"[N, {(long)Channels * Groups}, {Kernel.Length switch { 1 => "L", 2 => "H, W", 3 => "D, H, W", _ => string.Join(", ", Kernel.Select((_, i) => $"D{i + 1}")) }}]";
+
+    /// <summary>Whether an activation has the Conv's rank and input channels.</summary>
+    public bool Fits(IReadOnlyList<long> shape) => shape.Count == Kernel.Length + 2 && shape[1] == (long)Channels * Groups;
+
+    /// <summary>Output positions (rows of patches) of one image of an input of <paramref name="shape"/>.</summary>
+    public int Positions(IReadOnlyList<long> shape) => Geometry(shape).Output.Aggregate(1, (a, b) => a * b);
 
     /// <summary>
-    /// Adds the patches of one captured batch to the accumulator, as many images per update as fit in
-    /// <see cref="ValuesPerUpdate"/> values: each entry of the Hessian is then one long dot product instead of one per
+    /// Adds the patches of one captured batch to the accumulator, <see cref="ImagesPerUpdate"/> images at a time: each entry of the Hessian is then one long dot product instead of one per
     /// image (a 480-channel 3x3 Conv on a 3x80 map has 4,320 features and only 240 rows per image).
     /// </summary>
     public void AddTo(HessianAccumulator accumulator, OutputValue activation, string value)
     {
-        if (activation.Shape.Length is not (3 or 4) || activation.Shape[1] != (long)Channels * Groups)
+        if (!Fits(activation.Shape))
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataMismatch,
-                $"The input '{value}' of a Conv came out as [{string.Join(", ", activation.Shape)}] on the calibration data; it must be [N, {(long)Channels * Groups}, H, W] or [N, {(long)Channels * Groups}, L]."));
+                $"The input '{value}' of a Conv came out as [{string.Join(", ", activation.Shape)}] on the calibration data; it must be {ExpectedShape}."));
         }
 
-        var (batch, height, width) = activation.Shape.Length == 3
-            ? ((int)activation.Shape[0], 1, (int)activation.Shape[2])
-            : ((int)activation.Shape[0], (int)activation.Shape[2], (int)activation.Shape[3]);
-        var (top, left, outHeight, outWidth) = Geometry(height, width);
-        var imageValues = (long)outHeight * outWidth * Size;
-        var imagesPerUpdate = (int)Math.Clamp(ValuesPerUpdate / Math.Max(1, imageValues), 1, batch);
+        var batch = (int)activation.Shape[0];
+        var imageValues = (long)Positions(activation.Shape) * Size;
+        var imagesPerUpdate = ImagesPerUpdate(activation.Shape);
         var rows = new float[imagesPerUpdate * imageValues];
         for (var first = 0; first < batch; first += imagesPerUpdate)
         {
             var count = Math.Min(imagesPerUpdate, batch - first);
-            Array.Clear(rows);
             for (var i = 0; i < count; i++)
             {
-                var n = first + i;
-                var image = activation.Values.AsSpan(((n * Groups + Group) * Channels) * height * width, Channels * height * width);
-                Extract(image, height, width, top, left, outHeight, outWidth, rows.AsSpan((int)(i * imageValues), (int)imageValues));
+                Extract(activation, first + i, rows.AsSpan((int)(i * imageValues), (int)imageValues));
             }
 
             accumulator.Add(rows.AsSpan(0, (int)(count * imageValues)), []);
         }
     }
 
-    /// <summary>Writes one image's patches, row by row, into <paramref name="rows"/> (cleared: padding stays 0).</summary>
-    private void Extract(ReadOnlySpan<float> image, int height, int width, int top, int left, int outHeight, int outWidth, Span<float> rows)
-    {
-        for (var oy = 0; oy < outHeight; oy++)
-        {
-            for (var ox = 0; ox < outWidth; ox++)
-            {
-                var row = rows.Slice((oy * outWidth + ox) * Size, Size);
-                for (var c = 0; c < Channels; c++)
-                {
-                    for (var ky = 0; ky < KernelHeight; ky++)
-                    {
-                        var y = oy * Strides[0] - top + ky * Dilations[0];
-                        if (y < 0 || y >= height)
-                        {
-                            continue;
-                        }
+    /// <summary>
+    /// How many images of a batch of <paramref name="shape"/> to unfold for one update of an accumulator: as many as fit
+    /// in <see cref="ValuesPerUpdate"/> values, since every update costs a pass over all feature pairs however few rows it brings.
+    /// </summary>
+    public int ImagesPerUpdate(IReadOnlyList<long> shape) => (int)Math.Clamp(ValuesPerUpdate / Math.Max(1, (long)Positions(shape) * Size), 1, shape[0]);
 
-                        for (var kx = 0; kx < KernelWidth; kx++)
-                        {
-                            var x = ox * Strides[1] - left + kx * Dilations[1];
-                            if (x >= 0 && x < width)
-                            {
-                                row[(c * KernelHeight + ky) * KernelWidth + kx] = image[(c * height + y) * width + x];
-                            }
-                        }
-                    }
+    /// <summary>
+    /// Writes the patches of image <paramref name="image"/> of a batch that <see cref="Fits"/>, row by row (output
+    /// positions in row-major order, as the Conv's output lays them out), into <paramref name="rows"/>: every value
+    /// is written, padding as 0.
+    /// </summary>
+    public void Extract(OutputValue activation, int image, Span<float> rows)
+    {
+        var shape = activation.Shape;
+        var (before, output) = Geometry(shape);
+        var rank = Kernel.Length;
+        var plane = 1;
+        var inputStrides = new int[rank];
+        for (var d = rank - 1; d >= 0; d--)
+        {
+            inputStrides[d] = plane;
+            plane *= (int)shape[d + 2];
+        }
+
+        var values = activation.Values.AsSpan(((image * Groups + Group) * Channels) * plane, Channels * plane);
+        var position = new int[rank];
+        var tap = new int[rank];
+        var offsets = new int[Taps]; // per tap, where it reads in a channel's plane at this output position; -1 in the padding
+        for (var row = 0; row < rows.Length / Size; row++)
+        {
+            Array.Clear(tap);
+            for (var t = 0; t < Taps; t++)
+            {
+                var offset = 0;
+                for (var d = 0; d < rank && offset >= 0; d++)
+                {
+                    var at = position[d] * Strides[d] - before[d] + tap[d] * Dilations[d];
+                    offset = at >= 0 && at < shape[d + 2] ? offset + at * inputStrides[d] : -1;
+                }
+
+                offsets[t] = offset;
+                Next(tap, Kernel);
+            }
+
+            var target = rows.Slice(row * Size, Size);
+            for (var c = 0; c < Channels; c++)
+            {
+                var channel = values.Slice(c * plane, plane);
+                var features = target.Slice(c * Taps, Taps);
+                for (var t = 0; t < Taps; t++)
+                {
+                    features[t] = offsets[t] >= 0 ? channel[offsets[t]] : 0;
                 }
             }
+
+            Next(position, output);
         }
     }
 
-    /// <summary>The padding before the first row and column, and the output size, as ONNX's Conv defines them.</summary>
-    private (int Top, int Left, int OutHeight, int OutWidth) Geometry(int height, int width)
+    /// <summary>Steps a row-major multi-index within <paramref name="sizes"/> (the last dim fastest).</summary>
+    private static void Next(int[] index, int[] sizes)
     {
-        var (effectiveHeight, effectiveWidth) = ((KernelHeight - 1) * Dilations[0] + 1, (KernelWidth - 1) * Dilations[1] + 1);
-        switch (AutoPad)
+        for (var d = index.Length - 1; d >= 0; d--)
         {
-            case "SAME_UPPER" or "SAME_LOWER":
-                var (outHeight, outWidth) = ((height + Strides[0] - 1) / Strides[0], (width + Strides[1] - 1) / Strides[1]);
-                var padHeight = Math.Max(0, (outHeight - 1) * Strides[0] + effectiveHeight - height);
-                var padWidth = Math.Max(0, (outWidth - 1) * Strides[1] + effectiveWidth - width);
-                return AutoPad == "SAME_UPPER"
-                    ? (padHeight / 2, padWidth / 2, outHeight, outWidth)
-                    : (padHeight - padHeight / 2, padWidth - padWidth / 2, outHeight, outWidth);
-            case "VALID":
-                return (0, 0, (height - effectiveHeight) / Strides[0] + 1, (width - effectiveWidth) / Strides[1] + 1);
-            default:
-                return (Pads[0], Pads[1],
-                    (height + Pads[0] + Pads[2] - effectiveHeight) / Strides[0] + 1,
-                    (width + Pads[1] + Pads[3] - effectiveWidth) / Strides[1] + 1);
+            if (++index[d] < sizes[d])
+            {
+                return;
+            }
+
+            index[d] = 0;
         }
+    }
+
+    /// <summary>The padding before the first position along each spatial dim, and the output size, as ONNX's Conv defines them.</summary>
+    private (int[] Before, int[] Output) Geometry(IReadOnlyList<long> shape)
+    {
+        var rank = Kernel.Length;
+        var (before, output) = (new int[rank], new int[rank]);
+        for (var d = 0; d < rank; d++)
+        {
+            var size = (int)shape[d + 2];
+            var effective = (Kernel[d] - 1) * Dilations[d] + 1;
+            switch (AutoPad)
+            {
+                case "SAME_UPPER" or "SAME_LOWER":
+                    output[d] = (size + Strides[d] - 1) / Strides[d];
+                    var total = Math.Max(0, (output[d] - 1) * Strides[d] + effective - size);
+                    before[d] = AutoPad == "SAME_UPPER" ? total / 2 : total - total / 2;
+                    break;
+                case "VALID":
+                    output[d] = (size - effective) / Strides[d] + 1;
+                    break;
+                default:
+                    before[d] = Pads[d];
+                    output[d] = (size + Pads[d] + Pads[d + rank] - effective) / Strides[d] + 1;
+                    break;
+            }
+        }
+
+        return (before, output);
     }
 }
