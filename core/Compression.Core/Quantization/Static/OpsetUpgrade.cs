@@ -23,6 +23,7 @@ internal static class OpsetUpgrade
         "Sin", "Cos", "Max", "Min", "Sum", "Mean", "MatMul", "Gemm", "Reshape", "Flatten", "Transpose", "Concat", "Tile",
         "Shape", "Gather", "Cast", "Identity", "Constant", "ConstantOfShape", "Expand", "Where", "Equal", "Greater", "Less",
         "Not", "And", "Or", "ReduceMean", "ReduceMax", "ReduceMin", "ArgMax", "ArgMin", "Range",
+        "LSTM", "GRU", "RNN", // version 7 until 14, which adds layout
     };
 
     /// <summary>Raises the import to <paramref name="target"/>; returns null when done, else the op type that prevents it.</summary>

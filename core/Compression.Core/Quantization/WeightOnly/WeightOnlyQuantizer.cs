@@ -6,13 +6,15 @@ using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
 using Compression.Core.Passes;
 using Compression.Core.Passes.Graph;
+using Compression.Core.Quantization.Recurrent;
 
 namespace Compression.Core.Quantization.WeightOnly;
 
 /// <summary>
 /// Weight-only quantization: MatMul and Gemm on constant float weights become MatMulNBits, Gathers on constant
 /// float tables become GatherBlockQuantized (both com.microsoft, run by ONNX Runtime's CPU provider), with 4- or
-/// 8-bit codes in blocks along the reduction dimension. Activations stay float. Rounding is RTN with a per-block
+/// 8-bit codes in blocks along the reduction dimension; LSTM, GRU and RNN weights are stored in 8 bits per row
+/// (<see cref="RecurrentQuantizer"/>). Activations stay float. Rounding is RTN with a per-block
 /// clip search, or GPTQ on calibration data.
 /// </summary>
 internal sealed class WeightOnlyQuantizer : IModeQuantizer
@@ -28,7 +30,12 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         var stopwatch = Stopwatch.StartNew();
         var biases = new Dictionary<NodeProto, GemmBias>(ReferenceEqualityComparer.Instance);
         var names = GraphScopes.AllValueNames(model);
-        var targets = Targets(model, options, new NodeExclusions(options.Exclude), layouts, names, biases, context.Log);
+        var exclusions = new NodeExclusions(options.Exclude);
+        var targets = Targets(model, options, exclusions, layouts, names, biases, context.Log);
+
+        // MatMulNBits has no recurrent counterpart: LSTM, GRU and RNN get 8-bit storage of W and R. Done first, so GPTQ's
+        // Hessians below are collected downstream of the weights the model will really have.
+        var recurrent = RecurrentQuantizer.Quantize(model, options, exclusions, context);
 
         var statistics = new Dictionary<string, object>
         {
@@ -46,10 +53,15 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
                 .ToDictionary(g => g.Key, g => g.Count());
         }
 
+        recurrent.AddTo(statistics);
         if (targets.Count == 0)
         {
-            context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingQuantized,
-                "Weight-only quantization found no MatMul, Gemm or Gather on a constant float weight to quantize; the model is unchanged."));
+            if (recurrent.Quantized == 0)
+            {
+                context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingQuantized,
+                    "Weight-only quantization found no MatMul, Gemm, Gather, LSTM, GRU or RNN on a constant float weight to quantize; the model is unchanged."));
+            }
+
             statistics["weight_bytes_before"] = 0L;
             statistics["weight_bytes_after"] = 0L;
             return new PassResult(model, statistics);
