@@ -71,7 +71,7 @@ internal sealed class DynamicQuantizer(DynamicMatMulForm form = DynamicMatMulFor
             }
         }
 
-        var recurrent = RecurrentQuantizer.Quantize(model, options, exclusions, context,
+        var recurrent = RecurrentQuantizer.Quantize(rewriter.Graph, options, exclusions, context,
             new Dictionary<string, (string, Func<RecurrentWeights, long>)> { ["LSTM"] = ("DynamicQuantizeLSTM", rewriter.QuantizeLstm) });
         rewriter.Finish();
         ReportSkipped(model, skipped, context);

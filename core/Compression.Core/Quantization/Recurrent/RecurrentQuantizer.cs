@@ -35,15 +35,16 @@ internal sealed class RecurrentQuantizer
     public int Quantized => forms.Values.Sum();
 
     /// <summary>
-    /// Quantizes the recurrent ops of the model's main graph in place. <paramref name="integerForms"/> maps an op type to
-    /// the name of the mode's integer form and its rewrite, which returns the bytes the quantized weights take.
+    /// Quantizes the recurrent ops of a model's main graph in place. <paramref name="integerForms"/> maps an op type to
+    /// the name of the mode's integer form and its rewrite, which returns the bytes the quantized weights take and
+    /// edits this same <paramref name="graph"/> instance: each instance keeps its own indexes of the nodes.
     /// </summary>
-    public static RecurrentQuantizer Quantize(OnnxModel model, QuantizeOptions options, NodeExclusions exclusions, PassContext context,
+    public static RecurrentQuantizer Quantize(OnnxGraph graph, QuantizeOptions options, NodeExclusions exclusions, PassContext context,
         IReadOnlyDictionary<string, (string Form, Func<RecurrentWeights, long> Rewrite)>? integerForms = null)
     {
+        var model = graph.Model ?? throw new ArgumentException("The graph is not a model's main graph.", nameof(graph));
         var result = new RecurrentQuantizer();
-        var graph = model.MainGraph;
-        var storage = new RecurrentWeightStorage(model, options, GraphScopes.AllValueNames(model));
+        var storage = new RecurrentWeightStorage(graph, options, GraphScopes.AllValueNames(model));
         var leftAlone = new List<(string Node, string Reason)>();
         foreach (var node in graph.Proto.Node.ToList())
         {

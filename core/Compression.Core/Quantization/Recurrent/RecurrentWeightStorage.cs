@@ -1,4 +1,3 @@
-using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
@@ -13,26 +12,29 @@ namespace Compression.Core.Quantization.Recurrent;
 /// axis cannot index direction and row together) and reshaped back for the unchanged float op. The file shrinks about
 /// 4x for these weights; the op computes in float on the dequantized values.
 /// </summary>
-internal sealed class RecurrentWeightStorage(OnnxModel model, QuantizeOptions options, HashSet<string> names)
+internal sealed class RecurrentWeightStorage(OnnxGraph graph, QuantizeOptions options, HashSet<string> names)
 {
     private const string MicrosoftDomain = "com.microsoft";
 
-    private readonly OnnxGraph graph = model.MainGraph;
     private readonly Dictionary<string, string> stored = new(StringComparer.Ordinal);
 
     /// <summary>
     /// ai.onnx DequantizeLinear takes an axis from opset 13; below it, com.microsoft's does (ONNX Runtime's, the same
     /// fallback static mode uses when an opset cannot be raised), so the model's other ops keep their versions.
     /// </summary>
-    private string Domain => (model.OpsetVersion("") ?? 1) >= 13 ? "" : MicrosoftDomain;
+    private string Domain => (graph.OpsetVersion("") ?? 1) >= 13 ? "" : MicrosoftDomain;
 
     /// <summary>Whether a weight went through com.microsoft's DequantizeLinear (the caller declares the domain).</summary>
     public bool UsesMicrosoftDomain { get; private set; }
 
-    /// <summary>Stores W and R of the node in 8 bits and points the node at them; returns the bytes they take now.</summary>
+    /// <summary>
+    /// Stores W and R of the node in 8 bits and replaces the node with a copy reading them (through the graph, so its
+    /// indexes stay current); returns the bytes they take now, counted once however many nodes read them.
+    /// </summary>
     public long Store(RecurrentWeights weights)
     {
         var bytes = 0L;
+        var rewired = weights.Node.Clone();
         foreach (var (index, tensor) in new[] { (1, weights.W), (2, weights.R) })
         {
             if (!stored.TryGetValue(tensor.Name, out var restored))
@@ -42,9 +44,10 @@ internal sealed class RecurrentWeightStorage(OnnxModel model, QuantizeOptions op
                 bytes += size;
             }
 
-            weights.Node.Input[index] = restored;
+            rewired.Input[index] = restored;
         }
 
+        graph.ReplaceNode(weights.Node, rewired);
         return bytes;
     }
 

@@ -84,7 +84,7 @@ internal sealed class StaticQuantizer : IModeQuantizer
         var qdq = QdqBuilder.Build(prepared, ranges, tapMeans, options, keepFloat, qdqDomain, wide, rounded);
         if (qdq.QuantizedNodes.Count == 0)
         {
-            var recurrentOnly = RecurrentQuantizer.Quantize(prepared, options, new NodeExclusions(options.Exclude), context);
+            var recurrentOnly = RecurrentQuantizer.Quantize(prepared.MainGraph, options, new NodeExclusions(options.Exclude), context);
             recurrentOnly.AddTo(statistics);
             if (recurrentOnly.Quantized > 0)
             {
@@ -123,7 +123,7 @@ internal sealed class StaticQuantizer : IModeQuantizer
 
         // Recurrent ops are float to QDQ (no QDQ form of them fuses in ONNX Runtime): they read and write float values
         // and get 8-bit storage of W and R once the format is settled, so no format's conversion sees those DequantizeLinears.
-        RecurrentQuantizer.Quantize(chosen, options, new NodeExclusions(options.Exclude), context).AddTo(statistics);
+        RecurrentQuantizer.Quantize(chosen.MainGraph, options, new NodeExclusions(options.Exclude), context).AddTo(statistics);
         statistics["quantized_nodes"] = qdq.QuantizedNodes.Count;
         statistics["nodes"] = chosen.Proto.Graph.Node.Count;
         statistics["qdq_domain"] = qdqDomain.Length == 0 ? "ai.onnx" : qdqDomain;

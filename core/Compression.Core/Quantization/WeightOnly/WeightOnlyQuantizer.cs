@@ -26,16 +26,16 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         options = options.WithConcreteAlgorithm(QuantizationMode.WeightOnly);
         Validate(options, context);
         QuantizedModelCheck.ThrowIfQuantized(model);
-        var layouts = new LayerLayouts(options, OutputLayers.Of(model.MainGraph));
         var stopwatch = Stopwatch.StartNew();
+        var exclusions = new NodeExclusions(options.Exclude);
+
+        // MatMulNBits has no recurrent counterpart: LSTM, GRU and RNN get 8-bit storage of W and R. Done first, so the
+        // graphs and names below see the nodes as they end up and GPTQ's Hessians the weights the model will really have.
+        var recurrent = RecurrentQuantizer.Quantize(model.MainGraph, options, exclusions, context);
+        var layouts = new LayerLayouts(options, OutputLayers.Of(model.MainGraph));
         var biases = new Dictionary<NodeProto, GemmBias>(ReferenceEqualityComparer.Instance);
         var names = GraphScopes.AllValueNames(model);
-        var exclusions = new NodeExclusions(options.Exclude);
         var targets = Targets(model, options, exclusions, layouts, names, biases, context.Log);
-
-        // MatMulNBits has no recurrent counterpart: LSTM, GRU and RNN get 8-bit storage of W and R. Done first, so GPTQ's
-        // Hessians below are collected downstream of the weights the model will really have.
-        var recurrent = RecurrentQuantizer.Quantize(model, options, exclusions, context);
 
         var statistics = new Dictionary<string, object>
         {
