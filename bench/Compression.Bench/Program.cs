@@ -34,8 +34,14 @@ using Compression.Core.Onnx;
 //
 // search: runs a recipe's search (resuming its journal, <output>.search.jsonl, when there is one) and prints each
 // trial, the Pareto front, the chosen values and the chosen model's figures on the held-out evaluate.data.
+//
+//   dotnet run -c Release --project bench/Compression.Bench -- corpus-sweep tests/fixtures/corpus tests/fixtures/sweep [model,model] [step,step]
+//
+// corpus-sweep: every sweep step (quantize in each mode and format, prune in each method, the cmdlet's defaults) on
+// every export-corpus model: top-1 change on held-back Fashion-MNIST, file ratio, batch-1 latency ratio.
 return args switch
 {
+    ["corpus-sweep", var corpus, var sweep, .. var filters] => CorpusSweep.Run(Path.GetFullPath(corpus), Path.GetFullPath(sweep), filters),
     ["search", var model, var recipe, var output] => SearchBench.Run(Path.GetFullPath(model), Path.GetFullPath(recipe), Path.GetFullPath(output)),
     ["model-io", var model, .. var rest] => ModelIo.Drive(Path.GetFullPath(model), rest.Length > 0 ? int.Parse(rest[0], CultureInfo.InvariantCulture) : 5),
     ["evaluate-memory", var model, var data] => EvaluationMemory.Drive(Path.GetFullPath(model), Path.GetFullPath(data)),
@@ -51,7 +57,7 @@ return args switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Compression.Bench model-io <model.onnx> [runs] | evaluate-memory <model.onnx> <images> | calibration-memory <model.onnx> <sts.tsv> [sentences] | prune-minilm <model.onnx> <vocab.txt> <stsb folder> | prune-mnist <mnist-8.onnx> <mnist folder> | prune-structured-minilm <model.onnx> <vocab.txt> <stsb folder> [runs] [heads] [neurons] [criterion] | search <model.onnx> <recipe.yaml> <output.onnx>");
+    Console.Error.WriteLine("usage: Compression.Bench model-io <model.onnx> [runs] | evaluate-memory <model.onnx> <images> | calibration-memory <model.onnx> <sts.tsv> [sentences] | prune-minilm <model.onnx> <vocab.txt> <stsb folder> | prune-mnist <mnist-8.onnx> <mnist folder> | prune-structured-minilm <model.onnx> <vocab.txt> <stsb folder> [runs] [heads] [neurons] [criterion] | search <model.onnx> <recipe.yaml> <output.onnx> | corpus-sweep <corpus folder> <sweep folder> [models] [steps]");
     return 2;
 }
 

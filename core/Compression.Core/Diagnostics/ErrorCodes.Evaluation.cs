@@ -6,6 +6,7 @@ public static partial class ErrorCodes
     public const string RuntimeRejectedModel = "CMP3002";
     public const string RuntimeFailed = "CMP3003";
     public const string MetricNotApplicable = "CMP3004";
+    public const string PoorFidelity = "CMP3005";
 
     // 40xx: gates
     public const string GateFailed = "CMP4001";

@@ -85,6 +85,10 @@ public static class CompressionPipeline
                 {
                     log.Report(Diagnostic.Warning(ErrorCodes.MetricNotApplicable, $"The data set '{evaluate.Data}' is random: fidelity figures hold for random inputs only.", recipe.File));
                 }
+                else if (FidelityAdvice.For(evaluation, steps, input) is { } advice)
+                {
+                    log.Report(advice);
+                }
             }
 
             // The size gate judges the file as it will be written, metadata summary included.

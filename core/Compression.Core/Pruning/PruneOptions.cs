@@ -19,6 +19,9 @@ public enum PruningMethod
 /// <summary>Where the sparsity target applies.</summary>
 public enum PruningScope
 {
+    /// <summary>Global for unstructured pruning with calibration data (sensitivity decides each layer's share), layer otherwise.</summary>
+    Auto,
+
     /// <summary>Every layer reaches the target sparsity.</summary>
     Layer,
 
@@ -66,13 +69,17 @@ public sealed record PruneOptions : PassOptions
     [Option("How importance is scored: l1, l2, fpgm, activation, apoz, output_error (the last three need calibration); auto: output_error with calibration, l1 without.")]
     public ImportanceCriterion Criterion { get; init; } = ImportanceCriterion.Auto;
 
-    /// <summary>These options with <see cref="ImportanceCriterion.Auto"/> made concrete.</summary>
-    internal PruneOptions WithConcreteCriterion() => Criterion == ImportanceCriterion.Auto
-        ? this with { Criterion = Calibration is null ? ImportanceCriterion.L1 : ImportanceCriterion.OutputError }
-        : this;
+    /// <summary>These options with <see cref="ImportanceCriterion.Auto"/> and <see cref="PruningScope.Auto"/> made concrete.</summary>
+    internal PruneOptions WithConcreteDefaults() => this with
+    {
+        Criterion = Criterion != ImportanceCriterion.Auto ? Criterion
+            : Calibration is null ? ImportanceCriterion.L1 : ImportanceCriterion.OutputError,
+        Scope = Scope != PruningScope.Auto ? Scope
+            : Method == PruningMethod.Unstructured && Calibration is not null ? PruningScope.Global : PruningScope.Layer,
+    };
 
-    [Option("layer: every layer reaches the sparsity; global: the sparsity holds over all layers, shared by importance.")]
-    public PruningScope Scope { get; init; } = PruningScope.Layer;
+    [Option("Unstructured: layer (every layer reaches the sparsity) or global (the sparsity holds over all layers together: one threshold over the weights' scores sets each layer's share; with calibration data a weight's score is the output error its removal costs relative to its layer's output, so small, sensitive layers such as 3x3 depthwise kernels give up less); auto: global with calibration data, layer without.")]
+    public PruningScope Scope { get; init; } = PruningScope.Auto;
 
     [Option("Smallest sparsity of any pruned layer (global scope).", Minimum = 0, Maximum = 1)]
     public double MinRatio { get; init; }

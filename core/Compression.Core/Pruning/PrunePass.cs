@@ -24,7 +24,7 @@ public sealed class PrunePass : Pass<PruneOptions>
     protected override PassResult Run(OnnxModel model, PruneOptions options, PassContext context)
     {
         ThrowIfQuantized(model);
-        options = options.WithConcreteCriterion();
+        options = options.WithConcreteDefaults();
         IPruner pruner = options.Method == PruningMethod.Structured ? new Structured.StructuredPruner() : new SparsePruner();
         return options.Schedule is { Steps: > 1 } schedule
             ? IterativePruning.Run(model, options, schedule, pruner, context)

@@ -19,6 +19,7 @@ public enum QuantizationMode
     Float16,
 
     /// <summary>BFloat16 weights and arithmetic (or storage only).</summary>
+    [RecipeName("bfloat16")]
     BFloat16,
 }
 
@@ -32,6 +33,7 @@ public enum QuantizationFormat
     Qdq,
 
     /// <summary>Integer operators (QLinearConv, QLinearMatMul, ...).</summary>
+    [RecipeName("qoperator")]
     QOperator,
 }
 

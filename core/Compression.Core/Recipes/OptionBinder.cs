@@ -165,7 +165,12 @@ internal sealed class OptionBinder(string? file, List<Diagnostic> diagnostics)
         : type.IsGenericType && type.GetGenericTypeDefinition() is var d && (d == typeof(IReadOnlyList<>) || d == typeof(List<>) || d == typeof(IList<>) || d == typeof(IEnumerable<>))
             ? type.GetGenericArguments()[0] : null;
 
-    public static string EnumName(object value) => SnakeCase(value.ToString()!);
+    /// <summary>An enum value's recipe name: its <see cref="RecipeNameAttribute"/>, else its name in snake_case.</summary>
+    public static string EnumName(object value)
+    {
+        var name = value.ToString()!;
+        return value.GetType().GetField(name)?.GetCustomAttribute<RecipeNameAttribute>()?.Name ?? SnakeCase(name);
+    }
 
     private object? Scalar(YamlScalarNode scalar, Type type, string where)
     {
@@ -204,7 +209,9 @@ internal sealed class OptionBinder(string? file, List<Diagnostic> diagnostics)
         {
             foreach (var value in Enum.GetValues(type))
             {
-                if (EnumName(value) == text.ToLowerInvariant().Replace('-', '_'))
+                // The snake_case form stays accepted where a value has its own name (q_operator for qoperator).
+                var given = text.ToLowerInvariant().Replace('-', '_');
+                if (EnumName(value) == given || SnakeCase(value.ToString()!) == given)
                 {
                     return value;
                 }

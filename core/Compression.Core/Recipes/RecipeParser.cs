@@ -290,3 +290,10 @@ public sealed class DataSetAttribute : Attribute;
 /// <summary>Marks a list or map option whose entries are node patterns: node names with the wildcards * and ?, or op types.</summary>
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class NodePatternsAttribute : Attribute;
+
+/// <summary>The name an enum value has in recipes where snake_case of its C# name reads wrong (BFloat16 is bfloat16, not b_float16).</summary>
+[AttributeUsage(AttributeTargets.Field)]
+public sealed class RecipeNameAttribute(string name) : Attribute
+{
+    public string Name { get; } = name;
+}

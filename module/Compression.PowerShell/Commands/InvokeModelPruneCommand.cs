@@ -35,8 +35,8 @@ public sealed class InvokeModelPruneCommand : OneStepCmdlet
     public string? Criterion { get; set; }
 
     [Parameter]
-    [ValidateSet("Layer", "Global")]
-    public string Scope { get; set; } = "Layer";
+    [ValidateSet("Auto", "Layer", "Global")]
+    public string Scope { get; set; } = "Auto";
 
     /// <summary>On by default when -CalibrationData is given; -Reconstruct:$false prunes by the criterion alone.</summary>
     [Parameter]
@@ -119,7 +119,7 @@ public sealed class InvokeModelPruneCommand : OneStepCmdlet
     private string Settings() => Method switch
     {
         "NM" => $"{Pattern} semi-structured, {Criterion ?? (CalibrationData is null ? "L1" : "OutputError")}{(CalibrationData is not null && Reconstruct ? ", reconstructed" : "")}",
-        "Unstructured" => $"{Sparsity.ToString("P0", CultureInfo.InvariantCulture)} unstructured, {Scope.ToLowerInvariant()} scope, {Criterion ?? (CalibrationData is null ? "L1" : "OutputError")}{(CalibrationData is not null && Reconstruct ? ", reconstructed" : "")}",
+        "Unstructured" => $"{Sparsity.ToString("P0", CultureInfo.InvariantCulture)} unstructured, {(Scope == "Auto" ? (CalibrationData is null ? "layer" : "global") : Scope.ToLowerInvariant())} scope, {Criterion ?? (CalibrationData is null ? "L1" : "OutputError")}{(CalibrationData is not null && Reconstruct ? ", reconstructed" : "")}",
         _ => $"structured: {(Neurons ?? Sparsity).ToString("P0", CultureInfo.InvariantCulture)} of neurons, {(Channels ?? Sparsity).ToString("P0", CultureInfo.InvariantCulture)} of channels, {Heads} head(s) per attention block{(Coupled ? ", residual groups too" : "")}, {Criterion ?? (CalibrationData is null ? "L1" : "OutputError")}{(CalibrationData is not null && Reconstruct ? ", reconstructed" : "")}",
     };
 }

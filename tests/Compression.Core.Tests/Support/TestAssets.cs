@@ -25,6 +25,12 @@ public static class TestAssets
     public static IReadOnlyList<string> PaddleOcrModels { get; } =
         ["ch_PP-OCRv4_det_infer.onnx", "ch_PP-OCRv4_rec_infer.onnx", "ch_ppocr_mobile_v2.0_cls_infer.onnx"];
 
+    /// <summary>The export-pattern corpus: small PyTorch exports trained on Fashion-MNIST (tests/fixtures/make_corpus.py).</summary>
+    public static string Corpus { get; } = Path.Combine(RepoRoot, "tests", "fixtures", "corpus");
+
+    /// <summary>Debian's dataset-fashion-mnist: the IDX train and test sets.</summary>
+    public static string FashionMnist { get; } = "/usr/share/datasets/fashion-mnist";
+
     public static string ResNet18 => Path.Combine(PackageRoot("microsoft.ml.dnnimagefeaturizer.resnet18", "0.23.1"),
         "tools", "DnnImageModels", "ResNet18Onnx", "ResNet18.onnx");
 

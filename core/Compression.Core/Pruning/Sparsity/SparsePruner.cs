@@ -121,7 +121,7 @@ internal sealed class SparsePruner : IPruner
     /// </summary>
     public static IReadOnlyList<string> Plan(OnnxModel model, PruneOptions options)
     {
-        options = options.WithConcreteCriterion();
+        options = options.WithConcreteDefaults();
         var pattern = options.Method == PruningMethod.NM ? NmPattern.Parse(options.Pattern) : null;
         foreach (var (key, layer) in options.Layers)
         {

@@ -35,7 +35,7 @@ public sealed class StructuredPruner : IPruner
         ArgumentNullException.ThrowIfNull(options);
         var copy = new OnnxModel(model.Proto.Clone()); // tensor bytes are shared, not copied
         Prepare(copy);
-        return PlanGroups(copy, options.WithConcreteCriterion());
+        return PlanGroups(copy, options.WithConcreteDefaults());
     }
 
     /// <summary>

@@ -15,6 +15,16 @@ internal static class QOperatorConverter
 {
     private const string MicrosoftDomain = "com.microsoft";
 
+    /// <summary>
+    /// Attributes of the float op its integer replacement does not take. QGemm has alpha, transA and transB but no
+    /// beta: its C is int32 at scale alpha / beta * a_scale * b_scale, and the QDQ builder quantizes a Gemm's C only
+    /// when alpha and beta are 1 (PyTorch writes both explicitly), so beta is always 1 or there is no C to scale.
+    /// </summary>
+    private static readonly Dictionary<string, string[]> DroppedAttributes = new(StringComparer.Ordinal)
+    {
+        ["Gemm"] = ["beta"],
+    };
+
     public static OnnxModel Convert(OnnxModel qdq)
     {
         var model = new OnnxModel(qdq.Proto.Clone(), qdq.Path);
@@ -93,7 +103,10 @@ internal static class QOperatorConverter
 
         foreach (var attribute in node.Attribute)
         {
-            replacement.Attribute.Add(attribute.Clone());
+            if (!DroppedAttributes.TryGetValue(node.OpType, out var dropped) || !dropped.Contains(attribute.Name))
+            {
+                replacement.Attribute.Add(attribute.Clone());
+            }
         }
 
         return (replacement, quantize);

@@ -104,6 +104,12 @@ internal sealed class StaticQuantizer : IModeQuantizer
             QuantizationFormat.QOperator => WarnQdqOnly(qdq.Model, wide.Count > 0, context, model.Path),
             _ => ChooseFastest(qdq.Model, integerOpsPossible, workspace, statistics, context, model.Path),
         };
+        if (chosen is null)
+        {
+            context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed, "ONNX Runtime loads none of the quantized candidates; the model is left float.", model.Path));
+            return new PassResult(model, statistics);
+        }
+
         // Auto has run its candidates already; an explicit format is loaded once here. An integer-operator model this
         // ONNX Runtime lacks a kernel for falls back to QDQ; a QDQ model it refuses (an op whose opset could not be
         // raised, fused at the old opset) is worse than none, and the model stays float.
@@ -154,19 +160,37 @@ internal sealed class StaticQuantizer : IModeQuantizer
         return qdq;
     }
 
-    /// <summary>Measures float, QDQ and (when possible) QOperator here and keeps the fastest faithful quantized one.</summary>
-    private static OnnxModel ChooseFastest(OnnxModel qdq, bool integerOpsPossible, CandidateWorkspace workspace, Dictionary<string, object> statistics,
+    /// <summary>Measures float, QDQ and (when possible) QOperator here and keeps the fastest faithful quantized one; null when ONNX Runtime loads none.</summary>
+    private static OnnxModel? ChooseFastest(OnnxModel qdq, bool integerOpsPossible, CandidateWorkspace workspace, Dictionary<string, object> statistics,
         PassContext context, string? path)
     {
-        // In order of preference: integer operators make the smaller file.
-        var formats = integerOpsPossible ? [("qoperator", QOperatorConverter.Convert(qdq)), ("qdq", qdq)] : new[] { ("qdq", qdq) };
-        var files = formats.Select(f => workspace.Save(f.Item2)).ToList();
+        // In order of preference: integer operators make the smaller file. A candidate ONNX Runtime refuses is dropped
+        // with a warning; only when none loads is that an answer (the model stays float).
+        var formats = new List<(string Format, OnnxModel Model)>();
+        foreach (var (format, candidate) in integerOpsPossible ? [("qoperator", QOperatorConverter.Convert(qdq)), ("qdq", qdq)] : new[] { ("qdq", qdq) })
+        {
+            if (Loads(candidate, workspace, out var reason))
+            {
+                formats.Add((format, candidate));
+            }
+            else
+            {
+                context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed, $"ONNX Runtime cannot load the {format} candidate ({reason}); it is not used.", path));
+            }
+        }
+
+        if (formats.Count == 0)
+        {
+            return null;
+        }
+
+        var files = formats.Select(f => workspace.Save(f.Model)).ToList();
         var latencies = workspace.InterleavedLatency([workspace.ReferencePath, .. files], context.Cancellation);
         var floatLatency = latencies[0];
         var candidates = new List<(string Format, OnnxModel Model, double Ms, FidelityMetrics Fidelity)>();
-        for (var i = 0; i < formats.Length; i++)
+        for (var i = 0; i < formats.Count; i++)
         {
-            candidates.Add((formats[i].Item1, formats[i].Item2, latencies[i + 1], workspace.Fidelity(files[i], context.Cancellation)));
+            candidates.Add((formats[i].Format, formats[i].Model, latencies[i + 1], workspace.Fidelity(files[i], context.Cancellation)));
         }
 
         statistics["latency_ms"] = candidates.ToDictionary(c => c.Format, c => (object)Math.Round(c.Ms, 4)).Append(new("float32", Math.Round(floatLatency, 4))).ToDictionary();
