@@ -438,7 +438,7 @@ internal sealed class DynamicRewriter
     /// to [size, 4 * hidden] and quantized per column, the gate output. Always u8 and symmetric (zero point 128, the one
     /// zero point the kernel takes for a whole u8 tensor): on AVX2 without VNNI, MLAS's u8 x s8 kernel adds pairs of
     /// products in int16, which saturate on the hidden state (near 0 and 255 once quantized) times full-range s8
-    /// weights. On the bidirectional test LSTM s8 weights put 12-26 % of max |Y| off float, u8 ones under 2 %. Returns
+    /// weights. On the bidirectional test LSTM per-channel s8 weights put 12-26 % of max |Y| off float, u8 ones under 2 %. Returns
     /// the weight with its bytes, counted once however many LSTMs read it.
     /// </summary>
     private (QuantizedInitializers Weight, long Bytes) LstmWeight(TensorProto weight, int size, RecurrentWeights lstm)
@@ -469,7 +469,7 @@ internal sealed class DynamicRewriter
             AddInitializer(Codes(Fresh(stem + "_quantized"), [directions, size, rows], codes, ElementType.UInt8)),
             AddInitializer(TensorCodec.FromSingle(Fresh(stem + "_scale"), parameterDims, scales.ToArray(), ElementType.Float)),
             AddInitializer(TensorCodec.FromRaw(Fresh(stem + "_zero_point"), parameterDims, ElementType.UInt8, zeroPoints.ToArray())));
-        var bytes = codes.Length + 5L * scales.Count;
+        var bytes = codes.Length + 5L * scales.Count; // a float scale and a u8 zero point per channel
         lstmWeights[weight.Name] = (result, bytes);
         return (result, bytes);
     }
