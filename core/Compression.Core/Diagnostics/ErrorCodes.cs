@@ -25,6 +25,7 @@ public static partial class ErrorCodes
     public const string UnsupportedElementType = "CMP2013";
     public const string WriteFailed = "CMP2014";
     public const string ReadFailed = "CMP2015";
+    public const string TensorSegmented = "CMP2016";
 
     // 3xxx: passes
     public const string GraphInvalid = "CMP3001";

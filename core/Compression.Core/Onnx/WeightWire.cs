@@ -14,7 +14,8 @@ namespace Compression.Core.Onnx;
 /// payload spliced back in, written from its source (kernel-side for unchanged slices of a mapped input).</item>
 /// </list>
 /// Either way the bytes are exactly those of a plain parse or serialization. Wire data this does not expect
-/// (groups, a graph or tensor attribute given twice) makes reading fall back to the plain parser.
+/// (a graph or tensor attribute given twice, broken wire data) makes reading fall back to the plain parser; groups,
+/// which ONNX does not use but protobuf keeps as unknown fields, are passed through.
 /// </summary>
 internal static class WeightWire
 {
@@ -301,8 +302,16 @@ internal static class WeightWire
                     }
 
                     continue;
+                case 3:
+                    // ONNX has no groups, but protobuf keeps an unknown one of the input and writes it back out.
+                    if (!TrySkipGroup(message, ref position, tag >> 3))
+                    {
+                        return null;
+                    }
+
+                    continue;
                 default:
-                    return null; // groups (wire types 3 and 4) are not part of ONNX
+                    return null; // an end-group without its start, or wire types 6 and 7, which do not exist
             }
 
             if (position > message.Length)
@@ -324,6 +333,58 @@ internal static class WeightWire
         (Kind.Attribute, AttributeTensor) => Kind.Tensor,
         _ => null,
     };
+
+    /// <summary>Moves past a group whose start tag (of <paramref name="field"/>) was just read, nested groups included.</summary>
+    private static bool TrySkipGroup(ReadOnlySpan<byte> data, ref int position, ulong field)
+    {
+        var open = new Stack<ulong>([field]);
+        while (open.Count > 0)
+        {
+            if (!TryReadVarint(data, ref position, out var tag))
+            {
+                return false;
+            }
+
+            switch ((int)(tag & 7))
+            {
+                case 0:
+                    if (!TryReadVarint(data, ref position, out _))
+                    {
+                        return false;
+                    }
+
+                    break;
+                case 1:
+                    position += 8;
+                    break;
+                case 2:
+                    if (!TryReadVarint(data, ref position, out var length) || length > (ulong)(data.Length - position))
+                    {
+                        return false;
+                    }
+
+                    position += (int)length;
+                    break;
+                case 3:
+                    open.Push(tag >> 3);
+                    break;
+                case 4 when open.Pop() == tag >> 3:
+                    break;
+                case 5:
+                    position += 4;
+                    break;
+                default:
+                    return false;
+            }
+
+            if (position > data.Length)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     private static bool TryReadVarint(ReadOnlySpan<byte> data, ref int position, out ulong value)
     {

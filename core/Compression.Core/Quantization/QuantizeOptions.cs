@@ -12,7 +12,7 @@ public enum QuantizationMode
     /// <summary>Weights and activations int8, activation ranges calibrated on data.</summary>
     Static,
 
-    /// <summary>Weights only, 4 or 8 bits block-wise (MatMulNBits, GatherBlockQuantized); activations stay float.</summary>
+    /// <summary>Weights only, 4 or 8 bits block-wise (MatMulNBits, GatherBlockQuantized, DequantizeLinear before a Conv); activations stay float.</summary>
     WeightOnly,
 
     /// <summary>Float16 weights and arithmetic (or storage only).</summary>

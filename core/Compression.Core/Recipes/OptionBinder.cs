@@ -58,7 +58,17 @@ internal sealed class OptionBinder(string? file, List<Diagnostic> diagnostics)
             var list = (IList)Activator.CreateInstance(typeof(List<>).MakeGenericType(elementType))!;
             for (var i = 0; i < items.Count; i++)
             {
-                list.Add(Bind(items[i], elementType, $"{where}[{i}]"));
+                // An item that did not bind has its diagnostic already; an empty one (~) bound to null without one is
+                // refused, as no list option takes holes (and a list of numbers cannot hold one).
+                var reported = diagnostics.Count;
+                if (Bind(items[i], elementType, $"{where}[{i}]") is { } item)
+                {
+                    list.Add(item);
+                }
+                else if (diagnostics.Count == reported)
+                {
+                    Wrong(items[i], $"{where}[{i}]", Describe(elementType));
+                }
             }
 
             if (type.IsArray)

@@ -2,6 +2,7 @@ using Compression.Core.Data;
 using Compression.Core.Diagnostics;
 using Compression.Core.Passes;
 using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
 
 namespace Compression.Core.Recipes;
@@ -36,16 +37,7 @@ public static class RecipeParser
         }
 
         var diagnostics = new List<Diagnostic>();
-        var yaml = new YamlStream();
-        try
-        {
-            yaml.Load(new StringReader(File.ReadAllText(fullPath)));
-        }
-        catch (YamlException e)
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.RecipeSyntax, $"The data description is not valid YAML: {e.InnerException?.Message ?? e.Message}", fullPath, (int)e.Start.Line, (int)e.Start.Column));
-        }
-
+        var yaml = LoadYaml(File.ReadAllText(fullPath), fullPath, "data description", diagnostics) ?? throw new CompressionException(diagnostics);
         var root = yaml.Documents.Count == 0 ? null : yaml.Documents[0].RootNode as YamlMappingNode;
         if (root is null)
         {
@@ -73,14 +65,8 @@ public static class RecipeParser
     public static (Recipe? Recipe, IReadOnlyList<Diagnostic> Diagnostics) Parse(string text, string? file, string baseDirectory)
     {
         var diagnostics = new List<Diagnostic>();
-        var yaml = new YamlStream();
-        try
+        if (LoadYaml(text, file, "recipe", diagnostics) is not { } yaml)
         {
-            yaml.Load(new StringReader(text));
-        }
-        catch (YamlException e)
-        {
-            diagnostics.Add(Diagnostic.Error(ErrorCodes.RecipeSyntax, $"The recipe is not valid YAML: {e.InnerException?.Message ?? e.Message}", file, (int)e.Start.Line, (int)e.Start.Column));
             return (null, diagnostics);
         }
 
@@ -116,6 +102,122 @@ public static class RecipeParser
         CheckDataFiles(recipe, root, binder);
         CheckOutput(recipe, root, binder);
         return (recipe, diagnostics);
+    }
+
+    /// <summary>
+    /// Reads the YAML text into nodes; null with a CMP1002 (syntax), CMP1090 (nesting) or CMP1004 (a key that is no
+    /// name) diagnostic when the text cannot be a recipe at all. After this every mapping key is a scalar, which
+    /// the binders rely on.
+    /// </summary>
+    private static YamlStream? LoadYaml(string text, string? file, string what, List<Diagnostic> diagnostics)
+    {
+        var parser = new DepthLimitedParser(new Parser(new StringReader(text)));
+        var yaml = new YamlStream();
+        try
+        {
+            yaml.Load(parser);
+        }
+        catch (YamlException e)
+        {
+            diagnostics.Add(Diagnostic.Error(ErrorCodes.RecipeSyntax, $"The {what} is not valid YAML: {e.InnerException?.Message ?? e.Message}", file, (int)e.Start.Line, (int)e.Start.Column));
+            return null;
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet 18.1 throws these instead of a YamlException on some malformed text (": [\nr", "#\0: a",
+            // found by fuzzing); they come from its scanner and loader, so they are about the text too.
+            var at = parser.Current?.End;
+            diagnostics.Add(Diagnostic.Error(ErrorCodes.RecipeSyntax, $"The {what} is not valid YAML: the YAML reader stopped after line {at?.Line ?? 1}, column {at?.Column ?? 1}.",
+                file, (int?)at?.Line ?? 1, (int?)at?.Column ?? 1));
+            return null;
+        }
+        catch (DepthLimitedParser.TooDeepException e)
+        {
+            diagnostics.Add(Diagnostic.Error(ErrorCodes.RecipeTooDeep,
+                $"The {what} nests lists and mappings more than {DepthLimitedParser.MaxDepth} levels deep; a recipe needs a handful.", file, (int)e.At.Line, (int)e.At.Column));
+            return null;
+        }
+
+        if (yaml.Documents.Count > 0 && FirstComplexKey(yaml.Documents[0].RootNode) is { } key)
+        {
+            diagnostics.Add(Diagnostic.Error(ErrorCodes.RecipeWrongType,
+                $"A key of the {what} is {(key is YamlSequenceNode ? "a list" : "a mapping")}; keys are names.", file, (int)key.Start.Line, (int)key.Start.Column));
+            return null;
+        }
+
+        return yaml;
+    }
+
+    /// <summary>The first mapping key that is not a scalar; each node is visited once, however many aliases name it.</summary>
+    private static YamlNode? FirstComplexKey(YamlNode root)
+    {
+        var seen = new HashSet<YamlNode>(ReferenceEqualityComparer.Instance);
+        var pending = new Stack<YamlNode>([root]);
+        while (pending.TryPop(out var node))
+        {
+            if (!seen.Add(node))
+            {
+                continue;
+            }
+
+            switch (node)
+            {
+                case YamlMappingNode map:
+                    foreach (var (key, value) in map.Children)
+                    {
+                        if (key is not YamlScalarNode)
+                        {
+                            return key;
+                        }
+
+                        pending.Push(value);
+                    }
+
+                    break;
+                case YamlSequenceNode sequence:
+                    sequence.Children.ToList().ForEach(pending.Push);
+                    break;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Refuses YAML nested deeper than a recipe ever is before YamlDotNet's loader, which recurses once per level,
+    /// overflows the stack (a stack overflow cannot be caught: it ends the process, PowerShell's or MSBuild's).
+    /// </summary>
+    private sealed class DepthLimitedParser(IParser inner) : IParser
+    {
+        public const int MaxDepth = 64;
+
+        private int depth;
+
+        public ParsingEvent? Current => inner.Current;
+
+        public bool MoveNext()
+        {
+            if (!inner.MoveNext())
+            {
+                return false;
+            }
+
+            switch (inner.Current)
+            {
+                case MappingStart or SequenceStart when ++depth > MaxDepth:
+                    throw new TooDeepException(inner.Current.Start);
+                case MappingEnd or SequenceEnd:
+                    depth--;
+                    break;
+            }
+
+            return true;
+        }
+
+        public sealed class TooDeepException(Mark at) : Exception
+        {
+            public Mark At => at;
+        }
     }
 
     private static List<RecipeStep> BindSteps(YamlNode node, OptionBinder binder)

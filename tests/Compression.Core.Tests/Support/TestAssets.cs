@@ -14,7 +14,10 @@ public static class TestAssets
 
     public static string RepoRoot { get; } = Path.GetFullPath(Metadata("RepoRoot"));
 
-    public static string SharedAssets { get; } = Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "assets"));
+    /// <summary>../shared/assets beside the repository, or COMPRESSION_SHARED_ASSETS (a git worktree sits elsewhere).</summary>
+    public static string SharedAssets { get; } = Path.GetFullPath(Environment.GetEnvironmentVariable("COMPRESSION_SHARED_ASSETS") is { Length: > 0 } assets
+        ? assets
+        : Path.Combine(RepoRoot, "..", "shared", "assets"));
 
     public static string OnnxTestData { get; } = "/usr/share/libonnx-testdata/data";
 

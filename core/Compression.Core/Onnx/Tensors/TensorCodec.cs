@@ -98,9 +98,12 @@ public static class TensorCodec
     /// </summary>
     public static Diagnostic? CheckDataSize(TensorProto tensor, string? file)
     {
+        // A segment holds a slice of the values that the dims describe, and nothing here joins slices: every reader
+        // would take it for the whole tensor (a fuzzed one with 2^40 elements made decoding allocate for all of them).
         if (tensor.Segment is not null)
         {
-            return null;
+            return Diagnostic.Error(ErrorCodes.TensorSegmented,
+                $"Tensor '{tensor.Name}' holds only the segment [{tensor.Segment.Begin}, {tensor.Segment.End}) of its values; segmented tensors are not read.", file);
         }
 
         var type = ElementTypeOf(tensor);

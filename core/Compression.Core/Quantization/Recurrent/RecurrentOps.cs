@@ -2,7 +2,6 @@ using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
 using Compression.Core.Passes.Graph;
-using Compression.Core.Quantization.Static;
 
 namespace Compression.Core.Quantization.Recurrent;
 

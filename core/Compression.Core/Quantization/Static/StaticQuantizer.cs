@@ -50,7 +50,7 @@ internal sealed class StaticQuantizer : IModeQuantizer
         var blocker = sixteenBit ? null : OpsetUpgrade.TryRaise(prepared, opset);
         if (blocker is not null)
         {
-            context.Log.Verbose($"static quantization: opset {prepared.OpsetVersion("")} cannot be raised to {opset} ({blocker} changed meaning); using com.microsoft QuantizeLinear/DequantizeLinear.");
+            context.Log.Verbose($"static quantization: opset {prepared.OpsetVersion("")} cannot be raised to {opset} ({blocker}); using com.microsoft QuantizeLinear/DequantizeLinear.");
         }
 
         var qdqDomain = !sixteenBit && blocker is null ? "" : MicrosoftDomain;

@@ -7,6 +7,7 @@ namespace Compression.Core.Quantization.WeightOnly;
 /// <summary>
 /// How a 2-D Conv reads its [N, C, H, W] input: every output position's receptive field, zeros where it
 /// reaches into the padding, is one row of C x kh x kw features in the order of the weight's [C, kh, kw] layout.
+/// A 1-D Conv ([N, C, L] input, [C, k] per output channel) is read as a 2-D one of height 1 and kernel height 1.
 /// Those rows are what the Conv multiplies its weight with, so their Hessian is the Conv's. Of a Conv with
 /// <see cref="Groups"/> groups, the patches are those of one <see cref="Group"/>: its <see cref="Channels"/> input channels.
 /// </summary>
@@ -17,14 +18,25 @@ internal sealed record ConvPatches(int Channels, int KernelHeight, int KernelWid
 
     public int Size => Channels * KernelHeight * KernelWidth;
 
-    /// <summary>The patches of a 2-D Conv node with a [C_out, C_in / groups, kh, kw] weight, for its conv group <paramref name="group"/>.</summary>
+    /// <summary>
+    /// The patches of a 2-D Conv node with a [C_out, C_in / groups, kh, kw] weight, or of a 1-D one with a
+    /// [C_out, C_in / groups, k] weight, for its conv group <paramref name="group"/>.
+    /// </summary>
     public static ConvPatches Of(NodeProto node, IReadOnlyList<long> weightDims, int groups = 1, int group = 0)
     {
         int[] Ints(string name, int fill) => node.Attribute.FirstOrDefault(a => a.Name == name) is { Ints.Count: > 0 } a
             ? a.Ints.Select(i => (int)i).ToArray()
             : [fill, fill, fill, fill];
+        var autoPad = node.Attribute.FirstOrDefault(a => a.Name == "auto_pad")?.S.ToStringUtf8() ?? "NOTSET";
+        if (weightDims.Count == 3)
+        {
+            // Height 1 with stride and dilation 1 and no padding along it; ONNX lists 1-D pads as [begin, end].
+            var (strides, dilations, pads) = (Ints("strides", 1), Ints("dilations", 1), Ints("pads", 0));
+            return new ConvPatches((int)weightDims[1], 1, (int)weightDims[2], [1, strides[0]], [1, dilations[0]], [0, pads[0], 0, pads[1]], autoPad, groups, group);
+        }
+
         return new ConvPatches((int)weightDims[1], (int)weightDims[2], (int)weightDims[3], Ints("strides", 1), Ints("dilations", 1), Ints("pads", 0),
-            node.Attribute.FirstOrDefault(a => a.Name == "auto_pad")?.S.ToStringUtf8() ?? "NOTSET", groups, group);
+            autoPad, groups, group);
     }
 
     public string Key => $"{Channels}x{KernelHeight}x{KernelWidth}/s{string.Join(",", Strides)}/d{string.Join(",", Dilations)}/p{string.Join(",", Pads)}/{AutoPad}/g{Group}of{Groups}";
@@ -36,13 +48,15 @@ internal sealed record ConvPatches(int Channels, int KernelHeight, int KernelWid
     /// </summary>
     public void AddTo(HessianAccumulator accumulator, OutputValue activation, string value)
     {
-        if (activation.Shape.Length != 4 || activation.Shape[1] != (long)Channels * Groups)
+        if (activation.Shape.Length is not (3 or 4) || activation.Shape[1] != (long)Channels * Groups)
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataMismatch,
-                $"The input '{value}' of a Conv came out as [{string.Join(", ", activation.Shape)}] on the calibration data; it must be [N, {(long)Channels * Groups}, H, W]."));
+                $"The input '{value}' of a Conv came out as [{string.Join(", ", activation.Shape)}] on the calibration data; it must be [N, {(long)Channels * Groups}, H, W] or [N, {(long)Channels * Groups}, L]."));
         }
 
-        var (batch, height, width) = ((int)activation.Shape[0], (int)activation.Shape[2], (int)activation.Shape[3]);
+        var (batch, height, width) = activation.Shape.Length == 3
+            ? ((int)activation.Shape[0], 1, (int)activation.Shape[2])
+            : ((int)activation.Shape[0], (int)activation.Shape[2], (int)activation.Shape[3]);
         var (top, left, outHeight, outWidth) = Geometry(height, width);
         var imageValues = (long)outHeight * outWidth * Size;
         var imagesPerUpdate = (int)Math.Clamp(ValuesPerUpdate / Math.Max(1, imageValues), 1, batch);

@@ -30,13 +30,6 @@ internal static class HessianCollector
 {
     private const string AttentionMask = "attention_mask";
 
-    /// <summary>GPTQ's form: MatMul inputs by value with their sizes; the Hessians by value.</summary>
-    public static Dictionary<string, double[]> Collect(OnnxModel model, IReadOnlyDictionary<string, int> inputSizes, CalibrationSpec calibration,
-        PassContext context) =>
-        Collect(model, inputSizes.Select(p => new HessianInput(p.Key, p.Value)).ToList(),
-                new CalibrationWindow(calibration.Data, calibration.Samples, calibration.BatchSize), "GPTQ", context)
-            .ToDictionary(p => p.Key, p => p.Value.Hessian(), StringComparer.Ordinal);
-
     /// <summary>The accumulators by <see cref="HessianInput.Key"/>; <paramref name="purpose"/> names the user in messages.</summary>
     public static Dictionary<string, HessianAccumulator> Collect(OnnxModel model, IReadOnlyList<HessianInput> inputs, CalibrationWindow window,
         string purpose, PassContext context)

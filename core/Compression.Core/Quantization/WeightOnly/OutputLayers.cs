@@ -5,10 +5,10 @@ using Compression.Core.Passes.Graph;
 namespace Compression.Core.Quantization.WeightOnly;
 
 /// <summary>
-/// The MatMul and Gemm nodes whose result is a model output, reached only through a constant bias, a monotonic
+/// The MatMul, Gemm and Conv nodes whose result is a model output, reached only through a constant bias, a monotonic
 /// activation (Softmax, Sigmoid, Tanh ...) or layout ops: a classifier's logits, a recognizer's per-step scores, a
-/// language model's head. The model's top-1 decisions are made on their output, so their rounding error is not
-/// averaged away by later layers.
+/// language model's head, a fully convolutional network's last Conv. The model's top-1 decisions are made on their
+/// output, so their rounding error is not averaged away by later layers.
 /// </summary>
 internal static class OutputLayers
 {
@@ -24,7 +24,7 @@ internal static class OutputLayers
         var layers = new HashSet<string>(StringComparer.Ordinal);
         foreach (var node in graph.Nodes)
         {
-            if (node.OpType is "MatMul" or "Gemm" && OnnxModel.NormalizeDomain(node.Domain).Length == 0 && ReachesOutput(graph, node.Output[0]))
+            if (node.OpType is "MatMul" or "Gemm" or "Conv" && OnnxModel.NormalizeDomain(node.Domain).Length == 0 && ReachesOutput(graph, node.Output[0]))
             {
                 layers.Add(node.Name);
             }

@@ -89,4 +89,44 @@ internal sealed class QuantizedRows
 
         return packed;
     }
+
+    /// <summary>
+    /// The codes as the data of an ONNX [rows, length] tensor of int4/uint4 or int8/uint8 (DequantizeLinear's input):
+    /// 4-bit ones two to a byte straight across row ends, the first in the low nibble. <paramref name="offset"/> is
+    /// subtracted first: with the symmetric zero point it gives signed codes whose zero point is 0.
+    /// </summary>
+    public byte[] PackTensor(int offset) => PackElements(Codes, Layout.Bits, offset);
+
+    /// <summary>The zero points as the data of a [rows, blocks] uint4 or uint8 tensor, packed as <see cref="PackTensor"/> packs codes.</summary>
+    public byte[] PackZeroPointTensor() => PackElements(ZeroPoints, Layout.Bits, 0);
+
+    /// <summary>Takes the codes, scales and zero points of <paramref name="part"/> (same length and layout) as rows from <paramref name="firstRow"/> on.</summary>
+    public void CopyRows(QuantizedRows part, int firstRow)
+    {
+        part.Codes.CopyTo(Codes, (long)firstRow * Length);
+        part.Scales.CopyTo(Scales, firstRow * BlocksPerRow);
+        part.ZeroPoints.CopyTo(ZeroPoints, firstRow * BlocksPerRow);
+    }
+
+    private static byte[] PackElements(ReadOnlySpan<byte> values, int bits, int offset)
+    {
+        if (bits == 8)
+        {
+            var bytes = new byte[values.Length];
+            for (var i = 0; i < values.Length; i++)
+            {
+                bytes[i] = (byte)(values[i] - offset);
+            }
+
+            return bytes;
+        }
+
+        var packed = new byte[(values.Length + 1) / 2];
+        for (var i = 0; i < values.Length; i++)
+        {
+            packed[i / 2] |= (byte)(((values[i] - offset) & 0xF) << (4 * (i & 1)));
+        }
+
+        return packed;
+    }
 }

@@ -12,30 +12,36 @@ namespace Compression.Core.Quantization.WeightOnly;
 
 /// <summary>
 /// Weight-only quantization: MatMul and Gemm on constant float weights become MatMulNBits, Gathers on constant
-/// float tables become GatherBlockQuantized (both com.microsoft, run by ONNX Runtime's CPU provider), with 4- or
-/// 8-bit codes in blocks along the reduction dimension; LSTM, GRU and RNN weights are stored in 8 bits per row
-/// (<see cref="RecurrentQuantizer"/>). Activations stay float. Rounding is RTN with a per-block
+/// float tables become GatherBlockQuantized (both com.microsoft, run by ONNX Runtime's CPU provider), Convs on
+/// constant float weights read them through the standard block-quantized DequantizeLinear (opset 21, raised to when
+/// needed), all with 4- or 8-bit codes in blocks along the reduction dimension; LSTM, GRU and RNN weights are stored
+/// in 8 bits per row (<see cref="RecurrentQuantizer"/>). Activations stay float. Rounding is RTN with a per-block
 /// clip search, or GPTQ on calibration data.
 /// </summary>
 internal sealed class WeightOnlyQuantizer : IModeQuantizer
 {
-    private Dictionary<string, double[]> hessianCache = [];
+    private Dictionary<string, HessianAccumulator> hessianCache = [];
 
     public PassResult Quantize(OnnxModel model, QuantizeOptions options, PassContext context)
     {
         options = options.WithConcreteAlgorithm(QuantizationMode.WeightOnly);
         Validate(options, context);
         QuantizedModelCheck.ThrowIfQuantized(model);
-        var stopwatch = Stopwatch.StartNew();
-        var exclusions = new NodeExclusions(options.Exclude);
-
-        // MatMulNBits has no recurrent counterpart: LSTM, GRU and RNN get 8-bit storage of W and R. Done first, so the
-        // graphs and names below see the nodes as they end up and GPTQ's Hessians the weights the model will really have.
-        var recurrent = RecurrentQuantizer.Quantize(model.MainGraph, options, exclusions, context);
+        // An IR 3 model lists its weights as graph inputs too (mnist-8), which makes them overridable, not constants.
+        model.MainGraph.DropInitializerInputs();
         var layouts = new LayerLayouts(options, OutputLayers.Of(model.MainGraph));
+        var stopwatch = Stopwatch.StartNew();
+        var exclusion = new NodeExclusions(options.Exclude);
+        // Before the opset is raised: calibration data that gives nothing leaves the model untouched.
+        var hessians = options.Algorithm == WeightOnlyAlgorithm.Gptq ? Hessians(model, options, layouts, context) : [];
+        var convs = RaiseOpsetForConvs(model, exclusion, layouts, context.Log);
+
+        // MatMulNBits has no recurrent counterpart: LSTM, GRU and RNN get 8-bit storage of W and R. Done before the
+        // targets are found, so their graphs and the names below see the nodes as they end up.
+        var recurrent = RecurrentQuantizer.Quantize(model.MainGraph, options, exclusion, context);
         var biases = new Dictionary<NodeProto, GemmBias>(ReferenceEqualityComparer.Instance);
         var names = GraphScopes.AllValueNames(model);
-        var targets = Targets(model, options, exclusions, layouts, names, biases, context.Log);
+        var targets = Targets(model, options, exclusion, layouts, names, biases, convs, context.Log);
 
         var statistics = new Dictionary<string, object>
         {
@@ -44,6 +50,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             ["algorithm"] = options.Algorithm.ToString().ToLowerInvariant(),
             ["quantized_matmul"] = targets.Count(t => t.Node.OpType == "MatMul"),
             ["quantized_gemm"] = targets.Count(t => t.Node.OpType == "Gemm"),
+            ["quantized_conv"] = targets.Count(t => t.IsConv),
             ["quantized_gather"] = targets.Count(t => t.IsEmbedding),
         };
         if (targets.Select(t => t.Layout).Distinct().Count() > 1)
@@ -59,7 +66,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             if (recurrent.Quantized == 0)
             {
                 context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingQuantized,
-                    "Weight-only quantization found no MatMul, Gemm, Gather, LSTM, GRU or RNN on a constant float weight to quantize; the model is unchanged."));
+                    "Weight-only quantization found no MatMul, Gemm, Conv, Gather, LSTM, GRU or RNN on a constant float weight to quantize; the model is unchanged."));
             }
 
             statistics["weight_bytes_before"] = 0L;
@@ -67,21 +74,24 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             return new PassResult(model, statistics);
         }
 
-        var hessians = options.Algorithm == WeightOnlyAlgorithm.Gptq ? Hessians(model, options, layouts, context) : [];
-
+        // The weights, and a Gemm's C that is replaced by its beta-scaled copy, go after the rewrites unless something else reads them;
+        // taken now, as a Conv's weight input is about to name its dequantized weight instead.
+        var replaced = targets.GroupBy(t => t.Graph).Select(g => (Graph: g.Key, Inputs: g.SelectMany(t => t.Node.Input).ToList())).ToList();
         long bytesBefore = 0, bytesAfter = 0;
         for (var i = 0; i < targets.Count; i++)
         {
             context.Cancellation.ThrowIfCancellationRequested();
             var target = targets[i];
             context.Log.Progress("Weight-only quantization", target.Node.Name.Length > 0 ? target.Node.Name : target.Node.OpType, (double)i / targets.Count);
-            var quantized = !target.IsEmbedding && hessians.TryGetValue(target.Node.Input[0], out var hessian) && ReferenceEquals(target.Graph.Proto, model.Proto.Graph)
-                ? GptqQuantizer.Quantize(target.Rows(), target.RowCount, target.Length, hessian, target.Layout, context.Cancellation)
-                : BlockQuantizer.QuantizeRows(target.Rows(), target.RowCount, target.Length, target.Layout, context.Cancellation);
+            var quantized = Round(model, target, hessians, context.Cancellation);
             bytesBefore += target.FloatBytes;
             if (target.IsEmbedding)
             {
                 bytesAfter += EmbeddingRewriter.Rewrite(target, quantized, names);
+            }
+            else if (target.IsConv)
+            {
+                bytesAfter += ConvWeightRewriter.Rewrite(target, quantized, names);
             }
             else
             {
@@ -95,13 +105,12 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             }
         }
 
-        foreach (var group in targets.GroupBy(t => t.Graph))
+        foreach (var (graph, inputs) in replaced)
         {
-            // The weights, and a Gemm's C that was replaced by its beta-scaled copy, unless something else reads them.
-            ConstantSources.RemoveUnread(group.Key, group.SelectMany(t => t.Node.Input));
+            ConstantSources.RemoveUnread(graph, inputs);
         }
 
-        if (model.OpsetVersion(MatMulNBitsRewriter.Domain) is null)
+        if (targets.Any(t => !t.IsConv) && model.OpsetVersion(MatMulNBitsRewriter.Domain) is null)
         {
             model.Proto.OpsetImport.Add(new OperatorSetIdProto { Domain = MatMulNBitsRewriter.Domain, Version = 1 });
         }
@@ -113,50 +122,101 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         return new PassResult(model, statistics);
     }
 
-    /// <summary>The nodes to quantize: MatMul and Gemm on constant float weights, and embedding Gathers when asked, in every graph.</summary>
+    /// <summary>
+    /// The nodes to quantize: MatMul and Gemm on constant float weights, Convs when <paramref name="convs"/>, and
+    /// embedding Gathers when asked, in every graph.
+    /// </summary>
     private static List<WeightTarget> Targets(OnnxModel model, QuantizeOptions options, NodeExclusions exclusion, LayerLayouts layouts, HashSet<string> names,
-        Dictionary<NodeProto, GemmBias> biases, ICompressionLog log)
+        Dictionary<NodeProto, GemmBias> biases, bool convs, ICompressionLog log)
     {
         var targets = new List<WeightTarget>();
-        foreach (var graph in GraphScopes.InnermostFirst(model))
+        var tiny = new List<WeightTarget>();
+        foreach (var (graph, node) in Candidates(model, exclusion))
         {
-            foreach (var node in graph.Proto.Node)
+            var layout = layouts.For(node);
+            var target = node.OpType switch
             {
-                if (!GraphScopes.IsStandard(node) || exclusion.Excludes(node))
-                {
-                    continue;
-                }
-
-                var layout = layouts.For(node);
-                var target = node.OpType switch
-                {
-                    "MatMul" => MatMulTarget(graph, node),
-                    "Gemm" => GemmTarget(graph, node, names, biases, log),
-                    "Gather" when options.QuantizeEmbeddings => EmbeddingTarget(graph, node, layout, log),
-                    _ => null,
-                };
-                if (target is not null)
-                {
-                    targets.Add(target with { Layout = layout });
-                }
+                "MatMul" => MatMulTarget(graph, node),
+                "Gemm" => GemmTarget(graph, node, names, biases, log),
+                "Conv" when convs => ConvTarget(graph, node),
+                "Gather" when options.QuantizeEmbeddings => EmbeddingTarget(graph, node, layout, log),
+                _ => null,
+            };
+            if (target is null)
+            {
+                continue;
             }
+
+            target = target with { Layout = layout };
+            if (target.IsConv && ConvWeightRewriter.StoredBytes(target) >= target.FloatBytes)
+            {
+                tiny.Add(target);
+                continue;
+            }
+
+            targets.Add(target);
+        }
+
+        if (tiny.Count > 0)
+        {
+            log.Report(Diagnostic.Warning(ErrorCodes.NodeLeftInFloat,
+                $"{tiny.Count} Conv(s) stay in float, their weights too small for blocked integers and a scale per block to take fewer bytes: " +
+                string.Join(", ", tiny.Select(t => $"'{OnnxGraph.Describe(t.Node)} ({t.Length} weights per output channel)")) + "."));
         }
 
         return targets;
     }
 
-    /// <summary>
-    /// GPTQ's Hessians of every main-graph MatMul/Gemm input, excluded nodes included, collected once per quantizer: the
-    /// Hessians come from the float model, so fallback's many runs over copies of it (each with other nodes excluded)
-    /// share one calibration pass.
-    /// </summary>
-    private Dictionary<string, double[]> Hessians(OnnxModel model, QuantizeOptions options, LayerLayouts layouts, PassContext context)
+    /// <summary>The standard-domain nodes of every graph that the exclusions leave to quantize.</summary>
+    private static IEnumerable<(OnnxGraph Graph, NodeProto Node)> Candidates(OnnxModel model, NodeExclusions exclusion)
     {
-        var all = Targets(model, options, new NodeExclusions([]), layouts, GraphScopes.AllValueNames(model), new(ReferenceEqualityComparer.Instance), new CollectingLog());
-        var inputs = GptqInputs(model, all);
-        if (!inputs.Keys.All(hessianCache.ContainsKey))
+        foreach (var graph in GraphScopes.InnermostFirst(model))
         {
-            hessianCache = HessianCollector.Collect(model, inputs, options.Calibration!, context);
+            foreach (var node in graph.Proto.Node)
+            {
+                if (GraphScopes.IsStandard(node) && !exclusion.Excludes(node))
+                {
+                    yield return (graph, node);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Block-quantized DequantizeLinear needs opset 21. When a model of an older opset has Convs to quantize, raises its
+    /// opset with every other node carried over (<see cref="OpsetUpgrade"/>); when some op cannot be, the Convs stay in
+    /// float with one warning naming the op and why, and the model is left as it was. Returns whether Convs are quantized.
+    /// </summary>
+    private static bool RaiseOpsetForConvs(OnnxModel model, NodeExclusions exclusion, LayerLayouts layouts, ICompressionLog log)
+    {
+        var convs = Candidates(model, exclusion)
+            .Select(c => c.Node.OpType == "Conv" ? ConvTarget(c.Graph, c.Node) : null)
+            .Count(t => t is not null && ConvWeightRewriter.StoredBytes(t with { Layout = layouts.For(t.Node) }) < t.FloatBytes);
+        var opset = model.OpsetVersion("") ?? 1;
+        if (convs == 0 || OpsetUpgrade.TryRaise(model, ConvWeightRewriter.Opset) is not { } blocker)
+        {
+            return true;
+        }
+
+        log.Report(Diagnostic.Warning(ErrorCodes.NodeLeftInFloat,
+            $"{convs} Conv(s) stay in float: block-quantized DequantizeLinear needs opset {ConvWeightRewriter.Opset}, and this opset {opset} model cannot be raised to it ({blocker})."));
+        return false;
+    }
+
+    /// <summary>
+    /// GPTQ's Hessians of every main-graph MatMul/Gemm input and Conv's input patches, excluded nodes included,
+    /// collected once per quantizer: the Hessians come from the float model, so fallback's many runs over copies of it
+    /// (each with other nodes excluded) share one calibration pass.
+    /// </summary>
+    private Dictionary<string, HessianAccumulator> Hessians(OnnxModel model, QuantizeOptions options, LayerLayouts layouts, PassContext context)
+    {
+        var all = Targets(model, options, new NodeExclusions([]), layouts, GraphScopes.AllValueNames(model), new(ReferenceEqualityComparer.Instance),
+            convs: true, new CollectingLog());
+        var inputs = all.Where(t => ReferenceEquals(t.Graph.Proto, model.Proto.Graph)).SelectMany(t => HessianInputs(t) ?? []).ToList();
+        if (inputs.Count > 0 && !inputs.All(i => hessianCache.ContainsKey(i.Key)))
+        {
+            var spec = options.Calibration!;
+            hessianCache = HessianCollector.Collect(model, inputs, new CalibrationWindow(spec.Data, spec.Samples, spec.BatchSize), "GPTQ", context);
         }
 
         return hessianCache;
@@ -221,6 +281,16 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
     private static WeightTarget? MatMulTarget(OnnxGraph graph, NodeProto node) =>
         FloatMatrix(graph, node.Input[1]) is { } weight && ConstantSources.Find(graph, node.Input[0]) is null
             ? new WeightTarget(graph, node, weight, StoredAsRows: false)
+            : null;
+
+    /// <summary>
+    /// A Conv with 1 to 3 spatial dims on a constant float weight [M, C/group, k...]; its rows are the M output
+    /// channels. A Conv whose data input is a constant too is left for constant folding.
+    /// </summary>
+    private static WeightTarget? ConvTarget(OnnxGraph graph, NodeProto node) =>
+        node.Input.Count > 1 && ConstantSources.Find(graph, node.Input[1]) is { } weight && TensorCodec.ElementTypeOf(weight) == ElementType.Float
+            && weight.Dims.Count is >= 3 and <= 5 && weight.Dims.All(d => d > 0) && ConstantSources.Find(graph, node.Input[0]) is null
+            ? new WeightTarget(graph, node, weight, StoredAsRows: true)
             : null;
 
     /// <summary>
@@ -293,16 +363,63 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         return new WeightTarget(graph, node, table, StoredAsRows: true);
     }
 
-    /// <summary>The main-graph MatMul/Gemm inputs GPTQ needs a Hessian of, with their sizes (K).</summary>
-    private static Dictionary<string, int> GptqInputs(OnnxModel model, List<WeightTarget> targets)
+    /// <summary>
+    /// The weight's codes: GPTQ on the Hessians of the layer's inputs when the target is in the main graph and they
+    /// were collected, round-to-nearest otherwise. A grouped Conv's output channels see only their group's input
+    /// channels: one Hessian, and one GPTQ run, per group.
+    /// </summary>
+    private static QuantizedRows Round(OnnxModel model, WeightTarget target, Dictionary<string, HessianAccumulator> hessians, CancellationToken cancellation)
     {
-        var inputs = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var target in targets)
+        var rows = target.Rows();
+        if (!ReferenceEquals(target.Graph.Proto, model.Proto.Graph) || HessianInputs(target) is not { } inputs || !inputs.All(i => hessians.ContainsKey(i.Key)))
         {
-            if (!target.IsEmbedding && ReferenceEquals(target.Graph.Proto, model.Proto.Graph))
-            {
-                inputs[target.Node.Input[0]] = target.Length;
-            }
+            return BlockQuantizer.QuantizeRows(rows, target.RowCount, target.Length, target.Layout, cancellation);
+        }
+
+        if (inputs.Length == 1)
+        {
+            return GptqQuantizer.Quantize(rows, target.RowCount, target.Length, hessians[inputs[0].Key].Hessian(), target.Layout, cancellation);
+        }
+
+        var result = new QuantizedRows(target.RowCount, target.Length, target.Layout);
+        var groupRows = target.RowCount / inputs.Length;
+        for (var g = 0; g < inputs.Length; g++)
+        {
+            var weight = rows.AsSpan(g * groupRows * target.Length, groupRows * target.Length).ToArray();
+            result.CopyRows(GptqQuantizer.Quantize(weight, groupRows, target.Length, hessians[inputs[g].Key].Hessian(), target.Layout, cancellation), g * groupRows);
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// The inputs whose Hessians GPTQ quantizes a target with: a MatMul's or Gemm's input (K features), a 1-D or 2-D
+    /// Conv's input patches (C/group x taps, <see cref="ConvPatches"/>), one per conv group. Null for embeddings and 3-D
+    /// Convs (no patch reader), which keep round-to-nearest.
+    /// </summary>
+    private static HessianInput[]? HessianInputs(WeightTarget target)
+    {
+        if (target.IsEmbedding)
+        {
+            return null;
+        }
+
+        if (!target.IsConv)
+        {
+            return [new HessianInput(target.Node.Input[0], target.Length)];
+        }
+
+        var groups = (int)GraphEdits.IntAttribute(target.Node, "group", 1);
+        if (target.Weight.Dims.Count > 4 || groups < 1 || target.RowCount % groups != 0)
+        {
+            return null;
+        }
+
+        var inputs = new HessianInput[groups];
+        for (var g = 0; g < groups; g++)
+        {
+            var patches = ConvPatches.Of(target.Node, target.Weight.Dims, groups, g);
+            inputs[g] = new HessianInput(target.Node.Input[0], patches.Size, patches);
         }
 
         return inputs;

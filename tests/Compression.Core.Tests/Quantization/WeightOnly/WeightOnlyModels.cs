@@ -44,6 +44,41 @@ internal static class WeightOnlyModels
              Tensor("table", random, Vocab, Hidden)]);
     }
 
+    /// <summary>
+    /// Convs of every kind weight-only rewrites, at opset 13 so the quantizer must raise it: a 2-D Conv (8 x 3 x 3 = 72
+    /// values per output channel, a block and a bit at block size 64) feeding a depthwise one (9 values), whose result a
+    /// ReduceMean (axes an attribute until opset 18) also reads, and a 1-D Conv (12 x 5 values) on a second input.
+    /// </summary>
+    public static OnnxModel Convs(int seed = 5)
+    {
+        var random = new Random(seed);
+        var conv = Node("Conv", ["x", "w_conv", "b_conv"], ["y_conv"], "conv");
+        conv.Attribute.Add(Ints("pads", 1, 1, 1, 1));
+        var depthwise = Node("Conv", ["y_conv", "w_depthwise"], ["y_depthwise"], "depthwise");
+        depthwise.Attribute.Add(Ints("pads", 1, 1, 1, 1));
+        depthwise.Attribute.Add(Int("group", 16));
+        var mean = Node("ReduceMean", ["y_depthwise"], ["y_mean"], "mean");
+        mean.Attribute.Add(Ints("axes", 2, 3));
+        var conv1d = Node("Conv", ["s", "w_conv1d"], ["y_conv1d"], "conv1d");
+        conv1d.Attribute.Add(Ints("pads", 2, 2));
+        conv1d.Attribute.Add(Ints("strides", 2));
+        return Model([conv, depthwise, mean, conv1d],
+            [Value("x", ElementType.Float, 2, 8, 10, 10), Value("s", ElementType.Float, 2, 12, 20)],
+            [Value("y_depthwise", ElementType.Float, 2, 16, 10, 10), Value("y_mean", ElementType.Float, 2, 16, 1, 1),
+             Value("y_conv1d", ElementType.Float, 2, 10, 10)],
+            [Tensor("w_conv", random, 16, 8, 3, 3), Tensor("b_conv", random, 16), Tensor("w_depthwise", random, 16, 1, 3, 3), Tensor("w_conv1d", random, 10, 12, 5)],
+            opset: 13, irVersion: 7);
+    }
+
+    /// <summary>Uniform in [0, 1), like the Random data source GPTQ calibrates on in the tests: images, activations after a ReLU.</summary>
+    public static IReadOnlyList<(string Name, TensorProto Tensor)> ConvInputs(int seed = 13)
+    {
+        var random = new Random(seed);
+        TensorProto Uniform(string name, params long[] dims) =>
+            TensorCodec.FromSingle(name, dims, Enumerable.Range(0, (int)dims.Aggregate(1L, (a, b) => a * b)).Select(_ => random.NextSingle()).ToArray(), ElementType.Float);
+        return [("x", Uniform("x", 2, 8, 10, 10)), ("s", Uniform("s", 2, 12, 20))];
+    }
+
     public static IReadOnlyList<(string Name, TensorProto Tensor)> Inputs(int seed = 11)
     {
         var random = new Random(seed);

@@ -252,7 +252,7 @@ public sealed class WeightOnlyQuantizerTests(ITestOutputHelper output) : IDispos
         Assert.Equal(ErrorCodes.QuantizationBits, error.Code);
         Assert.Contains("output_layer_bits", error.Message, StringComparison.Ordinal);
     }
-    private static double RelativeError(float[] expected, float[] actual)
+    internal static double RelativeError(float[] expected, float[] actual)
     {
         Assert.Equal(expected.Length, actual.Length);
         double maxError = 0, maxValue = 0;

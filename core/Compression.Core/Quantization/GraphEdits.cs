@@ -1,8 +1,8 @@
 using Compression.Core.Onnx.Protobuf;
 
-namespace Compression.Core.Quantization.Static;
+namespace Compression.Core.Quantization;
 
-/// <summary>Small node-building helpers of the static quantizer.</summary>
+/// <summary>Small node-building helpers of the quantizers and the opset upgrade.</summary>
 internal static class GraphEdits
 {
     public static NodeProto Node(string opType, string name, IEnumerable<string> inputs, IEnumerable<string> outputs, string domain = "")
