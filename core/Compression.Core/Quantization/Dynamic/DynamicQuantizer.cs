@@ -6,6 +6,7 @@ using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
 using Compression.Core.Passes;
 using Compression.Core.Passes.Graph;
+using Compression.Core.Quantization.Recurrent;
 
 namespace Compression.Core.Quantization.Dynamic;
 
@@ -14,7 +15,8 @@ namespace Compression.Core.Quantization.Dynamic;
 /// weights become <see cref="DynamicMatMulForm"/> nodes; embedding tables (Gather on a constant float [V, D]) are
 /// stored in 8 bits and dequantized after the gather, so only the gathered rows are ever expanded. Conv stays float:
 /// ONNX Runtime's ConvInteger has no fast CPU kernel (about 9x slower than float Conv at batch 1, one thread, in the
-/// reference measurements of shared/README.md; not re-measured in this change).
+/// reference measurements of shared/README.md; not re-measured in this change). LSTM becomes DynamicQuantizeLSTM;
+/// GRU and RNN, which have no integer kernel, keep float compute on 8-bit stored weights (<see cref="RecurrentQuantizer"/>).
 /// Only the main graph is rewritten; operators inside subgraphs keep float and are reported.
 /// </summary>
 internal sealed class DynamicQuantizer(DynamicMatMulForm form = DynamicMatMulForm.DynamicQuantizeMatMul) : IModeQuantizer
@@ -69,17 +71,19 @@ internal sealed class DynamicQuantizer(DynamicMatMulForm form = DynamicMatMulFor
             }
         }
 
+        var recurrent = RecurrentQuantizer.Quantize(rewriter.Graph, options, exclusions, context,
+            new Dictionary<string, (string, Func<RecurrentWeights, long>)> { ["LSTM"] = ("DynamicQuantizeLSTM", rewriter.QuantizeLstm) });
         rewriter.Finish();
         ReportSkipped(model, skipped, context);
-        if (rewriter.QuantizedNodes == 0)
+        if (rewriter.QuantizedNodes == 0 && recurrent.Quantized == 0)
         {
             context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingQuantized,
-                "Dynamic quantization found no MatMul, Gemm or Gather on constant float weights to quantize; the model is unchanged.", model.Path));
+                "Dynamic quantization found no MatMul, Gemm, Gather, LSTM, GRU or RNN on constant float weights to quantize; the model is unchanged.", model.Path));
         }
 
         var elapsed = Stopwatch.GetElapsedTime(started);
         context.Log.Verbose($"quantize: dynamic int8 quantized {rewriter.QuantizedNodes} nodes in {elapsed.TotalMilliseconds:F0} ms.");
-        return new PassResult(model, new Dictionary<string, object>
+        var statistics = new Dictionary<string, object>
         {
             ["quantized_nodes"] = rewriter.QuantizedNodes,
             ["quantized_by_op"] = rewriter.QuantizedByOp,
@@ -88,7 +92,9 @@ internal sealed class DynamicQuantizer(DynamicMatMulForm form = DynamicMatMulFor
             ["form"] = effectiveForm.ToString(),
             ["skipped"] = skipped,
             ["milliseconds"] = Math.Round(elapsed.TotalMilliseconds),
-        });
+        };
+        recurrent.AddTo(statistics);
+        return new PassResult(model, statistics);
     }
 
     private static string Describe(NodeProto node) => node.Name.Length > 0 ? node.Name : $"{node.OpType}:{node.Output[0]}";

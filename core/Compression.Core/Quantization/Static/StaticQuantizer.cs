@@ -7,6 +7,7 @@ using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Passes;
 using Compression.Core.Quantization.Calibration;
 using Compression.Core.Quantization.Fallback;
+using Compression.Core.Quantization.Recurrent;
 
 namespace Compression.Core.Quantization.Static;
 
@@ -83,8 +84,15 @@ internal sealed class StaticQuantizer : IModeQuantizer
         var qdq = QdqBuilder.Build(prepared, ranges, tapMeans, options, keepFloat, qdqDomain, wide, rounded);
         if (qdq.QuantizedNodes.Count == 0)
         {
+            var recurrentOnly = RecurrentQuantizer.Quantize(prepared.MainGraph, options, new NodeExclusions(options.Exclude), context);
+            recurrentOnly.AddTo(statistics);
+            if (recurrentOnly.Quantized > 0)
+            {
+                return new PassResult(prepared, statistics);
+            }
+
             context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingQuantized,
-                "Static quantization found nothing to quantize (no Conv, MatMul or Gemm on float weights with calibrated inputs, or all excluded); the model is unchanged.", model.Path));
+                "Static quantization found nothing to quantize (no Conv, MatMul or Gemm on float weights with calibrated inputs, no LSTM, GRU or RNN on constant weights, or all excluded); the model is unchanged.", model.Path));
             return new PassResult(model, statistics);
         }
 
@@ -119,6 +127,9 @@ internal sealed class StaticQuantizer : IModeQuantizer
             }
         }
 
+        // Recurrent ops are float to QDQ (no QDQ form of them fuses in ONNX Runtime): they read and write float values
+        // and get 8-bit storage of W and R once the format is settled, so no format's conversion sees those DequantizeLinears.
+        RecurrentQuantizer.Quantize(chosen.MainGraph, options, new NodeExclusions(options.Exclude), context).AddTo(statistics);
         statistics["quantized_nodes"] = qdq.QuantizedNodes.Count;
         statistics["nodes"] = chosen.Proto.Graph.Node.Count;
         statistics["qdq_domain"] = qdqDomain.Length == 0 ? "ai.onnx" : qdqDomain;

@@ -6,6 +6,7 @@ using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
 using Compression.Core.Passes;
 using Compression.Core.Passes.Graph;
+using Compression.Core.Quantization.Recurrent;
 
 namespace Compression.Core.Quantization.WeightOnly;
 
@@ -13,8 +14,9 @@ namespace Compression.Core.Quantization.WeightOnly;
 /// Weight-only quantization: MatMul and Gemm on constant float weights become MatMulNBits, Gathers on constant
 /// float tables become GatherBlockQuantized (both com.microsoft, run by ONNX Runtime's CPU provider), Convs on
 /// constant float weights read them through the standard block-quantized DequantizeLinear (opset 21, raised to when
-/// needed), all with 4- or 8-bit codes in blocks along the reduction dimension. Activations stay float. Rounding is
-/// RTN with a per-block clip search, or GPTQ on calibration data.
+/// needed), all with 4- or 8-bit codes in blocks along the reduction dimension; LSTM, GRU and RNN weights are stored
+/// in 8 bits per row (<see cref="RecurrentQuantizer"/>). Activations stay float. Rounding is RTN with a per-block
+/// clip search, or GPTQ on calibration data.
 /// </summary>
 internal sealed class WeightOnlyQuantizer : IModeQuantizer
 {
@@ -33,6 +35,10 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         // Before the opset is raised: calibration data that gives nothing leaves the model untouched.
         var hessians = options.Algorithm == WeightOnlyAlgorithm.Gptq ? Hessians(model, options, layouts, context) : [];
         var convs = RaiseOpsetForConvs(model, exclusion, layouts, context.Log);
+
+        // MatMulNBits has no recurrent counterpart: LSTM, GRU and RNN get 8-bit storage of W and R. Done before the
+        // targets are found, so their graphs and the names below see the nodes as they end up.
+        var recurrent = RecurrentQuantizer.Quantize(model.MainGraph, options, exclusion, context);
         var biases = new Dictionary<NodeProto, GemmBias>(ReferenceEqualityComparer.Instance);
         var names = GraphScopes.AllValueNames(model);
         var targets = Targets(model, options, exclusion, layouts, names, biases, convs, context.Log);
@@ -54,10 +60,15 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
                 .ToDictionary(g => g.Key, g => g.Count());
         }
 
+        recurrent.AddTo(statistics);
         if (targets.Count == 0)
         {
-            context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingQuantized,
-                "Weight-only quantization found no MatMul, Gemm, Conv or Gather on a constant float weight to quantize; the model is unchanged."));
+            if (recurrent.Quantized == 0)
+            {
+                context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingQuantized,
+                    "Weight-only quantization found no MatMul, Gemm, Conv, Gather, LSTM, GRU or RNN on a constant float weight to quantize; the model is unchanged."));
+            }
+
             statistics["weight_bytes_before"] = 0L;
             statistics["weight_bytes_after"] = 0L;
             return new PassResult(model, statistics);
