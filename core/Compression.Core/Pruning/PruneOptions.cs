@@ -78,7 +78,7 @@ public sealed record PruneOptions : PassOptions
             : Method == PruningMethod.Unstructured && Calibration is not null ? PruningScope.Global : PruningScope.Layer,
     };
 
-    [Option("Unstructured: layer (every layer reaches the sparsity) or global (the sparsity holds over all layers together: one threshold over the weights' scores sets each layer's share; with calibration data a weight's score is the output error its removal costs relative to its layer's output, so small, sensitive layers such as 3x3 depthwise kernels give up less); auto: global with calibration data, layer without.")]
+    [Option("Unstructured: layer (every layer reaches the sparsity) or global (the sparsity holds over all layers together: with calibration data each layer is pruned alone at a few sparsities and the zeros go where its measured output error grows least, so small, sensitive layers such as 3x3 depthwise kernels or a classifier head give up less; without, one magnitude threshold over all weights); auto: global with calibration data, layer without.")]
     public PruningScope Scope { get; init; } = PruningScope.Auto;
 
     [Option("Smallest sparsity of any pruned layer (global scope).", Minimum = 0, Maximum = 1)]
@@ -86,6 +86,9 @@ public sealed record PruneOptions : PassOptions
 
     [Option("Largest sparsity of any layer (global scope): no layer is emptied.", Minimum = 0, Maximum = 1)]
     public double MaxRatio { get; init; } = 0.95;
+
+    [Option("N:M with calibration data: a layer whose relative output error on the calibration data at the pattern would exceed this stays dense, and the report names it (1 puts the pattern on every layer it fits).", Minimum = 0)]
+    public double MaxLayerError { get; init; } = 0.02;
 
     [NodePatterns]
     [Option("Nodes left alone: names (wildcards * and ?) or op types (e.g. Gemm).")]

@@ -105,7 +105,11 @@ internal sealed class LayerStatistics(double[] hessian, double[] mean, int size)
     /// </summary>
     public double RelativeError(float[] before, float[] after, int rows, float[]? biasShift)
     {
-        var h = SingleHessian();
+        var h = new float[hessian.Length];
+        for (var i = 0; i < h.Length; i++)
+        {
+            h[i] = (float)hessian[i];
+        }
 
         var errors = new double[rows];
         var signals = new double[rows];
@@ -132,36 +136,6 @@ internal sealed class LayerStatistics(double[] hessian, double[] mean, int size)
         }
 
         return signal == 0 ? 0 : error / signal;
-    }
-
-    /// <summary>The layer's squared output on the calibration data, the sum over rows of w H w^T (the denominator of <see cref="RelativeError"/>).</summary>
-    public double OutputEnergy(float[] weights, int rows)
-    {
-        var h = SingleHessian();
-        var energies = new double[rows];
-        Parallel.For(0, rows, () => new float[size], (r, _, product) =>
-        {
-            energies[r] = Quadratic(h, weights.AsSpan(r * size, size), product);
-            return product;
-        }, _ => { });
-        var energy = 0.0;
-        foreach (var value in energies)
-        {
-            energy += value;
-        }
-
-        return energy;
-    }
-
-    private float[] SingleHessian()
-    {
-        var h = new float[hessian.Length];
-        for (var i = 0; i < h.Length; i++)
-        {
-            h[i] = (float)hessian[i];
-        }
-
-        return h;
     }
 
     /// <summary>v^T H v with H [size, size] row-major.</summary>

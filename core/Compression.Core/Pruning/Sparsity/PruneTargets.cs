@@ -108,7 +108,6 @@ internal static class PruneTargets
         var group = Attribute(node, "group")?.I ?? 1;
         var reason = !main ? "it is inside a subgraph"
             : group != 1 ? $"it is a grouped Conv (group {group})"
-            : weight.Dims.Count != 4 ? $"it is a {weight.Dims.Count - 2}-D Conv"
             : null;
         HessianInput? input = null;
         if (reason is null)

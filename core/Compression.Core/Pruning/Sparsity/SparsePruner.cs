@@ -60,6 +60,10 @@ internal sealed class SparsePruner : IPruner
         var reconstruct = options.Reconstruct && layerStatistics.Count > 0;
         var rowsByTarget = targets.Select(t => t.ReadRows()).ToList();
         var sparsities = pattern is not null ? targets.Select(_ => pattern.Sparsity).ToArray()
+            : options.Scope == PruningScope.Global && layerStatistics.Count > 0
+                ? MeasuredAllocation.Allocate(targets, options, pinned,
+                    (i, sparsity) => MeasuredError(rowsByTarget[i], targets[i], layerStatistics.GetValueOrDefault(targets[i]), sparsity, options, reconstruct, context.Cancellation),
+                    context.Cancellation)
             : options.Scope == PruningScope.Global ? SparsityAllocation.Global(targets, rowsByTarget, layerStatistics, options, pinned)
             : pinned.Select(p => p ?? options.Sparsity).ToArray();
         if (pattern is null && options.Scope == PruningScope.Global && pinned.Any(p => p is not null))
@@ -69,6 +73,7 @@ internal sealed class SparsePruner : IPruner
 
         var names = GraphScopes.AllValueNames(model);
         var layers = new List<PrunedLayer>();
+        var dense = new List<string>();
         long zeros = 0, total = 0;
         for (var i = 0; i < targets.Count; i++)
         {
@@ -81,16 +86,25 @@ internal sealed class SparsePruner : IPruner
             Prune(after, target, layer, sparsities[i], pattern, options, reconstruct, context.Cancellation);
 
             double? error = null;
+            float[]? shift = null;
             if (layer is not null)
             {
-                float[]? shift = null;
-                if (reconstruct)
-                {
-                    shift = layer.MeanShift(before, after, target.Rows);
-                    shift = BiasCorrection.Apply(target, shift, names) ? shift : null;
-                }
-
+                shift = reconstruct ? layer.MeanShift(before, after, target.Rows) : null;
                 error = layer.RelativeError(before, after, target.Rows, shift);
+            }
+
+            if (pattern is not null && options.Calibration is not null && (error ?? WeightError(before, after)) is var cost && cost > options.MaxLayerError)
+            {
+                dense.Add(string.Create(CultureInfo.InvariantCulture, $"{target.Describe} ({cost:0.###})"));
+                total += before.Length;
+                layers.Add(new PrunedLayer(target.Node.Name, target.Node.OpType, target.WeightValue, target.Weight.Dims.ToArray(), target.Weight.Dims.ToArray(), 0,
+                    $"left dense: relative output error {cost.ToString("0.###", CultureInfo.InvariantCulture)} at {pattern} is above max_layer_error", null));
+                continue;
+            }
+
+            if (shift is not null && !BiasCorrection.Apply(target, shift, names))
+            {
+                error = layer!.RelativeError(before, after, target.Rows, null);
             }
 
             target.WriteRows(after);
@@ -100,6 +114,12 @@ internal sealed class SparsePruner : IPruner
             layers.Add(new PrunedLayer(target.Node.Name, target.Node.OpType, target.WeightValue, target.Weight.Dims.ToArray(), target.Weight.Dims.ToArray(),
                 Math.Round((double)zeroCount / after.Length, 4), layer is null && options.Calibration is not null ? "l1 (no calibration statistics)" : criterionName,
                 error is { } e ? Math.Round(e, 6) : null));
+        }
+
+        if (dense.Count > 0)
+        {
+            context.Log.Report(Diagnostic.Warning(ErrorCodes.LayerLeftDense, string.Create(CultureInfo.InvariantCulture,
+                $"{dense.Count} layer(s) stay dense: the {pattern} pattern would cost them more than max_layer_error ({options.MaxLayerError}) of their output on the calibration data: {string.Join(", ", dense)}.")));
         }
 
         var sparse = SparseStorageWriter.Convert(model, targets, options.Storage);
@@ -360,6 +380,34 @@ internal sealed class SparsePruner : IPruner
             log.Report(Diagnostic.Warning(ErrorCodes.LayerLeftDense,
                 $"{target.Describe} is pruned by magnitude alone, without calibration statistics or reconstruction: {target.NoStatisticsReason}."));
         }
+    }
+
+    /// <summary>
+    /// The relative output error of one layer pruned alone to <paramref name="sparsity"/> as this step would prune it;
+    /// a layer without calibration statistics is measured by its weights alone (identity input covariance).
+    /// </summary>
+    private static double MeasuredError(float[] before, PruneTarget target, LayerStatistics? layer, double sparsity, PruneOptions options, bool reconstruct,
+        CancellationToken cancellation)
+    {
+        var after = (float[])before.Clone();
+        Prune(after, target, layer, sparsity, null, options, reconstruct, cancellation);
+        return layer is not null
+            ? layer.RelativeError(before, after, target.Rows, reconstruct ? layer.MeanShift(before, after, target.Rows) : null)
+            : WeightError(before, after);
+    }
+
+    /// <summary>The relative change of a layer's weights: its output error where no calibration statistics describe its inputs.</summary>
+    private static double WeightError(float[] before, float[] after)
+    {
+        double error = 0, signal = 0;
+        for (var i = 0; i < before.Length; i++)
+        {
+            var difference = (double)before[i] - after[i];
+            error += difference * difference;
+            signal += (double)before[i] * before[i];
+        }
+
+        return signal == 0 ? 0 : error / signal;
     }
 
     /// <summary>Zeroes the layer's weights in place: by mask, or by SparseGPT's sweep when reconstructing.</summary>

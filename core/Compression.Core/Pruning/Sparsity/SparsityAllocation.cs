@@ -4,10 +4,7 @@ namespace Compression.Core.Pruning.Sparsity;
 /// Global scope: one score threshold over all layers' weights decides each layer's sparsity, so layers whose weights
 /// matter less give up more, each clamped to [min_ratio, max_ratio], with the total at the target sparsity. Layers
 /// whose sparsity a <c>layers</c> entry pins keep it exactly; the others share out what the target still asks for.
-/// With calibration statistics the scores are each weight's share of its layer's output error
-/// (<see cref="WeightScores.ToRelativeErrors"/>): the layers' error curves are convex (weights go cheapest first), so
-/// the common threshold is the allocation with the least summed relative error, the Lagrangian optimum. Raw scores
-/// would not compare: a layer with large activations would keep every weight.
+/// Used without calibration data (magnitude scores); with it, <see cref="MeasuredAllocation"/> decides.
 /// </summary>
 internal static class SparsityAllocation
 {
@@ -29,13 +26,7 @@ internal static class SparsityAllocation
             }
 
             var layer = statistics.GetValueOrDefault(targets[i]);
-            var criterion = layer is null ? ImportanceCriterion.L1 : options.Criterion;
-            sorted[i] = WeightScores.Score(rows[i], targets[i].Length, criterion, layer);
-            if (statistics.Count > 0)
-            {
-                WeightScores.ToRelativeErrors(sorted[i], rows[i], targets[i].Rows, criterion, layer);
-            }
-
+            sorted[i] = WeightScores.Score(rows[i], targets[i].Length, layer is null ? ImportanceCriterion.L1 : options.Criterion, layer);
             Array.Sort(sorted[i]);
             total += sorted[i].Length;
             highest = Math.Max(highest, sorted[i][^1]);

@@ -1,5 +1,3 @@
-using System.Numerics.Tensors;
-
 namespace Compression.Core.Pruning.Sparsity;
 
 /// <summary>
@@ -46,35 +44,6 @@ internal static class WeightScores
         }
 
         return scores;
-    }
-
-    /// <summary>
-    /// Turns <see cref="Score"/>'s scores into shares of the layer's squared output on the calibration data, which
-    /// compare across layers: the squared output error a weight's removal costs (output_error's OBS saliency;
-    /// activation's score squared, the error without refit) over the sum of w H w^T over rows; a layer without
-    /// statistics (magnitude scores) takes w^2 over its squared norm. One threshold over these minimizes the summed
-    /// relative output errors of the layers for a total number of zeros.
-    /// </summary>
-    public static void ToRelativeErrors(Span<float> scores, float[] rows, int rowCount, ImportanceCriterion criterion, LayerStatistics? statistics)
-    {
-        if (statistics is not null && criterion is ImportanceCriterion.Activation or ImportanceCriterion.OutputError)
-        {
-            var energy = statistics.OutputEnergy(rows, rowCount);
-            var squared = criterion == ImportanceCriterion.Activation;
-            for (var i = 0; i < scores.Length; i++)
-            {
-                var error = squared ? (double)scores[i] * scores[i] * 2 : scores[i];
-                scores[i] = energy > 0 ? (float)(error / energy) : 0;
-            }
-
-            return;
-        }
-
-        var norm = TensorPrimitives.SumOfSquares<float>(rows);
-        for (var i = 0; i < scores.Length; i++)
-        {
-            scores[i] = norm > 0 ? scores[i] * scores[i] / norm : 0;
-        }
     }
 
     /// <summary>Whether the criterion ranks weights of one output row against each other only (Wanda's per-output comparison).</summary>
