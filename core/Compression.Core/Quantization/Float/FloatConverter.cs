@@ -49,7 +49,7 @@ internal sealed class FloatConverter : IModeQuantizer
             var candidate = new OnnxModel(model.Proto.Clone(), model.Path);
             var rewriter = new PrecisionRewriter(candidate, target, blocked, new NodeExclusions(options.Exclude), options.KeepIoTypes);
             rewriter.Rewrite();
-            var (missing, error) = OrtLoadCheck.TryLoad(candidate, optimized: false);
+            var (missing, value, error) = OrtLoadCheck.TryLoadNaming(candidate, optimized: false);
             if (error is null && OrtLoadCheck.TryLoad(candidate).Error is { } optimizedError)
             {
                 throw LoadFailure(model, $"after ONNX Runtime's graph optimizations: {optimizedError}");
@@ -69,7 +69,7 @@ internal sealed class FloatConverter : IModeQuantizer
                 });
             }
 
-            var culprits = missing is null ? [] : Culprits(candidate, missing).Where(blocked.Add).ToList();
+            var culprits = missing is null ? [] : Culprits(candidate, missing, value).Where(blocked.Add).ToList();
             if (culprits.Count == 0)
             {
                 throw LoadFailure(model, error);
@@ -84,12 +84,14 @@ internal sealed class FloatConverter : IModeQuantizer
 
     /// <summary>
     /// The op types to keep in float32 for a kernel ONNX Runtime lacks: the op itself when the graph has it, else the
-    /// function ops (Softmax and the like) ONNX Runtime expands into it when it has no kernel for them either.
+    /// function ops (Softmax and the like) ONNX Runtime expands into it when it has no kernel for them either, else the
+    /// ops reading the value ONNX Runtime named (Clip has no bfloat16 kernel, and its expansion refuses its bounds).
     /// </summary>
-    private static IEnumerable<string> Culprits(OnnxModel model, string missing)
+    private static IEnumerable<string> Culprits(OnnxModel model, string missing, string? value)
     {
         var present = model.Proto.Graph.Node.Select(n => n.OpType).ToHashSet(StringComparer.Ordinal);
-        return present.Contains(missing) ? [missing] : FloatBlockList.FunctionOps.Where(present.Contains);
+        var readers = value is null ? [] : model.Proto.Graph.Node.Where(n => n.Input.Contains(value)).Select(n => n.OpType).Distinct();
+        return present.Contains(missing) ? [missing] : FloatBlockList.FunctionOps.Where(present.Contains).Concat(readers).Distinct();
     }
 
     private PassResult Checked(OnnxModel model, PassContext context, Dictionary<string, object> statistics)

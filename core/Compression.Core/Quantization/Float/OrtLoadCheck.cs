@@ -14,6 +14,17 @@ internal static partial class OrtLoadCheck
     /// </summary>
     public static (string? MissingKernel, string? Error) TryLoad(OnnxModel model, bool optimized = true)
     {
+        var (missing, _, error) = TryLoadNaming(model, optimized);
+        return (missing, error);
+    }
+
+    /// <summary>
+    /// As <see cref="TryLoad"/>, with the value ONNX Runtime names when it refuses a type ("Type 'tensor(bfloat16)' of
+    /// input parameter (x) of operator (Where)"): the op it names may come from expanding a function, so the nodes
+    /// reading that value are the ones to keep in float32.
+    /// </summary>
+    public static (string? MissingKernel, string? Value, string? Error) TryLoadNaming(OnnxModel model, bool optimized = true)
+    {
         using var stream = new MemoryStream();
         ModelWriter.Save(model, stream);
         try
@@ -25,15 +36,19 @@ internal static partial class OrtLoadCheck
                 GraphOptimizationLevel = optimized ? GraphOptimizationLevel.ORT_ENABLE_ALL : GraphOptimizationLevel.ORT_DISABLE_ALL,
             };
             using var session = new InferenceSession(stream.ToArray(), options);
-            return (null, null);
+            return (null, null, null);
         }
         catch (OnnxRuntimeException exception)
         {
             var match = MissingKernel().Match(exception.Message);
             var opType = match.Groups[1].Success ? match.Groups[1].Value : match.Groups[2].Value;
-            return (match.Success ? opType : null, exception.Message);
+            var value = RefusedValue().Match(exception.Message);
+            return (match.Success ? opType : null, value.Success ? value.Groups[1].Value : null, exception.Message);
         }
     }
+
+    [GeneratedRegex(@"of input parameter \(([^)]+)\) of operator")]
+    private static partial Regex RefusedValue();
 
     /// <summary>A missing kernel, or a type the op's schema does not allow at this opset (ONNX Runtime checks those first).</summary>
     [GeneratedRegex(@"Could not find an implementation for (\w+)\(|of operator \((\w+)\)")]
