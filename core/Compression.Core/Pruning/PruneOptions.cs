@@ -84,8 +84,15 @@ public sealed record PruneOptions : PassOptions
     [Option("Smallest sparsity of any pruned layer (global scope).", Minimum = 0, Maximum = 1)]
     public double MinRatio { get; init; }
 
-    [Option("Largest sparsity of any layer (global scope): no layer is emptied.", Minimum = 0, Maximum = 1)]
-    public double MaxRatio { get; init; } = 0.95;
+    [Option("Largest sparsity of any layer (global scope): no layer is emptied. Default: the sparsity plus 0.4 of what it leaves with calibration data (0.7 at 50 %), 0.95 without.", Minimum = 0, Maximum = 1)]
+    public double? MaxRatio { get; init; }
+
+    /// <summary>
+    /// <see cref="MaxRatio"/> or its default. With calibration data the allocation follows each layer's own output
+    /// error, which misses how layers matter to the model's output: on all-MiniLM-L6-v2 at 50 % it sent FFN down
+    /// projections to 95 % and lost 0.4 Spearman points against every layer at 50 %; capped at 70 % it gained 0.6.
+    /// </summary>
+    internal double LayerCeiling => MaxRatio ?? (Calibration is null ? 0.95 : Sparsity + 0.4 * (1 - Sparsity));
 
     [Option("N:M with calibration data: a layer whose relative output error on the calibration data at the pattern would exceed this stays dense, and the report names it (1 puts the pattern on every layer it fits).", Minimum = 0)]
     public double MaxLayerError { get; init; } = 0.02;

@@ -37,15 +37,15 @@ internal static class MeasuredAllocation
             foreach (var level in Levels)
             {
                 cancellation.ThrowIfCancellationRequested();
-                if (level > options.MinRatio && level < options.MaxRatio)
+                if (level > options.MinRatio && level < options.LayerCeiling)
                 {
                     points.Add((level, errorAt(i, level)));
                 }
             }
 
-            if (options.MaxRatio > options.MinRatio)
+            if (options.LayerCeiling > options.MinRatio)
             {
-                points.Add((options.MaxRatio, errorAt(i, options.MaxRatio)));
+                points.Add((options.LayerCeiling, errorAt(i, options.LayerCeiling)));
             }
 
             foreach (var (from, to) in LowerHull(points))

@@ -169,7 +169,7 @@ internal sealed class SparsePruner : IPruner
             }
         }
 
-        var shared = free == 0 ? 0 : Math.Clamp((options.Sparsity * total - pinnedZeros) / free, options.MinRatio, options.MaxRatio);
+        var shared = free == 0 ? 0 : Math.Clamp((options.Sparsity * total - pinnedZeros) / free, options.MinRatio, options.LayerCeiling);
         foreach (var target in targets)
         {
             var shape = string.Join("x", target.Weight.Dims);
@@ -270,10 +270,10 @@ internal sealed class SparsePruner : IPruner
             ValidateLayer(key, layer, pattern);
         }
 
-        if (options.MinRatio > options.MaxRatio)
+        if (options.MinRatio > options.LayerCeiling)
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneOptionConflict,
-                $"min_ratio ({options.MinRatio.ToString(CultureInfo.InvariantCulture)}) is above max_ratio ({options.MaxRatio.ToString(CultureInfo.InvariantCulture)})."));
+                $"min_ratio ({options.MinRatio.ToString(CultureInfo.InvariantCulture)}) is above max_ratio ({options.LayerCeiling.ToString(CultureInfo.InvariantCulture)})."));
         }
 
         if (pattern is not null && options.Scope == PruningScope.Global)
@@ -282,10 +282,10 @@ internal sealed class SparsePruner : IPruner
                 $"scope: global does not apply to the N:M method: the pattern {pattern} fixes every layer's sparsity at {pattern.Sparsity:P0}."));
         }
 
-        if (pattern is null && options.Scope == PruningScope.Global && (options.Sparsity < options.MinRatio || options.Sparsity > options.MaxRatio))
+        if (pattern is null && options.Scope == PruningScope.Global && (options.Sparsity < options.MinRatio || options.Sparsity > options.LayerCeiling))
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneOptionConflict,
-                $"The global sparsity {options.Sparsity.ToString(CultureInfo.InvariantCulture)} cannot be reached with every layer between min_ratio {options.MinRatio.ToString(CultureInfo.InvariantCulture)} and max_ratio {options.MaxRatio.ToString(CultureInfo.InvariantCulture)}."));
+                $"The global sparsity {options.Sparsity.ToString(CultureInfo.InvariantCulture)} cannot be reached with every layer between min_ratio {options.MinRatio.ToString(CultureInfo.InvariantCulture)} and max_ratio {options.LayerCeiling.ToString(CultureInfo.InvariantCulture)}."));
         }
 
         if (options.Calibration is null && options.Criterion is ImportanceCriterion.Activation or ImportanceCriterion.OutputError)

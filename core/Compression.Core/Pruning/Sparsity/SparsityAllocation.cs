@@ -79,6 +79,6 @@ internal static class SparsityAllocation
             }
         }
 
-        return Math.Clamp((double)low / sorted.Length, options.MinRatio, options.MaxRatio);
+        return Math.Clamp((double)low / sorted.Length, options.MinRatio, options.LayerCeiling);
     }
 }
