@@ -67,7 +67,8 @@ internal static class PruneFigures
         var cases = new List<(PruneOptions Options, string Criterion, string Reconstruction)>();
         foreach (var method in new[] { PruningMethod.Unstructured, PruningMethod.NM })
         {
-            var basis = new PruneOptions { Method = method, Sparsity = 0.5, Pattern = "2:4", Criterion = ImportanceCriterion.L1 };
+            // Every layer at the target: the rows compare criteria and reconstruction, not the allocation (see corpus-sweep).
+            var basis = new PruneOptions { Method = method, Sparsity = 0.5, Pattern = "2:4", Criterion = ImportanceCriterion.L1, Scope = PruningScope.Layer, MaxLayerError = 1 };
             cases.Add((basis, "magnitude", "none"));
             cases.Add((basis with { Calibration = calibrationSpec }, "magnitude", "SparseGPT update + bias"));
             cases.Add((basis with { Criterion = ImportanceCriterion.Activation, Calibration = calibrationSpec, Reconstruct = false }, "activation (Wanda)", "none"));

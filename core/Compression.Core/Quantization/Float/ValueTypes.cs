@@ -58,7 +58,10 @@ internal static class ValueTypes
     {
         if (!GraphScopes.IsStandard(node))
         {
-            return null;
+            // Ops of other domains (com.microsoft's Gelu, FastGelu, SkipLayerNormalization, ...) mostly give their
+            // input's type; left unknown, a float32 output would reach a converted reader without its Cast. Those
+            // that change the type (quantizing ones) stay unknown, and their readers are left alone.
+            return node.OpType.Contains("Quantize", StringComparison.Ordinal) ? null : FirstTyped(node, types);
         }
 
         switch (node.OpType)
@@ -95,6 +98,11 @@ internal static class ValueTypes
             return ElementType.Bool;
         }
 
+        return FirstTyped(node, types);
+    }
+
+    private static ElementType? FirstTyped(NodeProto node, Dictionary<string, ElementType> types)
+    {
         for (var i = 0; i < node.Input.Count; i++)
         {
             if (TypeOf(node, i, types) is { } type)

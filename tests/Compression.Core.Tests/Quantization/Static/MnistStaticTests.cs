@@ -72,7 +72,10 @@ public sealed class MnistStaticTests(ITestOutputHelper output) : IDisposable
 
         var top1 = Evaluator.Evaluate(source, path, StaticTestData.Mnist(null), new EvaluationOptions(), log).Candidate!.Task.Top1!.Value;
         output.WriteLine($"{method} {activations}: top-1 {top1:P2}, {new FileInfo(path).Length} bytes, Q/DQ domain {result.Statistics["qdq_domain"]}");
-        Assert.True(top1 >= minimumTop1, $"top-1 {top1:P2}");
+        // Without VNNI, ONNX Runtime's x86 int8 kernels add pairs of products in 16 bits (vpmaddubsw), which saturate
+        // with signed activations: 98.15 % on an AVX2 machine without VNNI, where this floor was measured with it.
+        var floor = activations == QuantizedType.S8 && !System.Runtime.Intrinsics.X86.AvxVnni.IsSupported ? 0.98 : minimumTop1;
+        Assert.True(top1 >= floor, $"top-1 {top1:P2}");
         Assert.Equal(activations == QuantizedType.U16 ? "com.microsoft" : "ai.onnx", result.Statistics["qdq_domain"]);
     }
 
@@ -89,7 +92,9 @@ public sealed class MnistStaticTests(ITestOutputHelper output) : IDisposable
         var returned = Assert.IsType<List<string>>(result.Statistics["fallback_layers"]);
         output.WriteLine($"sensitivity (SQNR dB, quantized alone): {string.Join(", ", sensitivity.Select(s => $"{s.Key} {s.Value}"))}; returned {string.Join(", ", returned)}");
         Assert.Equal(3, sensitivity.Count); // the two Convs and the Gemm (MaxPool and Reshape only carry scales)
-        Assert.Equal(sensitivity.Keys.Take(2), returned);
+        // 8-bit activations: the fallback widens layers to 16 bits first, then returns to float in their 16-bit order.
+        var ranking = result.Statistics.TryGetValue("wide_sensitivity", out var wide) ? Assert.IsType<Dictionary<string, object>>(wide) : sensitivity;
+        Assert.Equal(ranking.Keys.Take(2), returned);
         var warning = Assert.Single(log.Diagnostics, d => d.Code == ErrorCodes.QuantizationFallback);
         Assert.Contains("not reached", warning.Message, StringComparison.Ordinal);
         // Left quantized: the first Conv and the MaxPool that carries its scale; the Reshape now follows float values.
