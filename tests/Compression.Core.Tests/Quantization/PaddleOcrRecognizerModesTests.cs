@@ -39,14 +39,17 @@ public sealed class PaddleOcrRecognizerModesTests(ITestOutputHelper output) : ID
     /// <summary>
     /// 4-bit weight-only: round-to-nearest gives 94.5 % and GPTQ 98.4 % with the head at 4 bits; the head at 8 bits
     /// (<see cref="QuantizeOptions.OutputLayerBits"/>, the default) and GPTQ, which the default algorithm (auto) takes
-    /// when calibration data is given, keep 99 %. 8-bit weights keep 99 % rounded to nearest.
+    /// when calibration data is given, keep 99 %. 8-bit weights keep 99 % rounded to nearest. These are the MatMul
+    /// figures: the Convs stay float (<c>exclude: [Conv]</c>). With its Convs stored in 4 or 8 bits too (the default
+    /// now) the file is 2.1 / 3.1 MB instead of 7.8 / 7.9 MB, but the recognizer keeps only 91.3 % / 94.2 % of its
+    /// decisions on digit lines (11.0 / 14.3 dB), though its output on random inputs stays at 39 dB at 8 bits.
     /// </summary>
     [SkippableTheory]
     [InlineData(4, WeightOnlyAlgorithm.Auto)]
     [InlineData(8, WeightOnlyAlgorithm.Rtn)]
     public void Weight_only_keeps_the_recognizers_decisions(int bits, WeightOnlyAlgorithm algorithm)
     {
-        var (agreement, result) = QuantizeAndMeasure(new WeightOnlyQuantizer(), Options(QuantizationMode.WeightOnly) with { Bits = bits, Algorithm = algorithm });
+        var (agreement, result) = QuantizeAndMeasure(new WeightOnlyQuantizer(), Options(QuantizationMode.WeightOnly) with { Bits = bits, Algorithm = algorithm, Exclude = ["Conv"] });
         Assert.True(agreement >= Floor, $"agreement {agreement}");
         Assert.Equal(9, PassHarness.Stat(result, "quantized_matmul"));
         Assert.Equal(algorithm == WeightOnlyAlgorithm.Auto ? "gptq" : "rtn", result.Statistics["algorithm"]);

@@ -17,19 +17,6 @@ namespace Compression.Core.Quantization.Static;
 /// </summary>
 internal static class ModelPreparation
 {
-    /// <summary>Fails with CMP3201 when the model holds quantized ops already.</summary>
-    public static void RefuseQuantized(OnnxModel model)
-    {
-        foreach (var (_, node) in model.MainGraph.AllNodes())
-        {
-            if (QuantizableOps.IsQuantizedOp(node.OpType))
-            {
-                throw new CompressionException(Diagnostic.Error(ErrorCodes.AlreadyQuantized,
-                    $"The model is already quantized: it holds a {node.OpType} node ('{node.Name}'). Quantize the float original.", model.Path));
-            }
-        }
-    }
-
     /// <summary>A rewritten copy of the model and how many nodes were fused into a Conv or Gemm; the caller's model is left as it was.</summary>
     public static (OnnxModel Model, int Fused) Prepare(OnnxModel model, PassContext context)
     {

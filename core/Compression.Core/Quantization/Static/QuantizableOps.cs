@@ -44,10 +44,4 @@ internal static class QuantizableOps
 
     public static OpRole Role(Onnx.Protobuf.NodeProto node) =>
         Onnx.OnnxModel.NormalizeDomain(node.Domain).Length == 0 && Roles.TryGetValue(node.OpType, out var role) ? role : OpRole.Float;
-
-    /// <summary>Op types that show a model is quantized already.</summary>
-    public static bool IsQuantizedOp(string opType) =>
-        opType is "QuantizeLinear" or "DequantizeLinear" or "DynamicQuantizeLinear" or "MatMulInteger" or "ConvInteger"
-            or "MatMulNBits" or "GatherBlockQuantized" or "QGemm" or "QAttention"
-        || opType.StartsWith("QLinear", StringComparison.Ordinal);
 }

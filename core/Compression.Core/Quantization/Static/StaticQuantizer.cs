@@ -33,7 +33,7 @@ internal sealed class StaticQuantizer : IModeQuantizer
     public PassResult Quantize(OnnxModel model, QuantizeOptions options, PassContext context)
     {
         options = options.WithConcreteAlgorithm(QuantizationMode.Static);
-        ModelPreparation.RefuseQuantized(model);
+        QuantizedModelCheck.ThrowIfQuantized(model);
         var spec = options.Calibration ?? throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataMissing,
             "Static quantization needs calibration data: add calibration: { data: <name> }.", model.Path));
         if (!context.DataSets.TryGetValue(spec.Data, out var data))
