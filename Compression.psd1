@@ -5,7 +5,7 @@
     Author               = 'Compression contributors'
     CompanyName          = 'Compression'
     Copyright            = '(c) Compression contributors. MIT licence.'
-    Description          = 'Makes ONNX models smaller and faster (quantization, pruning, low-rank and weight sharing), checked with ONNX Runtime against the original on real data. No Python.'
+    Description          = 'Makes ONNX models smaller and faster (quantization, pruning, and a search over both), with results run in ONNX Runtime against the original. No Python.'
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
     CmdletsToExport      = @('Get-ModelInfo', 'Invoke-ModelCompression', 'Find-ModelCompression', 'Invoke-ModelQuantize', 'Invoke-ModelPrune', 'Measure-Model', 'Compare-Model', 'Test-CompressionRecipe')

@@ -114,39 +114,90 @@ public static class Evaluator
             options = options with { Latency = new LatencyOptions { Threads = options.Threads } };
         }
 
+        // Both models are timed side by side (their ratio is what reports and the max_latency_ratio gate read); the
+        // runners above are closed first so only the timed sessions hold memory.
+        reference.Dispose();
+        candidate?.Dispose();
+        var latencies = options.Latency is { } latency
+            ? MeasureLatencies(candidatePath is null ? [referencePath] : [referencePath, candidatePath], data, latency, cancellation)
+            : null;
         return new EvaluationReport(
             data.Name,
             data.IsSynthetic,
-            Measure(referencePath, referenceTask, options, data, cancellation),
-            candidatePath is null ? null : Measure(candidatePath, candidateTask, options, data, cancellation),
+            Measure(referencePath, referenceTask, latencies?[0]),
+            candidatePath is null ? null : Measure(candidatePath, candidateTask, latencies![1]),
             candidatePath is null ? [] : fidelity.Values.Select(f => f.Result()).ToList());
     }
 
     /// <summary>Median and 90th-percentile wall time of single runs on the first batch of the data, after warm-up.</summary>
-    public static LatencyMetrics MeasureLatency(string modelPath, IDataSource data, LatencyOptions options, CancellationToken cancellation = default)
+    public static LatencyMetrics MeasureLatency(string modelPath, IDataSource data, LatencyOptions options, CancellationToken cancellation = default) =>
+        MeasureLatencies([modelPath], data, options, cancellation)[0];
+
+    /// <summary>
+    /// <see cref="MeasureLatency"/> of several models (the same inputs) in turn: the runs are split into up to
+    /// <see cref="LatencyRounds"/> rounds that take the models one after the other, so a slow spell of the machine
+    /// falls on all of them alike and their ratio holds still (measured one after the other on a 2-core VM, the ratio
+    /// of two runs of the same pair moved by up to 40 %).
+    /// </summary>
+    public static IReadOnlyList<LatencyMetrics> MeasureLatencies(IReadOnlyList<string> modelPaths, IDataSource data, LatencyOptions options,
+        CancellationToken cancellation = default)
     {
-        var signature = ModelSignature.Of(ModelLoader.Load(modelPath, LoadOptions.MetadataOnly));
+        var signature = ModelSignature.Of(ModelLoader.Load(modelPaths[0], LoadOptions.MetadataOnly));
         var batch = data.ReadBatches(signature, options.Batch, cancellation).FirstOrDefault()
             ?? throw new CompressionException(Diagnostic.Error(ErrorCodes.MetricNotApplicable, $"The data set '{data.Name}' gave no samples to time."));
-        using var runner = new ModelRunner(modelPath, new RunnerOptions { Threads = options.Threads });
-        for (var i = 0; i < options.Warmup; i++)
+        var runners = new List<ModelRunner>();
+        try
         {
-            runner.Run(batch);
-        }
+            foreach (var path in modelPaths)
+            {
+                runners.Add(new ModelRunner(path, new RunnerOptions { Threads = options.Threads }));
+            }
 
-        var times = new double[options.Runs];
-        for (var i = 0; i < options.Runs; i++)
+            foreach (var runner in runners)
+            {
+                for (var i = 0; i < options.Warmup; i++)
+                {
+                    runner.Run(batch);
+                }
+            }
+
+            var rounds = modelPaths.Count == 1 ? 1 : Math.Clamp(options.Runs / 10, 1, LatencyRounds);
+            var times = runners.Select(_ => new double[options.Runs]).ToArray();
+            for (var round = 0; round < rounds; round++)
+            {
+                var (from, to) = (options.Runs * round / rounds, options.Runs * (round + 1) / rounds);
+                for (var m = 0; m < runners.Count; m++)
+                {
+                    for (var i = from; i < to; i++)
+                    {
+                        cancellation.ThrowIfCancellationRequested();
+                        var start = Stopwatch.GetTimestamp();
+                        runners[m].Run(batch);
+                        times[m][i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                    }
+                }
+            }
+
+            return times.Select(t => Summarize(t, batch.Count, options)).ToList();
+        }
+        finally
         {
-            cancellation.ThrowIfCancellationRequested();
-            var start = Stopwatch.GetTimestamp();
-            runner.Run(batch);
-            times[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            foreach (var runner in runners)
+            {
+                runner.Dispose();
+            }
         }
+    }
 
+    /// <summary>At most this many alternations when models are timed side by side.</summary>
+    public const int LatencyRounds = 10;
+
+    private static LatencyMetrics Summarize(double[] times, int batch, LatencyOptions options)
+    {
         Array.Sort(times);
         var median = times.Length % 2 == 1 ? times[times.Length / 2] : (times[times.Length / 2 - 1] + times[times.Length / 2]) / 2;
         var p90 = times[Math.Min(times.Length - 1, (int)Math.Ceiling(0.9 * times.Length) - 1)];
-        return new LatencyMetrics(batch.Count, options.Threads, options.Runs, median, p90, batch.Count / (median / 1000));
+        return new LatencyMetrics(batch, options.Threads, options.Runs, median, p90, batch / (median / 1000));
     }
 
     /// <summary>A metric asked for by name must be one this data and this comparison produce.</summary>
@@ -174,9 +225,8 @@ public static class Evaluator
         }
     }
 
-    private static ModelMeasurement Measure(string path, TaskAccumulator task, EvaluationOptions options, IDataSource data, CancellationToken cancellation) =>
-        new(path, ModelLoader.Load(path, LoadOptions.MetadataOnly).SizeOnDisk, task.Result(),
-            options.Latency is { } latency ? MeasureLatency(path, data, latency, cancellation) : null);
+    private static ModelMeasurement Measure(string path, TaskAccumulator task, LatencyMetrics? latency) =>
+        new(path, ModelLoader.Load(path, LoadOptions.MetadataOnly).SizeOnDisk, task.Result(), latency);
 
     private static void Accumulate(TaskAccumulator task, DataBatch batch, string output, IReadOnlyList<OutputValue> outputs, IReadOnlyList<OutputValue>? paired)
     {

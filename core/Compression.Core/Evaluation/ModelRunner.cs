@@ -119,6 +119,7 @@ public sealed class ModelRunner : IDisposable
         }
     }
 
+    /// <summary>Closes the session; a second call does nothing.</summary>
     public void Dispose()
     {
         session.Dispose();

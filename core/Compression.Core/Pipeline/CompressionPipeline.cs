@@ -165,7 +165,10 @@ public static class CompressionPipeline
         return (model, steps);
     }
 
-    /// <summary>Saves a step's intermediate model to a scratch file and evaluates it against the input.</summary>
+    /// <summary>
+    /// Saves a step's intermediate model to a scratch file and evaluates it against the input (its size on disk, and
+    /// its latency when the evaluate section asks for latency, so a schedule's stop_when can read both).
+    /// </summary>
     private static EvaluationReport EvaluateCandidate(string input, OnnxModel candidate, IDataSource data, EvaluateSpec evaluate, ICompressionLog log, CancellationToken cancellation)
     {
         var scratch = Directory.CreateTempSubdirectory("compression-step-");
@@ -173,7 +176,7 @@ public static class CompressionPipeline
         {
             var path = Path.Combine(scratch.FullName, "candidate.onnx");
             ModelWriter.Save(candidate, path);
-            return Evaluator.Evaluate(input, path, data, evaluate.ToOptions() with { Latency = null }, log, cancellation);
+            return Evaluator.Evaluate(input, path, data, evaluate.ToOptions(), log, cancellation);
         }
         finally
         {

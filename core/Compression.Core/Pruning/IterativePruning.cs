@@ -49,7 +49,9 @@ internal static class IterativePruning
             var start = options.Method == PruningMethod.Structured ? model : current;
             var candidate = new OnnxModel(start.Proto.Clone(), model.Path); // tensor bytes are shared, not copied
             var result = pruner.Prune(candidate, stepOptions, context);
-            var verdicts = Gates.Check(stopWhen, 1, 1, evaluate(result.Model));
+            // The step's file against the model the recipe was given: a size or latency limit reads the real figures.
+            var report = evaluate(result.Model);
+            var verdicts = Gates.Check(stopWhen, report.Reference.SizeBytes, report.Candidate!.SizeBytes, report);
             var met = verdicts.All(v => v.Passed);
             var record = new Dictionary<string, object>
             {

@@ -81,7 +81,7 @@ public sealed record QuantizeOptions : PassOptions
     [Option("What to quantize: dynamic (int8, no data needed), static (int8 with calibration), weight_only (4/8-bit blocks), float16, bfloat16.")]
     public QuantizationMode Mode { get; init; } = QuantizationMode.Dynamic;
 
-    [Option("Static mode: qdq, qoperator, or auto (measure both here and keep qoperator, the smaller file, unless qdq is more than 15 % faster; each must keep cosine >= 0.99 to float).")]
+    [Option("Static mode: qdq, qoperator, or auto (measure both here and keep qoperator, the smaller file, unless qdq is more than 15 % faster; each must keep cosine >= 0.99 to float; when the kept one runs slower than float32 here, the smallest layers, up to half of the weights, are kept float if that makes it faster, with a warning naming them).")]
     public QuantizationFormat Format { get; init; } = QuantizationFormat.Auto;
 
     [Option("One scale per output channel of each weight instead of one per tensor.")]

@@ -18,7 +18,7 @@ public sealed class QuantizePass : Pass<QuantizeOptions>
     public override string Name => "quantize";
 
     public override string Description =>
-        "Quantizes the model: dynamic int8 (no data needed; LSTM as DynamicQuantizeLSTM), static int8 with calibration (QDQ or QOperator), weight-only 4/8-bit blocks (MatMulNBits, Convs through DequantizeLinear, embeddings too), float16 or bfloat16. In the int8 and weight-only modes, LSTM, GRU and RNN weights with no integer kernel are stored in 8 bits per row: the file shrinks, their compute stays float.";
+        "Quantizes the model: dynamic int8 (no data needed; LSTM as DynamicQuantizeLSTM), static int8 with calibration (QDQ or QOperator; LSTM as DynamicQuantizeLSTM there too), weight-only 4/8-bit blocks (MatMulNBits, Convs through DequantizeLinear, embeddings too), float16 or bfloat16. In the int8 and weight-only modes, LSTM, GRU and RNN weights with no integer kernel are stored in 8 bits per row: the file shrinks, their compute stays float.";
 
     protected override PassResult Run(OnnxModel model, QuantizeOptions options, PassContext context)
     {

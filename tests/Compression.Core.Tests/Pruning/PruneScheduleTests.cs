@@ -73,6 +73,27 @@ public sealed class PruneScheduleTests : IDisposable
         Assert.DoesNotContain(log.Diagnostics, d => d.Code == ErrorCodes.PruneScheduleNoStep);
     }
 
+    /// <summary>A size limit in stop_when reads each step's file: it once read 100 % at every step and nothing was pruned.</summary>
+    [SkippableFact]
+    public void A_size_limit_in_stop_when_reads_the_size_of_each_step()
+    {
+        var structured = new PruneOptions
+        {
+            Method = PruningMethod.Structured,
+            Structured = new Compression.Core.Pruning.Structured.StructuredPruneOptions { Channels = 0.5 },
+            Calibration = new PruneCalibrationSpec { Data = "calib", Samples = 256 },
+        };
+        var (result, log) = Run(structured with { Schedule = new PruneSchedule { Steps = 2, StopWhen = new GateSpec { MaxSizeRatio = 0.9 } } });
+
+        // Each step is judged against the original file: the first (a quarter of the channels) is already under 0.9x,
+        // so it passes only because the real size is read; the result is the second, smaller step.
+        var steps = (List<Dictionary<string, object>>)result.Steps[0].Statistics["schedule"];
+        Assert.Equal([true, true], steps.Select(s => (bool)s["met"]));
+        Assert.DoesNotContain(log.Diagnostics, d => d.Code == ErrorCodes.PruneScheduleNoStep);
+        Assert.True(result.SizeRatio <= 0.9, $"size ratio {result.SizeRatio:P2}");
+        Assert.Equal([4, 8], ConvChannels(ModelLoader.Load(result.OutputPath!)));
+    }
+
     private static double AccuracyDrop(CompressionResult result) =>
         result.Evaluation!.Reference.Task.Top1!.Value - result.Evaluation.Candidate!.Task.Top1!.Value;
 

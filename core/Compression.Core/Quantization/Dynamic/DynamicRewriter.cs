@@ -25,7 +25,7 @@ internal sealed class DynamicRewriter
     private readonly HashSet<string> names;
     private readonly Dictionary<string, QuantizedInitializers> matMulWeights = new(StringComparer.Ordinal);
     private readonly Dictionary<string, QuantizedInitializers> tables = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, (QuantizedInitializers Weight, long Bytes)> lstmWeights = new(StringComparer.Ordinal);
+    private readonly IntegerLstm lstm;
     private readonly HashSet<string> replacedWeights = new(StringComparer.Ordinal);
     private readonly List<NodeProto> foldedReshapes = [];
     private bool usesMicrosoftDomain;
@@ -37,6 +37,7 @@ internal sealed class DynamicRewriter
         this.options = options;
         this.form = form;
         names = GraphScopes.AllValueNames(model);
+        lstm = new IntegerLstm(graph, options, names);
     }
 
     /// <summary>The main graph it edits; another editor of the graph must use this instance, whose node indexes it keeps current.</summary>
@@ -46,7 +47,7 @@ internal sealed class DynamicRewriter
 
     public Dictionary<string, int> QuantizedByOp { get; } = new(StringComparer.Ordinal);
 
-    public int QuantizedWeights => matMulWeights.Count + tables.Count + lstmWeights.Count;
+    public int QuantizedWeights => matMulWeights.Count + tables.Count + lstm.Weights;
 
     private ElementType CodeType => QuantMath.ElementType(options.WeightType);
 
@@ -204,35 +205,14 @@ internal sealed class DynamicRewriter
         return null;
     }
 
-    /// <summary>
-    /// An LSTM (layout 0, checked by <see cref="RecurrentOps.Find"/>) becomes com.microsoft DynamicQuantizeLSTM, which
-    /// quantizes X and the hidden state at run time and multiplies them with 8-bit W and R: inputs X, W, R, B,
-    /// sequence_lens, initial_h, initial_c, P as before (W and R quantized and transposed), then W_scale, W_zero_point,
-    /// R_scale, R_zero_point. The attributes carry over but layout, which the contrib op does not have (0 is its only
-    /// layout). Returns the bytes the quantized W and R take.
-    /// </summary>
+    /// <summary>An LSTM as DynamicQuantizeLSTM (<see cref="IntegerLstm"/>); returns the bytes its quantized W and R take.</summary>
     public long QuantizeLstm(RecurrentWeights weights)
     {
-        var node = weights.Node;
-        var (w, wBytes) = LstmWeight(weights.W, weights.Input, weights);
-        var (r, rBytes) = LstmWeight(weights.R, weights.Hidden, weights);
-        var inputs = new List<string> { node.Input[0], w.Codes, r.Codes };
-        for (var i = 3; i < 8; i++)
-        {
-            inputs.Add(i < node.Input.Count ? node.Input[i] : "");
-        }
-
-        inputs.AddRange([w.Scale, w.ZeroPoint!, r.Scale, r.ZeroPoint!]);
-        var fused = new NodeProto { OpType = "DynamicQuantizeLSTM", Domain = MicrosoftDomain, Name = node.Name.Length > 0 ? node.Name + "_quant" : "" };
-        fused.Input.AddRange(inputs);
-        fused.Output.AddRange(node.Output);
-        fused.Attribute.AddRange(node.Attribute.Where(a => a.Name != "layout"));
-        graph.ReplaceNode(node, fused);
+        var bytes = lstm.Rewrite(weights);
         replacedWeights.Add(weights.W.Name);
         replacedWeights.Add(weights.R.Name);
-        usesMicrosoftDomain = true;
         Count("LSTM");
-        return wBytes + rBytes;
+        return bytes;
     }
 
     /// <summary>Drops float weights nothing reads any more, restores the node order and declares the contrib domain.</summary>
@@ -249,6 +229,7 @@ internal sealed class DynamicRewriter
         }
 
         ConstantSources.RemoveUnread(graph, replacedWeights);
+        lstm.Finish();
         RemoveUnreadListedInitializers();
         graph.SortTopologically();
         if (usesMicrosoftDomain && model.OpsetVersion(MicrosoftDomain) is null)
@@ -431,47 +412,6 @@ internal sealed class DynamicRewriter
         replacedWeights.Add(weight.Name);
         matMulWeights[source] = result;
         return result;
-    }
-
-    /// <summary>
-    /// W [directions, 4 * hidden, size] (or R, size = hidden) as DynamicQuantizeLSTM reads it: each direction transposed
-    /// to [size, 4 * hidden] and quantized per column, the gate output. Always u8 and symmetric (zero point 128, the one
-    /// zero point the kernel takes for a whole u8 tensor): on AVX2 without VNNI, MLAS's u8 x s8 kernel adds pairs of
-    /// products in int16, which saturate on the hidden state (near 0 and 255 once quantized) times full-range s8
-    /// weights. On the bidirectional test LSTM per-channel s8 weights put 12-26 % of max |Y| off float, u8 ones under 2 %. Returns
-    /// the weight with its bytes, counted once however many LSTMs read it.
-    /// </summary>
-    private (QuantizedInitializers Weight, long Bytes) LstmWeight(TensorProto weight, int size, RecurrentWeights lstm)
-    {
-        if (lstmWeights.TryGetValue(weight.Name, out var known))
-        {
-            return (known.Weight, 0);
-        }
-
-        var (directions, rows) = (lstm.Directions, lstm.Gates * lstm.Hidden);
-        var values = WeightQuantizer.FloatBytes(weight);
-        var perDirection = rows * size;
-        var codes = new byte[directions * perDirection];
-        var scales = new List<float>();
-        var zeroPoints = new List<byte>();
-        for (var d = 0; d < directions; d++)
-        {
-            var transposed = WeightQuantizer.Transpose(values.Span.Slice(d * perDirection * sizeof(float), perDirection * sizeof(float)), rows, size);
-            var quantized = WeightQuantizer.QuantizeColumns(transposed, size, rows, QuantizedType.U8, symmetric: true, options.ReduceRange, options.PerChannel);
-            quantized.Codes.CopyTo(codes, d * perDirection);
-            scales.AddRange(quantized.Scales);
-            zeroPoints.AddRange(quantized.ZeroPoints.Select(z => (byte)z));
-        }
-
-        long[] parameterDims = options.PerChannel ? [directions, rows] : [directions];
-        var stem = weight.Name.Length > 0 ? weight.Name : lstm.Node.Output[0];
-        var result = new QuantizedInitializers(
-            AddInitializer(Codes(Fresh(stem + "_quantized"), [directions, size, rows], codes, ElementType.UInt8)),
-            AddInitializer(TensorCodec.FromSingle(Fresh(stem + "_scale"), parameterDims, scales.ToArray(), ElementType.Float)),
-            AddInitializer(TensorCodec.FromRaw(Fresh(stem + "_zero_point"), parameterDims, ElementType.UInt8, zeroPoints.ToArray())));
-        var bytes = codes.Length + 5L * scales.Count; // a float scale and a u8 zero point per channel
-        lstmWeights[weight.Name] = (result, bytes);
-        return (result, bytes);
     }
 
     private QuantizedInitializers Table(TensorProto table, int rows, int columns)

@@ -59,29 +59,9 @@ internal sealed class CandidateWorkspace : IDisposable
         return accumulators.Select(a => a.Result()).MinBy(r => r.SqnrDb)!;
     }
 
-    /// <summary>
-    /// Median latency of each model (batch 1, one thread) over three rounds that take the models in turn, so a
-    /// slow spell of the machine falls on all of them alike; 30 timed runs per model in all.
-    /// </summary>
-    public double[] InterleavedLatency(IReadOnlyList<string> paths, CancellationToken cancellation)
-    {
-        const int Rounds = 3;
-        var medians = new double[paths.Count][];
-        for (var i = 0; i < paths.Count; i++)
-        {
-            medians[i] = new double[Rounds];
-        }
-
-        for (var round = 0; round < Rounds; round++)
-        {
-            for (var i = 0; i < paths.Count; i++)
-            {
-                medians[i][round] = Evaluator.MeasureLatency(paths[i], data, new LatencyOptions { Batch = 1, Threads = 1, Warmup = 3, Runs = 10 }, cancellation).MedianMs;
-            }
-        }
-
-        return medians.Select(m => m.Order().ElementAt(Rounds / 2)).ToArray();
-    }
+    /// <summary>Median latency of each model (batch 1, one thread), timed side by side in alternating rounds (<see cref="Evaluator.MeasureLatencies"/>).</summary>
+    public double[] InterleavedLatency(IReadOnlyList<string> paths, CancellationToken cancellation) =>
+        Evaluator.MeasureLatencies(paths, data, new LatencyOptions { Batch = 1, Threads = 1, Warmup = 5, Runs = 50 }, cancellation).Select(l => l.MedianMs).ToArray();
 
     public void Dispose() => Directory.Delete(folder, recursive: true);
 }

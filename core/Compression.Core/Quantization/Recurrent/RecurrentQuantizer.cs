@@ -11,7 +11,7 @@ namespace Compression.Core.Quantization.Recurrent;
 
 /// <summary>
 /// The LSTM, GRU and RNN nodes of the main graph, for every int8 mode: an op type the mode has an integer kernel for
-/// (dynamic mode: LSTM as DynamicQuantizeLSTM) is rewritten by the mode's form; the others keep their float op and
+/// (dynamic and static mode: LSTM as DynamicQuantizeLSTM, <see cref="IntegerLstm"/>) is rewritten by the mode's form; the others keep their float op and
 /// get 8-bit storage of W and R (<see cref="RecurrentWeightStorage"/>), which shrinks the file only. B stays float:
 /// it is small and added in float either way. Ops left alone are reported with the reason; ops in subgraphs are left
 /// alone.

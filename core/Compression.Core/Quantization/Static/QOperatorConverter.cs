@@ -1,14 +1,16 @@
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;
+using Compression.Core.Onnx.Tensors;
 
 namespace Compression.Core.Quantization.Static;
 
 /// <summary>
 /// Turns a QDQ model into integer operators, offline, the way ONNX Runtime's QDQ fusion does at load time:
-/// DQ -> Conv -> Q becomes QLinearConv, MatMul QLinearMatMul, Gemm QGemm, Add/Mul QLinearAdd/QLinearMul,
+/// DQ -> Conv -> Q becomes QLinearConv, MatMul QLinearMatMul, Gemm QGemm, Add/Mul QLinearAdd/QLinearMul, Sigmoid/LeakyRelu QLinearSigmoid/QLinearLeakyRelu,
 /// (Global)AveragePool and Concat their com.microsoft QLinear forms; MaxPool, Reshape and the other ops that keep
-/// the input's scale run on the integers directly. What cannot be converted keeps its Q/DQ pair and stays float.
+/// the input's scale run on the integers directly. A MatMul or Gemm with a float output becomes MatMulIntegerToFloat
+/// (with its bias Add) or QGemm without an output scale. What cannot be converted keeps its Q/DQ pair and stays float.
 /// QuantizeLinear at the model's float inputs and DequantizeLinear at its outputs stay where they are.
 /// </summary>
 internal static class QOperatorConverter
@@ -29,12 +31,28 @@ internal static class QOperatorConverter
     {
         var model = new OnnxModel(qdq.Proto.Clone(), qdq.Path);
         var graph = model.MainGraph;
+        var absorbed = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
         foreach (var node in graph.TopologicalOrder())
         {
-            if (OnnxModel.NormalizeDomain(node.Domain).Length == 0 && Replacement(graph, node) is var (replacement, quantize))
+            if (OnnxModel.NormalizeDomain(node.Domain).Length != 0 || absorbed.Contains(node))
+            {
+                continue;
+            }
+
+            if (Replacement(graph, node) is var (replacement, quantize))
             {
                 graph.RemoveNode(quantize);
                 graph.ReplaceNode(node, replacement);
+            }
+            else if (FloatOutputReplacement(graph, node) is var (floatReplacement, bias))
+            {
+                if (bias is not null)
+                {
+                    graph.RemoveNode(bias);
+                    absorbed.Add(bias);
+                }
+
+                graph.ReplaceNode(node, floatReplacement);
             }
         }
 
@@ -82,6 +100,9 @@ internal static class QOperatorConverter
             case "Add" or "Mul" when Dq(0) is { } a && Dq(1) is { } b:
                 replacement = GraphEdits.Node("QLinear" + node.OpType, node.Name, [.. a, .. b, .. y], [output], MicrosoftDomain);
                 break;
+            case "Sigmoid" or "LeakyRelu" when Dq(0) is { } x:
+                replacement = GraphEdits.Node("QLinear" + node.OpType, node.Name, [.. x, .. y], [output], MicrosoftDomain);
+                break;
             case "GlobalAveragePool" or "AveragePool" when Dq(0) is { } x:
                 replacement = GraphEdits.Node("QLinear" + node.OpType, node.Name, [.. x, .. y], [output], MicrosoftDomain);
                 replacement.Attribute.Add(GraphEdits.Int("channels_last", 0));
@@ -110,6 +131,60 @@ internal static class QOperatorConverter
         }
 
         return (replacement, quantize);
+    }
+
+    /// <summary>
+    /// A MatMul or Gemm on dequantized 8-bit operands whose output stays float (the QDQ builder leaves no
+    /// QuantizeLinear after it when no quantized node reads it): MatMulIntegerToFloat, taking a following Add of a
+    /// constant bias over the last axis in too, or QGemm without an output scale. Returns the Add it absorbs.
+    /// </summary>
+    private static (NodeProto Replacement, NodeProto? Bias)? FloatOutputReplacement(OnnxGraph graph, NodeProto node)
+    {
+        if (node.OpType is not ("MatMul" or "Gemm") || graph.Consumers(node.Output[0]).Any(r => r.OpType == "QuantizeLinear"))
+        {
+            return null;
+        }
+
+        string[]? Dq(int index) => index < node.Input.Count && graph.Producer(node.Input[index]) is { OpType: "DequantizeLinear" } dq
+            && OnnxModel.NormalizeDomain(dq.Domain).Length == 0 && graph.Initializer(dq.Input[0]) is var codes
+            && (codes is null || TensorCodec.ElementTypeOf(codes) is ElementType.UInt8 or ElementType.Int8)
+            ? [dq.Input[0], dq.Input[1], dq.Input.Count > 2 ? dq.Input[2] : ""]
+            : null;
+        if (Dq(0) is not { } a || Dq(1) is not { } b || graph.Initializer(b[0]) is not { } weight)
+        {
+            return null;
+        }
+
+        if (node.OpType == "Gemm")
+        {
+            if (node.Input.Count > 2 && node.Input[2].Length > 0 && Dq(2) is null)
+            {
+                return null;
+            }
+
+            var gemm = GraphEdits.Node("QGemm", node.Name, [.. a, .. b, node.Input.Count > 2 && node.Input[2].Length > 0 ? Dq(2)![0] : ""], [node.Output[0]], MicrosoftDomain);
+            gemm.Attribute.AddRange(node.Attribute.Where(attribute => attribute.Name != "beta").Select(attribute => attribute.Clone()));
+            return (gemm, null);
+        }
+
+        var output = node.Output[0];
+        var bias = "";
+        NodeProto? add = null;
+        if (graph.Consumers(output) is [{ OpType: "Add" } reader] && !graph.IsGraphOutput(output)
+            && reader.Input.FirstOrDefault(i => i != output) is { } other && reader.Input.Count(i => i == output) == 1
+            && graph.Initializer(other) is { } constant && TensorCodec.ElementTypeOf(constant) == ElementType.Float
+            && constant.Dims.Count == 1 && weight.Dims.Count == 2 && constant.Dims[0] == weight.Dims[1])
+        {
+            (bias, output, add) = (other, reader.Output[0], reader);
+        }
+
+        var fused = GraphEdits.Node("MatMulIntegerToFloat", node.Name, [a[0], b[0], a[1], b[1], a[2], b[2], bias], [output], MicrosoftDomain);
+        while (fused.Input[^1].Length == 0)
+        {
+            fused.Input.RemoveAt(fused.Input.Count - 1);
+        }
+
+        return (fused, add);
     }
 
     /// <summary>QuantizeLinear(DequantizeLinear(q)) with the same scale and zero point is q itself.</summary>

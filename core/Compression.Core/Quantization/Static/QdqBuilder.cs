@@ -103,7 +103,8 @@ internal sealed class QdqBuilder
     {
         var model = new OnnxModel(prepared.Proto.Clone(), prepared.Path);
         var builder = new QdqBuilder(model, ranges, tapMeans, options, qdqDomain, WideTensors(model.MainGraph, wideNodes), roundedWeights);
-        var quantized = builder.Plan(keepFloat);
+        var quantized = builder.Plan(keepFloat, out var clamped);
+        builder.ReleaseFloatOutputs(quantized, clamped);
         foreach (var node in quantized.Where(n => QuantizableOps.Role(n) == OpRole.Weighted))
         {
             builder.QuantizeWeights(node);
@@ -111,9 +112,10 @@ internal sealed class QdqBuilder
 
         var floatWeighted = builder.graph.Nodes.Where(n => keepFloat.Contains(n.Name) && QuantizableOps.Role(n) == OpRole.Weighted)
             .ToHashSet<NodeProto>(ReferenceEqualityComparer.Instance);
+        var quantizedNodes = quantized.ToHashSet<NodeProto>(ReferenceEqualityComparer.Instance);
         foreach (var tensor in builder.quantizedTensors)
         {
-            builder.InsertQdq(tensor, floatWeighted);
+            builder.InsertQdq(tensor, floatWeighted, quantizedNodes);
         }
 
         if ((qdqDomain == MicrosoftDomain || builder.quantizedTensors.Any(t => builder.DomainOf(t) == MicrosoftDomain)) && model.OpsetVersion(MicrosoftDomain) is null)
@@ -152,9 +154,10 @@ internal sealed class QdqBuilder
     };
 
     /// <summary>Chooses the nodes to quantize, in topological order, and the activations they need quantized.</summary>
-    private List<NodeProto> Plan(IReadOnlySet<string> keepFloat)
+    private List<NodeProto> Plan(IReadOnlySet<string> keepFloat, out HashSet<NodeProto> clamped)
     {
         var quantized = new List<NodeProto>();
+        clamped = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
         var removed = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
         foreach (var node in graph.TopologicalOrder())
         {
@@ -179,7 +182,10 @@ internal sealed class QdqBuilder
             quantized.Add(node);
             if (role != OpRole.Propagating)
             {
-                PlanOutput(node, keepFloat, removed);
+                if (PlanOutput(node, keepFloat, removed))
+                {
+                    clamped.Add(node);
+                }
             }
         }
 
@@ -212,25 +218,40 @@ internal sealed class QdqBuilder
             return false;
         }
 
+        // A dense Conv whose output channels read a handful of weights each (a first layer on one image channel, 3x3)
+        // runs slower in ONNX Runtime's integer kernel than in float (7.6 us float, 24 us QLinearConv on a 28x28 image),
+        // and its weights are too few to matter for the size.
+        if (node.OpType == "Conv" && GraphEdits.IntAttribute(node, "group", 1) == 1 && ReductionLength(weight) <= ShortConvReduction)
+        {
+            return false;
+        }
+
         Require(node.Input[0]);
         return true;
     }
 
+    /// <summary>Weights per output channel at or under which a dense Conv stays float.</summary>
+    public const int ShortConvReduction = 16;
+
+    private static long ReductionLength(TensorProto weight)
+    {
+        var length = 1L;
+        for (var i = 1; i < weight.Dims.Count; i++)
+        {
+            length *= weight.Dims[i];
+        }
+
+        return length;
+    }
+
     private bool PlanActivation(NodeProto node)
     {
+        // Only inside an integer region: every operand is already an 8-bit output of a quantized node. An operand
+        // that would need a QuantizeLinear of its own (x * sigmoid(x), GELU's halves, a residual of float values)
+        // costs more at run time than the integer op saves, and it splits patterns ONNX Runtime fuses in float
+        // (QuickGelu, Gelu, LayerNormalization). A constant operand (x * 0.5) stays float with its node too.
         var inputs = DataInputs(node).ToList();
-        if (inputs.Count == 0 || inputs.Any(i => i.Length == 0 || graph.Initializer(i) is not null || !HasRange(i)))
-        {
-            // A constant operand (x * 0.5) stays float with its node: quantizing it as an activation loses more than it saves.
-            return false;
-        }
-
-        foreach (var input in inputs)
-        {
-            Require(input);
-        }
-
-        return true;
+        return inputs.Count > 0 && inputs.All(i => i.Length > 0 && graph.Initializer(i) is null && activationParams.ContainsKey(i));
     }
 
     private bool PlanPropagating(NodeProto node)
@@ -251,8 +272,9 @@ internal sealed class QdqBuilder
     }
 
     /// <summary>Quantizes the node's output, absorbing a following Relu or Clip(0, x) into the range when that is exact.</summary>
-    private void PlanOutput(NodeProto node, IReadOnlySet<string> keepFloat, HashSet<NodeProto> removed)
+    private bool PlanOutput(NodeProto node, IReadOnlySet<string> keepFloat, HashSet<NodeProto> removed)
     {
+        var absorbed = false;
         var output = node.Output[0];
         var readers = graph.Consumers(output);
         if (AsymmetricActivations && readers.Count == 1 && !graph.IsGraphOutput(output) && readers[0] is var clamp
@@ -263,11 +285,57 @@ internal sealed class QdqBuilder
             graph.RemoveNode(clamp);
             removed.Add(clamp);
             output = node.Output[0];
+            absorbed = true;
         }
 
         if (HasRange(output))
         {
             Require(output);
+        }
+
+        return absorbed;
+    }
+
+    /// <summary>
+    /// A MatMul or Gemm on a constant weight whose output no quantized node reads keeps a float output (ONNX Runtime's
+    /// MatMulIntegerToFloat, QGemm without an output scale): no QuantizeLinear/DequantizeLinear pair after it, the
+    /// value is not rounded, and a bias Add after a MatMul joins it (see <see cref="QOperatorConverter"/>). Not after an
+    /// absorbed clamp (the integer output range is the clamp) nor with 16-bit activations (these kernels are 8-bit).
+    /// </summary>
+    private void ReleaseFloatOutputs(List<NodeProto> quantized, HashSet<NodeProto> clamped)
+    {
+        var quantizedNodes = quantized.ToHashSet<NodeProto>(ReferenceEqualityComparer.Instance);
+        bool ReadByQuantized(string tensor) => graph.Consumers(tensor).Any(quantizedNodes.Contains);
+
+        // Latest first, so a Reshape or Transpose that only float nodes read goes float before the MatMul or Gemm
+        // that writes its input is looked at (an out-projection Gemm -> Reshape -> Transpose -> residual Add).
+        for (var i = quantized.Count - 1; i >= 0; i--)
+        {
+            var node = quantized[i];
+            var output = node.Output[0];
+            if (QuantizableOps.Role(node) == OpRole.Propagating)
+            {
+                if (!ReadByQuantized(output) && !sharedWith.ContainsValue(output))
+                {
+                    quantized.RemoveAt(i);
+                    quantizedNodes.Remove(node);
+                    sharedWith.Remove(output);
+                    activationParams.Remove(output);
+                    quantizedTensors.Remove(output);
+                }
+
+                continue;
+            }
+
+            if (node.OpType is not ("MatMul" or "Gemm") || clamped.Contains(node) || graph.Initializer(node.Input[1]) is null
+                || TypeOf(node.Input[0]) is not (QuantizedType.U8 or QuantizedType.S8) || !activationParams.ContainsKey(output)
+                || sharedWith.ContainsValue(output) || ReadByQuantized(output))
+            {
+                continue;
+            }
+
+            activationParams.Remove(output);
+            quantizedTensors.Remove(output);
         }
     }
 
@@ -325,16 +393,19 @@ internal sealed class QdqBuilder
     }
 
     /// <summary>
-    /// QuantizeLinear then DequantizeLinear on one activation; every former reader reads the dequantized value but a
+    /// QuantizeLinear then DequantizeLinear on one activation. The output of a quantized node: every former reader
+    /// reads the dequantized value (the QuantizeLinear must be the producer's only reader for the fusion) but a
     /// weighted node kept float, which reads the float value: between a DequantizeLinear and a QuantizeLinear, ONNX
-    /// Runtime's WeightBiasQuantization would give its weight per-tensor int8 at load, undoing the fallback.
+    /// Runtime's WeightBiasQuantization would give its weight per-tensor int8 at load, undoing the fallback. A graph
+    /// input or the output of a float node: only quantized readers move to the dequantized copy; the float readers
+    /// keep the exact value, with no DequantizeLinear to run and float patterns (LayerNormalization's residual) intact.
     /// </summary>
-    private void InsertQdq(string tensor, IReadOnlySet<NodeProto> floatWeighted)
+    private void InsertQdq(string tensor, IReadOnlySet<NodeProto> floatWeighted, IReadOnlySet<NodeProto> quantizedNodes)
     {
         var (scale, zeroPoint) = ParamNames(tensor);
         var domain = DomainOf(tensor);
         var quantizedName = GraphScopes.UniqueName(names, tensor + "_quantized");
-        if (graph.Producer(tensor) is { } producer)
+        if (graph.Producer(tensor) is { } producer && quantizedNodes.Contains(producer))
         {
             // The producer writes a new name; the DequantizeLinear takes over the old one, graph outputs included.
             var floatName = GraphScopes.UniqueName(names, tensor + "_float");
@@ -349,9 +420,8 @@ internal sealed class QdqBuilder
             return;
         }
 
-        // A graph input keeps its name: its readers move to the dequantized copy.
         var dequantizedName = GraphScopes.UniqueName(names, tensor + "_dequantized");
-        foreach (var reader in graph.Consumers(tensor).Where(r => !floatWeighted.Contains(r)).ToList())
+        foreach (var reader in graph.Consumers(tensor).Where(quantizedNodes.Contains).ToList())
         {
             Rename(reader, tensor, dequantizedName);
         }

@@ -9,7 +9,7 @@ internal enum OpRole
     /// <summary>Arithmetic with a weight: Conv (weight axis 0), MatMul (B axis 1), Gemm (axis by transB); biases int32.</summary>
     Weighted,
 
-    /// <summary>Element-wise or pooling arithmetic on activations with its own output range (Add, Mul, AveragePool, Concat).</summary>
+    /// <summary>Element-wise or pooling arithmetic on activations with its own output range (Add, Mul, AveragePool, Concat, Sigmoid, LeakyRelu).</summary>
     Activation,
 
     /// <summary>Moves or selects values without changing them (MaxPool, Reshape, Transpose): the output keeps the input's scale.</summary>
@@ -32,6 +32,8 @@ internal static class QuantizableOps
         ["AveragePool"] = OpRole.Activation,
         ["GlobalAveragePool"] = OpRole.Activation,
         ["Concat"] = OpRole.Activation,
+        ["Sigmoid"] = OpRole.Activation,
+        ["LeakyRelu"] = OpRole.Activation,
         ["MaxPool"] = OpRole.Propagating,
         ["Reshape"] = OpRole.Propagating,
         ["Transpose"] = OpRole.Propagating,

@@ -3,6 +3,8 @@ using System.IO.Enumeration;
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation.Metrics;
 using Compression.Core.Onnx;
+using Compression.Core.Onnx.Graphs;
+using Compression.Core.Passes.Graph;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Passes;
 using Compression.Core.Quantization.Calibration;
@@ -84,7 +86,7 @@ internal sealed class StaticQuantizer : IModeQuantizer
         var qdq = QdqBuilder.Build(prepared, ranges, tapMeans, options, keepFloat, qdqDomain, wide, rounded);
         if (qdq.QuantizedNodes.Count == 0)
         {
-            var recurrentOnly = RecurrentQuantizer.Quantize(prepared.MainGraph, options, new NodeExclusions(options.Exclude), context);
+            var recurrentOnly = QuantizeRecurrent(prepared, options, context);
             recurrentOnly.AddTo(statistics);
             if (recurrentOnly.Quantized > 0)
             {
@@ -102,7 +104,8 @@ internal sealed class StaticQuantizer : IModeQuantizer
             QuantizationFormat.Qdq => qdq.Model,
             QuantizationFormat.QOperator when integerOpsPossible => QOperatorConverter.Convert(qdq.Model),
             QuantizationFormat.QOperator => WarnQdqOnly(qdq.Model, wide.Count > 0, context, model.Path),
-            _ => ChooseFastest(qdq.Model, integerOpsPossible, workspace, statistics, context, model.Path),
+            _ => ChooseFastest(qdq, integerOpsPossible, floatNodes => QdqBuilder.Build(prepared, ranges, tapMeans, options,
+                new HashSet<string>([.. keepFloat, .. floatNodes], StringComparer.Ordinal), qdqDomain, wide, rounded).Model, workspace, statistics, context, model.Path),
         };
         if (chosen is null)
         {
@@ -127,13 +130,24 @@ internal sealed class StaticQuantizer : IModeQuantizer
             }
         }
 
-        // Recurrent ops are float to QDQ (no QDQ form of them fuses in ONNX Runtime): they read and write float values
-        // and get 8-bit storage of W and R once the format is settled, so no format's conversion sees those DequantizeLinears.
-        RecurrentQuantizer.Quantize(chosen.MainGraph, options, new NodeExclusions(options.Exclude), context).AddTo(statistics);
+        // Recurrent ops are float to QDQ (no QDQ form of them fuses in ONNX Runtime): they read and write float values.
+        // Once the format is settled an LSTM becomes DynamicQuantizeLSTM (the one integer recurrent kernel: it quantizes
+        // its input as it runs) and GRU and RNN get 8-bit storage of W and R, so no format's conversion sees them.
+        QuantizeRecurrent(chosen, options, context).AddTo(statistics);
         statistics["quantized_nodes"] = qdq.QuantizedNodes.Count;
         statistics["nodes"] = chosen.Proto.Graph.Node.Count;
         statistics["qdq_domain"] = qdqDomain.Length == 0 ? "ai.onnx" : qdqDomain;
         return new PassResult(chosen, statistics);
+    }
+
+    private static RecurrentQuantizer QuantizeRecurrent(OnnxModel model, QuantizeOptions options, PassContext context)
+    {
+        var graph = model.MainGraph; // one instance: each keeps its own node indexes
+        var lstm = new IntegerLstm(graph, options, GraphScopes.AllValueNames(model));
+        var result = RecurrentQuantizer.Quantize(graph, options, new NodeExclusions(options.Exclude), context,
+            new Dictionary<string, (string, Func<RecurrentWeights, long>)> { ["LSTM"] = (IntegerLstm.Form, lstm.Rewrite) });
+        lstm.Finish();
+        return result;
     }
 
     /// <summary>Whether ONNX Runtime loads the model (with its graph optimizations, where QDQ fusion happens).</summary>
@@ -160,10 +174,15 @@ internal sealed class StaticQuantizer : IModeQuantizer
         return qdq;
     }
 
-    /// <summary>Measures float, QDQ and (when possible) QOperator here and keeps the fastest faithful quantized one; null when ONNX Runtime loads none.</summary>
-    private static OnnxModel? ChooseFastest(OnnxModel qdq, bool integerOpsPossible, CandidateWorkspace workspace, Dictionary<string, object> statistics,
-        PassContext context, string? path)
+    /// <summary>
+    /// Measures float, QDQ and (when possible) QOperator here and keeps the fastest faithful quantized one; null when
+    /// ONNX Runtime loads none. When that one runs slower than float32, the smallest layers may be kept float
+    /// (<see cref="KeepSmallLayersFloat"/>); <paramref name="build"/> makes the QDQ model with more nodes float.
+    /// </summary>
+    private static OnnxModel? ChooseFastest(QdqModel quantized, bool integerOpsPossible, Func<IReadOnlySet<string>, OnnxModel> build,
+        CandidateWorkspace workspace, Dictionary<string, object> statistics, PassContext context, string? path)
     {
+        var qdq = quantized.Model;
         // In order of preference: integer operators make the smaller file. A candidate ONNX Runtime refuses is dropped
         // with a warning; only when none loads is that an answer (the model stays float).
         var formats = new List<(string Format, OnnxModel Model)>();
@@ -211,14 +230,106 @@ internal sealed class StaticQuantizer : IModeQuantizer
                 $"No static format keeps cosine >= {AutoCosineTarget} to the float model on the calibration data; kept {best.Format} (cosine {best.Fidelity.Cosine:F4}).")));
         }
 
-        if (best.Ms >= floatLatency)
+        statistics["format"] = best.Format;
+        if (best.Ms < floatLatency)
         {
-            context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed, string.Create(CultureInfo.InvariantCulture,
-                $"On this machine no quantized format is faster than float32 at batch 1 on one thread ({best.Format} {best.Ms:F3} ms, float32 {floatLatency:F3} ms); kept {best.Format} for its size."), path));
+            return best.Model;
         }
 
-        statistics["format"] = best.Format;
+        var convert = best.Format == "qoperator" ? QOperatorConverter.Convert : (Func<OnnxModel, OnnxModel>)(m => m);
+        if (KeepSmallLayersFloat(qdq, quantized.QuantizedNodes, m => convert(build(m)), workspace, context.Cancellation) is { } faster)
+        {
+            var share = faster.FloatWeights * 100.0;
+            statistics["latency_float_layers"] = faster.FloatLayers;
+            statistics["latency_ms"] = ((Dictionary<string, object>)statistics["latency_ms"]).Append(new("small_layers_float", Math.Round(faster.Ms, 4))).ToDictionary();
+            context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed, string.Create(CultureInfo.InvariantCulture,
+                $"On this machine the quantized model ran slower than float32 at batch 1 on one thread ({best.Format} {best.Ms:F3} ms, float32 {faster.FloatMs:F3} ms); its {faster.FloatLayers.Count} smallest layer(s), {share:0.#} % of the weights, are kept float and it runs in {faster.Ms:F3} ms: {string.Join(", ", faster.FloatLayers)}. The choice is measured here: to get the same model everywhere, list them in exclude or set the format."), path));
+            return faster.Model;
+        }
+
+        context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed, string.Create(CultureInfo.InvariantCulture,
+            $"On this machine no quantized format is faster than float32 at batch 1 on one thread ({best.Format} {best.Ms:F3} ms, float32 {floatLatency:F3} ms), nor with up to half of its weights kept float; kept {best.Format} for its size."), path));
         return best.Model;
+    }
+
+    /// <summary>Shares of the quantized weights, smallest layers first, that format auto tries keeping float.</summary>
+    private static readonly double[] FloatShares = [0.02, 0.05, 0.1, 0.2, 0.35, 0.5];
+
+    /// <summary>
+    /// On a small model ONNX Runtime's integer kernels gain little at batch 1 and every QuantizeLinear/DequantizeLinear
+    /// at the edge of an integer region costs a node, so the quantized model can run slower than float. Keeps the
+    /// smallest weighted layers float (they shrink the file least), in growing shares of the weights, measures every
+    /// candidate beside float in one interleaved run and returns the one keeping the fewest float that beats float;
+    /// null when none does.
+    /// </summary>
+    private static (OnnxModel Model, double Ms, double FloatMs, IReadOnlyList<string> FloatLayers, double FloatWeights)? KeepSmallLayersFloat(
+        OnnxModel qdq, IReadOnlyList<string> quantizedNodes, Func<IReadOnlySet<string>, OnnxModel> build, CandidateWorkspace workspace, CancellationToken cancellation)
+    {
+        var graph = qdq.MainGraph;
+        var quantized = quantizedNodes.ToHashSet(StringComparer.Ordinal);
+        var layers = new List<(string Name, long Weights)>();
+        foreach (var node in graph.Nodes)
+        {
+            // In the QDQ model a quantized layer reads its weight through a DequantizeLinear of an integer initializer.
+            if (quantized.Contains(node.Name) && QuantizableOps.Role(node) == OpRole.Weighted && node.Input.Count > 1
+                && graph.Producer(node.Input[1]) is { OpType: "DequantizeLinear" } dequantize && graph.Initializer(dequantize.Input[0]) is { } weight)
+            {
+                layers.Add((node.Name, Onnx.Tensors.TensorCodec.ElementCount(weight)));
+            }
+        }
+
+        layers.Sort((a, b) => a.Weights != b.Weights ? a.Weights.CompareTo(b.Weights) : string.CompareOrdinal(a.Name, b.Name));
+        var total = layers.Sum(l => (double)l.Weights);
+        var prefixes = new List<int>();
+        foreach (var share in FloatShares)
+        {
+            var (count, sum) = (0, 0L);
+            while (count < layers.Count - 1 && sum + layers[count].Weights <= share * total)
+            {
+                sum += layers[count++].Weights;
+            }
+
+            if (count > 0 && (prefixes.Count == 0 || prefixes[^1] != count))
+            {
+                prefixes.Add(count);
+            }
+        }
+
+        if (prefixes.Count == 0)
+        {
+            return null;
+        }
+
+        var candidates = new List<OnnxModel>();
+        foreach (var count in prefixes.ToList())
+        {
+            var candidate = build(layers.Take(count).Select(l => l.Name).ToHashSet(StringComparer.Ordinal));
+            if (Loads(candidate, workspace, out _))
+            {
+                candidates.Add(candidate);
+            }
+            else
+            {
+                prefixes.Remove(count);
+            }
+        }
+
+        if (candidates.Count == 0)
+        {
+            return null;
+        }
+
+        var latencies = workspace.InterleavedLatency([workspace.ReferencePath, .. candidates.Select(workspace.Save)], cancellation);
+        for (var i = 0; i < candidates.Count; i++)
+        {
+            if (latencies[i + 1] < latencies[0])
+            {
+                var floatLayers = layers.Take(prefixes[i]).Select(l => l.Name).ToList();
+                return (candidates[i], latencies[i + 1], latencies[0], floatLayers, layers.Take(prefixes[i]).Sum(l => (double)l.Weights) / total);
+            }
+        }
+
+        return null;
     }
 
     /// <summary>
