@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using Compression.Core.Diagnostics;
+using Compression.Core.Evaluation;
 using Compression.Core.Pipeline;
 using Compression.Core.Recipes;
 using Compression.Core.Search;

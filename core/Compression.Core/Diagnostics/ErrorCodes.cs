@@ -29,6 +29,7 @@ public static partial class ErrorCodes
 
     // 3xxx: passes
     public const string GraphInvalid = "CMP3001";
+    public const string HessianSingular = "CMP3006";
 
     // 5xxx: hosts
     public const string HostPathNotFound = "CMP5001";

@@ -3,6 +3,7 @@ using Compression.Core.Data;
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation.Metrics;
 using Compression.Core.Onnx;
+using Compression.Core.Options;
 
 namespace Compression.Core.Evaluation;
 
@@ -125,7 +126,7 @@ public static class Evaluator
             data.Name,
             data.IsSynthetic,
             Measure(referencePath, referenceTask, latencies?[0]),
-            candidatePath is null ? null : Measure(candidatePath, candidateTask, latencies![1]),
+            candidatePath is null ? null : Measure(candidatePath, candidateTask, latencies?[1]),
             candidatePath is null ? [] : fidelity.Values.Select(f => f.Result()).ToList());
     }
 
@@ -215,7 +216,7 @@ public static class Evaluator
             };
             if (reason is not null)
             {
-                missing.Add($"{Recipes.OptionBinder.EnumName(metric)} {reason}");
+                missing.Add($"{OptionNames.EnumName(metric)} {reason}");
             }
         }
 

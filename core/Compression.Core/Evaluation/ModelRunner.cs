@@ -35,6 +35,7 @@ public sealed class ModelRunner : IDisposable
 {
     private readonly InferenceSession session;
     private readonly SessionOptions sessionOptions;
+    private bool disposed;
     private readonly HashSet<string> inputNames;
 
     public ModelRunner(string modelPath, RunnerOptions? options = null)
@@ -119,9 +120,15 @@ public sealed class ModelRunner : IDisposable
         }
     }
 
-    /// <summary>Closes the session; a second call does nothing.</summary>
+    /// <summary>Closes the session; a second call does nothing (ONNX Runtime's own Dispose is not safe to repeat).</summary>
     public void Dispose()
     {
+        if (disposed)
+        {
+            return;
+        }
+
+        disposed = true;
         session.Dispose();
         sessionOptions.Dispose();
     }

@@ -1,12 +1,13 @@
 using Compression.Core.Diagnostics;
 using Compression.Core.Onnx;
+using Compression.Core.Options;
 
 namespace Compression.Core.Passes;
 
 /// <summary>
 /// One transformation of a model with one job. A pass has a recipe name (snake_case, the key of its step), a
 /// description, and an options type whose properties are its options: each with a default (the property's
-/// initial value) and an <see cref="OptionAttribute"/> description. Passes are listed in <see cref="PassRegistry"/>.
+/// initial value) and an <see cref="OptionAttribute"/> description. Recipes find passes in their registry (Recipes/PassRegistry.cs).
 /// </summary>
 public interface IPass
 {
@@ -29,25 +30,6 @@ public abstract record PassOptions;
 
 /// <summary>Options of a pass that has none.</summary>
 public sealed record NoOptions : PassOptions;
-
-/// <summary>Describes an option for recipes, the JSON Schema and help; the default is the property's initial value.</summary>
-[AttributeUsage(AttributeTargets.Property)]
-public sealed class OptionAttribute(string description) : Attribute
-{
-    public string Description { get; } = description;
-
-    /// <summary>Smallest allowed value of a numeric option.</summary>
-    public double Minimum { get; init; } = double.NegativeInfinity;
-
-    /// <summary>Largest allowed value of a numeric option.</summary>
-    public double Maximum { get; init; } = double.PositiveInfinity;
-
-    /// <summary>Whether the maximum itself is excluded (e.g. sparsity in [0, 1)).</summary>
-    public bool ExclusiveMaximum { get; init; }
-
-    /// <summary>The only values a numeric option takes (bits: 4 or 8), when not every value in the range is one.</summary>
-    public double[] Values { get; init; } = [];
-}
 
 /// <summary>What a pass reports: the model, figures for the report (counts, sizes, errors), and warnings.</summary>
 public sealed record PassResult(OnnxModel Model, IReadOnlyDictionary<string, object> Statistics)

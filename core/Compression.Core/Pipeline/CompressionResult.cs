@@ -1,13 +1,8 @@
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
+using Compression.Core.Reports;
 
 namespace Compression.Core.Pipeline;
-
-/// <summary>What one step did.</summary>
-public sealed record StepSummary(string Name, IReadOnlyDictionary<string, object?> Options, double Seconds, IReadOnlyDictionary<string, object> Statistics);
-
-/// <summary>One gate's verdict: the limit, the measured value, and whether it held.</summary>
-public sealed record GateVerdict(string Gate, double Limit, double? Value, bool Passed, string Message);
 
 /// <summary>The result of a compression run: what the cmdlets return and the task logs.</summary>
 public sealed class CompressionResult

@@ -2,6 +2,7 @@ using System.Globalization;
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
 using Compression.Core.Pruning;
+using Compression.Core.Reports;
 
 namespace Compression.Core.Pipeline;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Compression.Core.Diagnostics;
+using Compression.Core.Evaluation;
 using Compression.Core.Onnx;
 using Compression.Core.Passes;
 using Compression.Core.Pipeline;

@@ -1,3 +1,5 @@
+using Compression.Core.Evaluation;
+using Compression.Core.Options;
 using Compression.Core.Passes;
 using Compression.Core.Recipes;
 

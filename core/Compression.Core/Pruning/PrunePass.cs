@@ -1,4 +1,5 @@
 using Compression.Core.Diagnostics;
+using Compression.Core.Onnx.Inspection;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;
@@ -6,7 +7,6 @@ using Compression.Core.Onnx.Tensors;
 using Compression.Core.Passes;
 using Compression.Core.Passes.Graph;
 using Compression.Core.Pruning.Sparsity;
-using Compression.Core.Quantization;
 
 namespace Compression.Core.Pruning;
 

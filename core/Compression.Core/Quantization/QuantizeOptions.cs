@@ -1,3 +1,4 @@
+using Compression.Core.Options;
 using Compression.Core.Passes;
 using Compression.Core.Recipes;
 

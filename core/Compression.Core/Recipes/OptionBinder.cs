@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using Compression.Core.Diagnostics;
+using Compression.Core.Options;
 using Compression.Core.Passes;
 using YamlDotNet.RepresentationModel;
 
@@ -89,13 +90,13 @@ internal sealed class OptionBinder(string? file, List<Diagnostic> diagnostics)
     {
         var instance = Activator.CreateInstance(type)!;
         var properties = Options(type);
-        var known = properties.Select(p => SnakeCase(p.Name)).Concat(otherKeys ?? []).ToList();
+        var known = properties.Select(p => OptionNames.SnakeCase(p.Name)).Concat(otherKeys ?? []).ToList();
         var place = where.Length == 0 ? "the recipe" : where;
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (keyNode, valueNode) in mapping.Children)
         {
             var key = ((YamlScalarNode)keyNode).Value ?? "";
-            var property = properties.FirstOrDefault(p => SnakeCase(p.Name) == key);
+            var property = properties.FirstOrDefault(p => OptionNames.SnakeCase(p.Name) == key);
             if (property is null)
             {
                 var suggestion = Suggest(key, known);
@@ -116,9 +117,9 @@ internal sealed class OptionBinder(string? file, List<Diagnostic> diagnostics)
 
         foreach (var property in properties.Where(p => p.GetCustomAttribute<RequiredMemberAttribute>() is not null))
         {
-            if (!seen.Contains(SnakeCase(property.Name)))
+            if (!seen.Contains(OptionNames.SnakeCase(property.Name)))
             {
-                Add(ErrorCodes.RecipeMissingKey, $"{place} needs the key '{SnakeCase(property.Name)}': {property.GetCustomAttribute<OptionAttribute>()?.Description}", mapping);
+                Add(ErrorCodes.RecipeMissingKey, $"{place} needs the key '{OptionNames.SnakeCase(property.Name)}': {property.GetCustomAttribute<OptionAttribute>()?.Description}", mapping);
             }
         }
 
@@ -131,22 +132,6 @@ internal sealed class OptionBinder(string? file, List<Diagnostic> diagnostics)
     /// <summary>The options of a type: public settable properties, in declaration order.</summary>
     public static IReadOnlyList<PropertyInfo> Options(Type type) =>
         type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite && p.GetCustomAttribute<OptionAttribute>() is not null).ToList();
-
-    public static string SnakeCase(string name)
-    {
-        var builder = new System.Text.StringBuilder(name.Length + 4);
-        for (var i = 0; i < name.Length; i++)
-        {
-            if (char.IsUpper(name[i]) && i > 0 && (char.IsLower(name[i - 1]) || (i + 1 < name.Length && char.IsLower(name[i + 1]))))
-            {
-                builder.Append('_');
-            }
-
-            builder.Append(char.ToLowerInvariant(name[i]));
-        }
-
-        return builder.ToString();
-    }
 
     /// <summary>The closest candidate within two edits (or sharing a prefix), for "did you mean".</summary>
     public static string? Suggest(string key, IEnumerable<string> candidates)
@@ -174,13 +159,6 @@ internal sealed class OptionBinder(string? file, List<Diagnostic> diagnostics)
         type.IsArray ? type.GetElementType()
         : type.IsGenericType && type.GetGenericTypeDefinition() is var d && (d == typeof(IReadOnlyList<>) || d == typeof(List<>) || d == typeof(IList<>) || d == typeof(IEnumerable<>))
             ? type.GetGenericArguments()[0] : null;
-
-    /// <summary>An enum value's recipe name: its <see cref="RecipeNameAttribute"/>, else its name in snake_case.</summary>
-    public static string EnumName(object value)
-    {
-        var name = value.ToString()!;
-        return value.GetType().GetField(name)?.GetCustomAttribute<RecipeNameAttribute>()?.Name ?? SnakeCase(name);
-    }
 
     private object? Scalar(YamlScalarNode scalar, Type type, string where)
     {
@@ -221,13 +199,13 @@ internal sealed class OptionBinder(string? file, List<Diagnostic> diagnostics)
             {
                 // The snake_case form stays accepted where a value has its own name (q_operator for qoperator).
                 var given = text.ToLowerInvariant().Replace('-', '_');
-                if (EnumName(value) == given || SnakeCase(value.ToString()!) == given)
+                if (OptionNames.EnumName(value) == given || OptionNames.SnakeCase(value.ToString()!) == given)
                 {
                     return value;
                 }
             }
 
-            var names = Enum.GetValues(type).Cast<object>().Select(EnumName).ToList();
+            var names = Enum.GetValues(type).Cast<object>().Select(OptionNames.EnumName).ToList();
             var suggestion = Suggest(text, names);
             Add(ErrorCodes.RecipeWrongType, $"'{text}' is not a valid value for {where}.{(suggestion is null ? "" : $" Did you mean '{suggestion}'?")} Valid values: {string.Join(", ", names)}.", scalar);
             return null;
@@ -314,7 +292,7 @@ internal sealed class OptionBinder(string? file, List<Diagnostic> diagnostics)
         : type == typeof(int) || type == typeof(long) ? "a whole number"
         : type == typeof(double) ? "a number"
         : type == typeof(string) ? "a string"
-        : type.IsEnum ? $"one of {string.Join(", ", Enum.GetValues(type).Cast<object>().Select(EnumName))}"
+        : type.IsEnum ? $"one of {string.Join(", ", Enum.GetValues(type).Cast<object>().Select(OptionNames.EnumName))}"
         : type.Name;
 
     private static bool IsNullable(PropertyInfo property) =>

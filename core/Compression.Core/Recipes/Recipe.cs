@@ -1,7 +1,9 @@
 using Compression.Core.Data;
 using Compression.Core.Evaluation;
 using Compression.Core.Evaluation.Metrics;
+using Compression.Core.Options;
 using Compression.Core.Passes;
+using Compression.Core.Recipes.Search;
 
 namespace Compression.Core.Recipes;
 
@@ -54,7 +56,7 @@ public sealed record Recipe
                 }
 
                 var path = System.IO.Path.GetFullPath(System.IO.Path.Combine(BaseDirectory, value));
-                var key = OptionBinder.SnakeCase(property.Name);
+                var key = OptionNames.SnakeCase(property.Name);
                 if (System.IO.File.Exists(path))
                 {
                     yield return (name, key, path);
@@ -127,32 +129,4 @@ public sealed record LatencySpec
 
     [Option("Timed runs; the median and 90th percentile are reported.", Minimum = 1)]
     public int Runs { get; init; } = 50;
-}
-
-/// <summary>The <c>gates</c> section: every limit is optional.</summary>
-public sealed record GateSpec
-{
-    [Option("Largest allowed drop in top-1 accuracy, as a fraction (0.005 = half a point).", Minimum = 0, Maximum = 1)]
-    public double? AccuracyDrop { get; init; }
-
-    [Option("Largest allowed drop in Spearman correlation (x100 points, e.g. 0.5).", Minimum = 0)]
-    public double? SpearmanDrop { get; init; }
-
-    [Option("Smallest allowed top-1 agreement with the original, per output (0.99 = 99 %).", Minimum = 0, Maximum = 1)]
-    public double? MinAgreement { get; init; }
-
-    [Option("Smallest allowed cosine similarity to the original's outputs.", Minimum = -1, Maximum = 1)]
-    public double? MinCosine { get; init; }
-
-    [Option("Smallest allowed SQNR in dB.")]
-    public double? MinSqnr { get; init; }
-
-    [Option("Largest allowed output size as a fraction of the input size (0.3 = 30 %).", Minimum = 0)]
-    public double? MaxSizeRatio { get; init; }
-
-    [Option("Largest allowed latency as a fraction of the original's (needs evaluate.latency).", Minimum = 0)]
-    public double? MaxLatencyRatio { get; init; }
-
-    [Option("Write the model even when a gate fails (the error is still reported).")]
-    public bool WriteOnFailure { get; init; }
 }

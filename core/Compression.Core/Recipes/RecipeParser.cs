@@ -1,6 +1,8 @@
 using Compression.Core.Data;
 using Compression.Core.Diagnostics;
+using Compression.Core.Options;
 using Compression.Core.Passes;
+using Compression.Core.Recipes.Search;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
@@ -336,7 +338,7 @@ public static class RecipeParser
         foreach (var property in OptionBinder.Options(options.GetType()))
         {
             var value = property.GetValue(options);
-            var key = $"{where}.{OptionBinder.SnakeCase(property.Name)}";
+            var key = $"{where}.{OptionNames.SnakeCase(property.Name)}";
             if (value is string name && property.GetCustomAttributes(typeof(DataSetAttribute), true).Length > 0)
             {
                 yield return (key, name);
@@ -383,19 +385,4 @@ public static class RecipeParser
 
     private static YamlNode? FindStep(YamlMappingNode root, RecipeStep step) =>
         (Find(root, StepsKey) as YamlSequenceNode)?.Children.FirstOrDefault(n => n.Start.Line == step.Line);
-}
-
-/// <summary>Marks an option whose value is the name of a data set defined in the recipe.</summary>
-[AttributeUsage(AttributeTargets.Property)]
-public sealed class DataSetAttribute : Attribute;
-
-/// <summary>Marks a list or map option whose entries are node patterns: node names with the wildcards * and ?, or op types.</summary>
-[AttributeUsage(AttributeTargets.Property)]
-public sealed class NodePatternsAttribute : Attribute;
-
-/// <summary>The name an enum value has in recipes where snake_case of its C# name reads wrong (BFloat16 is bfloat16, not b_float16).</summary>
-[AttributeUsage(AttributeTargets.Field)]
-public sealed class RecipeNameAttribute(string name) : Attribute
-{
-    public string Name { get; } = name;
 }

@@ -3,7 +3,10 @@ using System.Reflection;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Compression.Core.Evaluation;
+using Compression.Core.Options;
 using Compression.Core.Passes;
+using Compression.Core.Recipes.Search;
 
 namespace Compression.Core.Recipes;
 
@@ -107,7 +110,7 @@ public static class RecipeSchema
             var range = option.Values.Length > 0 ? $" Values: {string.Join(", ", option.Values.Select(v => v.ToString(CultureInfo.InvariantCulture)))}."
                 : double.IsNegativeInfinity(option.Minimum) && double.IsPositiveInfinity(option.Maximum) ? "" : $" Range {OptionBinder.Range(option)}.";
             text.Append(CultureInfo.InvariantCulture,
-                $"| {OptionBinder.SnakeCase(property.Name)} | {TypeName(property.PropertyType)} | {DefaultText(property.GetValue(instance))} | {option.Description}{range} |\n");
+                $"| {OptionNames.SnakeCase(property.Name)} | {TypeName(property.PropertyType)} | {DefaultText(property.GetValue(instance))} | {option.Description}{range} |\n");
         }
 
         text.Append(extra).Append('\n');
@@ -139,7 +142,7 @@ public static class RecipeSchema
 
         if (type.IsEnum)
         {
-            return new JsonObject { ["enum"] = new JsonArray(Enum.GetValues(type).Cast<object>().Select(v => (JsonNode)OptionBinder.EnumName(v)).ToArray()) };
+            return new JsonObject { ["enum"] = new JsonArray(Enum.GetValues(type).Cast<object>().Select(v => (JsonNode)OptionNames.EnumName(v)).ToArray()) };
         }
 
         if (OptionBinder.Dictionary(type) is { } valueType)
@@ -180,10 +183,10 @@ public static class RecipeSchema
                 schema["default"] = value;
             }
 
-            properties[OptionBinder.SnakeCase(property.Name)] = schema;
+            properties[OptionNames.SnakeCase(property.Name)] = schema;
             if (property.GetCustomAttribute<System.Runtime.CompilerServices.RequiredMemberAttribute>() is not null)
             {
-                required.Add(OptionBinder.SnakeCase(property.Name));
+                required.Add(OptionNames.SnakeCase(property.Name));
             }
         }
 
@@ -204,7 +207,7 @@ public static class RecipeSchema
         int i => i,
         long l => l,
         double d => d,
-        Enum e => OptionBinder.EnumName(e),
+        Enum e => OptionNames.EnumName(e),
         _ => null,
     };
 
@@ -221,7 +224,7 @@ public static class RecipeSchema
             : type == typeof(bool) ? "bool"
             : type == typeof(int) || type == typeof(long) ? "integer"
             : type == typeof(double) ? "number"
-            : type.IsEnum ? string.Join(" \\| ", Enum.GetValues(type).Cast<object>().Select(OptionBinder.EnumName))
+            : type.IsEnum ? string.Join(" \\| ", Enum.GetValues(type).Cast<object>().Select(OptionNames.EnumName))
             : OptionBinder.Dictionary(type) is not null ? "mapping"
             : OptionBinder.Element(type) is { } e ? $"list of {TypeName(e)}"
             : "mapping";

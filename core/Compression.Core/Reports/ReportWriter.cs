@@ -7,6 +7,7 @@ using System.Text.Json.Nodes;
 using Compression.Core.Evaluation;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Protobuf;
+using Compression.Core.Options;
 using Compression.Core.Passes;
 using Compression.Core.Pipeline;
 using Compression.Core.Recipes;
@@ -110,7 +111,7 @@ public static class ReportWriter
 
     /// <summary>A pass's options as snake_case keys and plain values, for the report.</summary>
     public static IReadOnlyDictionary<string, object?> OptionsOf(PassOptions options) =>
-        OptionBinder.Options(options.GetType()).ToDictionary(p => OptionBinder.SnakeCase(p.Name), p => Plain(p.GetValue(options)));
+        OptionBinder.Options(options.GetType()).ToDictionary(p => OptionNames.SnakeCase(p.Name), p => Plain(p.GetValue(options)));
 
     public static string Describe(IReadOnlyDictionary<string, object> statistics) =>
         statistics.Count == 0 ? "" : "(" + string.Join(", ", statistics.Select(s => $"{s.Key}: {(s.Value is string or ValueType ? s.Value : JsonSerializer.Serialize(s.Value))}")) + ")";
@@ -188,10 +189,10 @@ public static class ReportWriter
     private static object? Plain(object? value) => value switch
     {
         null => null,
-        Enum e => OptionBinder.EnumName(e),
+        Enum e => OptionNames.EnumName(e),
         string or bool or int or long or double => value,
         IEnumerable list => list.Cast<object?>().Select(Plain).ToList(),
-        _ when OptionBinder.Options(value.GetType()).Count > 0 => OptionBinder.Options(value.GetType()).ToDictionary(p => OptionBinder.SnakeCase(p.Name), p => Plain(p.GetValue(value))),
+        _ when OptionBinder.Options(value.GetType()).Count > 0 => OptionBinder.Options(value.GetType()).ToDictionary(p => OptionNames.SnakeCase(p.Name), p => Plain(p.GetValue(value))),
         _ => value.ToString(),
     };
 }

@@ -3,6 +3,8 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Compression.Core.Evaluation;
+using Compression.Core.Recipes.Search;
 using Compression.Core.Reports;
 
 namespace Compression.Core.Search;

@@ -1,3 +1,4 @@
+using Compression.Core.Recipes.Search;
 using Compression.Core.Recipes;
 using Compression.Core.Pipeline;
 

@@ -6,8 +6,11 @@ using System.Text;
 using System.Text.Json;
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
+using Compression.Core.Layers;
 using Compression.Core.Onnx;
+using Compression.Core.Options;
 using Compression.Core.Pipeline;
+using Compression.Core.Recipes.Search;
 using Compression.Core.Recipes;
 using Compression.Core.Reports;
 using Compression.Core.Search.Samplers;
@@ -350,7 +353,7 @@ public static class SearchRunner
         var diagnostics = new List<Diagnostic>();
         foreach (var (path, key) in patterns)
         {
-            var match = new Quantization.NodeExclusions([key!]);
+            var match = new Layers.NodeExclusions([key!]);
             if (!nodes.Any(match.Excludes))
             {
                 var suggestion = OptionBinder.Suggest(key!, nodes.Select(n => n.Name).Where(n => n.Length > 0).Concat(nodes.Select(n => n.OpType)).Distinct(StringComparer.Ordinal));

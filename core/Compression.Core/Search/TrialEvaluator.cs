@@ -7,6 +7,7 @@ using Compression.Core.Evaluation;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Inspection;
 using Compression.Core.Pipeline;
+using Compression.Core.Recipes.Search;
 using Compression.Core.Recipes;
 
 namespace Compression.Core.Search;

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using Compression.Core.Diagnostics;
+using Compression.Core.Recipes.Search;
 using Compression.Core.Recipes;
 using Compression.Core.Search;
 

@@ -1,6 +1,8 @@
 using System.Reflection;
 using System.Text.RegularExpressions;
+using Compression.Core.Options;
 using Compression.Core.Passes;
+using Compression.Core.Recipes;
 
 namespace Compression.Core.Tests.Passes;
 

@@ -1,6 +1,8 @@
 using Compression.Core.Diagnostics;
+using Compression.Core.Evaluation;
 using Compression.Core.Pipeline;
 using Compression.Core.Recipes;
+using Compression.Core.Reports;
 using Compression.Core.Tests.Support;
 using Xunit.Abstractions;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Compression.Core.Diagnostics;
+using Compression.Core.Evaluation;
 using Compression.Core.Onnx;
 using Compression.Core.Pipeline;
 using Compression.Core.Recipes;

@@ -1,4 +1,5 @@
 using Compression.Core.Diagnostics;
+using Compression.Core.Evaluation;
 using Compression.Core.Onnx;
 using Compression.Core.Pipeline;
 using Compression.Core.Recipes;

@@ -1,5 +1,6 @@
 using Compression.Core.Data;
 using Compression.Core.Diagnostics;
+using Compression.Core.Evaluation;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Tensors;
 using Compression.Core.Passes;

@@ -1,5 +1,6 @@
 using Compression.Core.Data;
 using Compression.Core.Diagnostics;
+using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Tensors;
 using Compression.Core.Passes;
@@ -51,7 +52,7 @@ public sealed class SparsePrunerTests : IDisposable
 
         Assert.Contains(log.Diagnostics, d => d.Code == ErrorCodes.LayerLeftDense && d.Message.Contains("Convolution28", StringComparison.Ordinal));
         var matmul = result.Model.MainGraph.Nodes.Single(n => n.OpType == "MatMul");
-        var weight = TensorCodec.ToSingle(Compression.Core.Passes.Graph.ConstantSources.Find(result.Model.MainGraph, matmul.Input[1])!); // [K = 256, N = 10]
+        var weight = TensorCodec.ToSingle(Compression.Core.Onnx.Graphs.ConstantSources.Find(result.Model.MainGraph, matmul.Input[1])!); // [K = 256, N = 10]
         for (var n = 0; n < 10; n++)
         {
             for (var k = 0; k < 256; k += 4)

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Compression.Core.Diagnostics;
+using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Tensors;
 using Compression.Core.Passes.Graph;

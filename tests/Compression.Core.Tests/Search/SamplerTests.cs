@@ -1,4 +1,5 @@
 using System.Globalization;
+using Compression.Core.Recipes.Search;
 using Compression.Core.Recipes;
 using Compression.Core.Search;
 using Compression.Core.Search.Samplers;

@@ -1,3 +1,4 @@
+using Compression.Core.Recipes.Search;
 using Compression.Core.Search;
 
 namespace Compression.Core.Tests.Search;

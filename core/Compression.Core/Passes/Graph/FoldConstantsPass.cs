@@ -2,6 +2,7 @@ using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
+using Compression.Core.Options;
 using Compression.Core.Passes.Graph.Folding;
 
 namespace Compression.Core.Passes.Graph;

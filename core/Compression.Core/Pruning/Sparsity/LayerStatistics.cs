@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
-using Compression.Core.Quantization.WeightOnly;
+using Compression.Core.Calibration;
+using Compression.Core.Numerics;
 
 namespace Compression.Core.Pruning.Sparsity;
 
@@ -10,9 +11,6 @@ namespace Compression.Core.Pruning.Sparsity;
 /// </summary>
 internal sealed class LayerStatistics(double[] hessian, double[] mean, int size)
 {
-    /// <summary>Added to the diagonal, as a fraction of its mean: keeps H invertible and the updates tame.</summary>
-    private const double Damping = 0.01;
-
     private float[]? upper;
 
     public double[] Hessian => hessian;
@@ -27,41 +25,7 @@ internal sealed class LayerStatistics(double[] hessian, double[] mean, int size)
     /// <summary>U with (H + damping)^-1 = U^T U; dead features get a unit diagonal, as SparseGPT does.</summary>
     public float[] UpperFactor()
     {
-        if (upper is not null)
-        {
-            return upper;
-        }
-
-        var damped = (double[])hessian.Clone();
-        var meanDiagonal = 0.0;
-        for (var i = 0; i < size; i++)
-        {
-            if (damped[i * size + i] == 0)
-            {
-                damped[i * size + i] = 1;
-            }
-
-            meanDiagonal += damped[i * size + i] / size;
-        }
-
-        var damping = Damping * meanDiagonal;
-        for (var attempt = 0; ; attempt++)
-        {
-            for (var i = 0; i < size; i++)
-            {
-                damped[i * size + i] += damping;
-            }
-
-            if (InverseCholesky.TryUpperFactorOfInverse(damped, size, out var factor))
-            {
-                return upper = factor;
-            }
-
-            if (attempt == 10)
-            {
-                throw new InvalidOperationException("The calibration Hessian stayed singular after damping.");
-            }
-        }
+        return upper ??= InverseCholesky.DampedUpperFactorOfInverse((double[])hessian.Clone(), size);
     }
 
     /// <summary>The diagonal of (H + damping)^-1 = U^T U: column sums of U squared.</summary>

@@ -1,7 +1,7 @@
+using Compression.Core.Calibration;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
-using Compression.Core.Quantization.WeightOnly;
 
 namespace Compression.Core.Pruning.Sparsity;
 

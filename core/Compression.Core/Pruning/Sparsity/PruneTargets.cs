@@ -1,12 +1,12 @@
+using Compression.Core.Calibration;
 using Compression.Core.Diagnostics;
+using Compression.Core.Layers;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
 using Compression.Core.Passes;
 using Compression.Core.Passes.Graph;
-using Compression.Core.Quantization;
-using Compression.Core.Quantization.WeightOnly;
 
 namespace Compression.Core.Pruning.Sparsity;
 

@@ -1,13 +1,14 @@
 using System.Diagnostics;
 using System.Globalization;
+using Compression.Core.Calibration;
 using Compression.Core.Diagnostics;
+using Compression.Core.Layers;
+using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Tensors;
+using Compression.Core.Options;
 using Compression.Core.Passes;
 using Compression.Core.Passes.Graph;
-using Compression.Core.Quantization;
-using Compression.Core.Quantization.WeightOnly;
-using Compression.Core.Recipes;
 
 namespace Compression.Core.Pruning.Sparsity;
 
@@ -23,7 +24,7 @@ internal sealed class SparsePruner : IPruner
     {
         var pattern = Validate(options, context);
         var stopwatch = Stopwatch.StartNew();
-        var criterionName = OptionBinder.EnumName(options.Criterion);
+        var criterionName = OptionNames.EnumName(options.Criterion);
         model = PruneTargets.Prepare(model, context);
         var targets = PruneTargets.Find(model, options.Exclude, context.Log);
         if (pattern is not null)
@@ -38,7 +39,7 @@ internal sealed class SparsePruner : IPruner
         {
             ["method"] = pattern is null ? "unstructured" : $"{pattern} (n:m)",
             ["criterion"] = criterionName,
-            ["scope"] = OptionBinder.EnumName(options.Scope),
+            ["scope"] = OptionNames.EnumName(options.Scope),
         };
         if (targets.Count == 0 && found > 0)
         {
@@ -262,7 +263,7 @@ internal sealed class SparsePruner : IPruner
         if (options.Criterion is ImportanceCriterion.Fpgm or ImportanceCriterion.Apoz)
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCriterion,
-                $"The criterion '{OptionBinder.EnumName(options.Criterion)}' scores whole channels; {(pattern is null ? "unstructured" : "N:M")} pruning scores single weights: use l1, l2, activation or output_error."));
+                $"The criterion '{OptionNames.EnumName(options.Criterion)}' scores whole channels; {(pattern is null ? "unstructured" : "N:M")} pruning scores single weights: use l1, l2, activation or output_error."));
         }
 
         foreach (var (key, layer) in options.Layers)
@@ -291,7 +292,7 @@ internal sealed class SparsePruner : IPruner
         if (options.Calibration is null && options.Criterion is ImportanceCriterion.Activation or ImportanceCriterion.OutputError)
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationMissing,
-                $"The criterion '{OptionBinder.EnumName(options.Criterion)}' is measured on calibration data: set calibration.data (recipe) or -CalibrationData (cmdlet), or use l1."));
+                $"The criterion '{OptionNames.EnumName(options.Criterion)}' is measured on calibration data: set calibration.data (recipe) or -CalibrationData (cmdlet), or use l1."));
         }
 
         if (options.Calibration is { } calibration && !context.DataSets.ContainsKey(calibration.Data))
@@ -357,7 +358,7 @@ internal sealed class SparsePruner : IPruner
             return [];
         }
 
-        var accumulators = HessianCollector.Collect(model, inputs, new CalibrationWindow(calibration.Data, calibration.Samples, calibration.BatchSize), "Pruning", context);
+        var accumulators = HessianCollector.Collect(model, inputs, new CalibrationWindow(calibration.Data, calibration.Samples, calibration.BatchSize), context.DataSets[calibration.Data], "Pruning", context.Log, context.Cancellation);
         var shared = accumulators.ToDictionary(a => a.Key, a => new LayerStatistics(a.Value.Hessian(), a.Value.Mean(), a.Value.Size), StringComparer.Ordinal);
         var statistics = new Dictionary<PruneTarget, LayerStatistics>(ReferenceEqualityComparer.Instance);
         foreach (var target in targets.Where(t => t.Input is not null))

@@ -1,4 +1,4 @@
-using Compression.Core.Quantization.WeightOnly;
+using Compression.Core.Numerics;
 
 namespace Compression.Core.Pruning.Sparsity;
 

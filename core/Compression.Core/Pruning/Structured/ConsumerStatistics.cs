@@ -1,12 +1,13 @@
 using System.Numerics.Tensors;
+using Compression.Core.Calibration;
 using Compression.Core.Data;
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
+using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Passes;
 using Compression.Core.Passes.Graph;
-using Compression.Core.Quantization.WeightOnly;
 
 namespace Compression.Core.Pruning.Structured;
 

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Compression.Core.Numerics;
 
 namespace Compression.Core.Pruning.Structured;
 
@@ -124,21 +125,13 @@ internal static class LayerRefit
         }
 
         var lambda = damping * Math.Max(trace / k, 1e-12);
-        double[] lower;
-        while (!TryFactor(sigma, k, lambda, out lower))
+        var lower = new double[(long)k * k];
+        while (!Cholesky.TryFactorInPlace(Damped(sigma, k, lambda, lower), k))
         {
             lambda *= 10; // not positive definite at this damping (e.g. dead features): damp more
         }
 
-        var upper = new double[(long)k * k];
-        for (var i = 0; i < k; i++)
-        {
-            for (var j = 0; j <= i; j++)
-            {
-                upper[(long)j * k + i] = lower[(long)i * k + j];
-            }
-        }
-
+        var upper = Cholesky.Transposed(lower, k);
         Parallel.For(0, outputs, o =>
         {
             var x = solution.AsSpan((int)((long)o * k), k);
@@ -148,43 +141,20 @@ internal static class LayerRefit
                 x[i] = b[i] + lambda * x[i];
             }
 
-            for (var i = 0; i < k; i++)
-            {
-                x[i] = (x[i] - TensorPrimitives.Dot(lower.AsSpan((int)((long)i * k), i), x[..i])) / lower[(long)i * k + i];
-            }
-
-            for (var i = k - 1; i >= 0; i--)
-            {
-                var tail = k - i - 1;
-                x[i] = (x[i] - TensorPrimitives.Dot(upper.AsSpan((int)((long)i * k + i + 1), tail), x.Slice(i + 1, tail))) / upper[(long)i * k + i];
-            }
+            Cholesky.Solve(lower, upper, k, x);
         });
     }
 
-    /// <summary>Row-oriented Cholesky of Σ + λI: L[i, j] = (A[i, j] − L[i, :j] · L[j, :j]) / L[j, j].</summary>
-    private static bool TryFactor(double[] sigma, int k, double lambda, out double[] lower)
+    /// <summary>The lower triangle of Σ + λI written into <paramref name="lower"/>.</summary>
+    private static double[] Damped(double[] sigma, int k, double lambda, double[] lower)
     {
-        lower = new double[(long)k * k];
         for (var i = 0; i < k; i++)
         {
-            var rowI = lower.AsSpan((int)((long)i * k), k);
-            sigma.AsSpan((int)((long)i * k), i + 1).CopyTo(rowI);
-            rowI[i] += lambda;
-            for (var j = 0; j < i; j++)
-            {
-                rowI[j] = (rowI[j] - TensorPrimitives.Dot(rowI[..j], lower.AsSpan((int)((long)j * k), j))) / lower[(long)j * k + j];
-            }
-
-            var diagonal = rowI[i] - TensorPrimitives.Dot(rowI[..i], rowI[..i]);
-            if (!(diagonal > 0))
-            {
-                return false;
-            }
-
-            rowI[i] = Math.Sqrt(diagonal);
+            sigma.AsSpan((int)((long)i * k), i + 1).CopyTo(lower.AsSpan((int)((long)i * k), i + 1));
+            lower[(long)i * k + i] += lambda;
         }
 
-        return true;
+        return lower;
     }
 
     private static float[] Rows(float[] weights, int outputs, int[] kept)

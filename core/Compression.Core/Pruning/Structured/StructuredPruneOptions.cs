@@ -1,3 +1,4 @@
+using Compression.Core.Options;
 using Compression.Core.Passes;
 
 namespace Compression.Core.Pruning.Structured;

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using Compression.Core.Diagnostics;
+using Compression.Core.Layers;
+using Compression.Core.Onnx.Inspection;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Compression.Core.Layers;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;

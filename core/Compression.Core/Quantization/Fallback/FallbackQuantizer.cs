@@ -1,4 +1,7 @@
 using Compression.Core.Diagnostics;
+using Compression.Core.Layers;
+using Compression.Core.Onnx.Graphs;
+using Compression.Core.Onnx.Inspection;
 using Compression.Core.Onnx;
 using Compression.Core.Passes.Graph;
 using Compression.Core.Passes;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Compression.Core.Diagnostics;
+using Compression.Core.Layers;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;

@@ -1,3 +1,5 @@
+using Compression.Core.Calibration;
+using Compression.Core.Numerics;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;
@@ -33,7 +35,7 @@ internal static class StaticGptq
 
         var spec = options.Calibration!;
         var hessians = HessianCollector.Collect(prepared, targets.SelectMany(t => t.Inputs).ToList(),
-            new CalibrationWindow(spec.Data, spec.Samples, spec.BatchSize), "static GPTQ", context);
+            new CalibrationWindow(spec.Data, spec.Samples, spec.BatchSize), context.DataSets[spec.Data], "static GPTQ", context.Log, context.Cancellation);
         var result = new Dictionary<string, QuantizedWeight>(StringComparer.Ordinal);
         foreach (var (node, weightTensor, axis, inputs) in targets)
         {

@@ -2,6 +2,8 @@ using System.Globalization;
 using System.IO.Enumeration;
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation.Metrics;
+using Compression.Core.Layers;
+using Compression.Core.Onnx.Inspection;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Passes.Graph;

@@ -1,3 +1,5 @@
+using Compression.Core.Numerics;
+
 namespace Compression.Core.Quantization.WeightOnly;
 
 /// <summary>
@@ -8,9 +10,6 @@ namespace Compression.Core.Quantization.WeightOnly;
 /// </summary>
 internal static class GptqQuantizer
 {
-    /// <summary>Added to the diagonal, as a fraction of its mean: keeps H invertible and the updates tame.</summary>
-    private const double Damping = 0.01;
-
     /// <summary>
     /// Quantizes a [rows, length] weight (rows are output features, length is K) given H [K, K]. Act order, kept
     /// block-wise so blocks stay contiguous along K as MatMulNBits requires: blocks are visited by decreasing sum of
@@ -119,38 +118,17 @@ internal static class GptqQuantizer
     /// </summary>
     internal static float[] UpperFactor(double[] hessian, int size, float[] weight, int rows, int[] order)
     {
-        var meanDiagonal = 0.0;
         for (var i = 0; i < size; i++)
         {
             if (hessian[i * size + i] == 0)
             {
-                hessian[i * size + i] = 1;
                 for (var r = 0; r < rows; r++)
                 {
                     weight[r * size + order[i]] = 0;
                 }
             }
-
-            meanDiagonal += hessian[i * size + i] / size;
         }
 
-        var damping = Damping * meanDiagonal;
-        for (var attempt = 0; ; attempt++)
-        {
-            for (var i = 0; i < size; i++)
-            {
-                hessian[i * size + i] += damping;
-            }
-
-            if (InverseCholesky.TryUpperFactorOfInverse(hessian, size, out var upper))
-            {
-                return upper;
-            }
-
-            if (attempt == 10)
-            {
-                throw new InvalidOperationException("The calibration Hessian stayed singular after damping.");
-            }
-        }
+        return InverseCholesky.DampedUpperFactorOfInverse(hessian, size);
     }
 }

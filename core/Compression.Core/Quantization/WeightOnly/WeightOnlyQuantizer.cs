@@ -1,5 +1,8 @@
 using System.Diagnostics;
+using Compression.Core.Calibration;
 using Compression.Core.Diagnostics;
+using Compression.Core.Layers;
+using Compression.Core.Onnx.Inspection;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;
@@ -216,7 +219,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         if (inputs.Count > 0 && !inputs.All(i => hessianCache.ContainsKey(i.Key)))
         {
             var spec = options.Calibration!;
-            hessianCache = HessianCollector.Collect(model, inputs, new CalibrationWindow(spec.Data, spec.Samples, spec.BatchSize), "GPTQ", context);
+            hessianCache = HessianCollector.Collect(model, inputs, new CalibrationWindow(spec.Data, spec.Samples, spec.BatchSize), context.DataSets[spec.Data], "GPTQ", context.Log, context.Cancellation);
         }
 
         return hessianCache;

@@ -1,3 +1,5 @@
+using Compression.Core.Recipes.Search;
+
 namespace Compression.Core.Search.Samplers;
 
 /// <summary>

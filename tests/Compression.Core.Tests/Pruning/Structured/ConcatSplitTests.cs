@@ -1,4 +1,5 @@
 using Compression.Core.Diagnostics;
+using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
@@ -75,7 +76,7 @@ public sealed class ConcatSplitTests : IDisposable
         var shapes = Shapes(result.Model);
         var graph = result.Model.MainGraph;
         var split = result.Model.Proto.Graph.Node.Single(n => n.OpType == "Split");
-        var sizes = Core.Passes.Graph.ConstantSources.Find(graph, split.Input[1])!;
+        var sizes = Core.Onnx.Graphs.ConstantSources.Find(graph, split.Input[1])!;
         if (sizesGiven)
         {
             // Pieces of 3 and 5: a quarter of 8 is 2, a share of each rounded down (0 and 1).

@@ -1,3 +1,4 @@
+using Compression.Core.Calibration;
 using Compression.Core.Evaluation;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;

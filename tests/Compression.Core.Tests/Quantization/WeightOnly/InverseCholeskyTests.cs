@@ -1,3 +1,4 @@
+using Compression.Core.Numerics;
 using Compression.Core.Quantization.WeightOnly;
 
 namespace Compression.Core.Tests.Quantization.WeightOnly;

@@ -2,7 +2,7 @@ using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;
 
-namespace Compression.Core.Passes.Graph;
+namespace Compression.Core.Onnx.Graphs;
 
 /// <summary>Walks the graphs a pass rewrites and holds the small edits several passes share.</summary>
 internal static class GraphScopes

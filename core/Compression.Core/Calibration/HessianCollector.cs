@@ -2,9 +2,8 @@ using Compression.Core.Data;
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
 using Compression.Core.Onnx;
-using Compression.Core.Passes;
 
-namespace Compression.Core.Quantization.WeightOnly;
+namespace Compression.Core.Calibration;
 
 /// <summary>
 /// One layer input whose Hessian is collected: the value the layer reads and its feature count (K). A Conv's
@@ -30,17 +29,19 @@ internal static class HessianCollector
 {
     private const string AttentionMask = "attention_mask";
 
-    /// <summary>The accumulators by <see cref="HessianInput.Key"/>; <paramref name="purpose"/> names the user in messages.</summary>
+    /// <summary>
+    /// The accumulators by <see cref="HessianInput.Key"/>, from <paramref name="data"/> (the data set the window names);
+    /// <paramref name="purpose"/> names the user in messages.
+    /// </summary>
     public static Dictionary<string, HessianAccumulator> Collect(OnnxModel model, IReadOnlyList<HessianInput> inputs, CalibrationWindow window,
-        string purpose, PassContext context)
+        IDataSource data, string purpose, ICompressionLog log, CancellationToken cancellation)
     {
-        var data = context.DataSets[window.Data]; // checked with the options
         var distinct = inputs.DistinctBy(i => i.Key).ToList();
         var accumulators = distinct.ToDictionary(i => i.Key, i => new HessianAccumulator(i.Size), StringComparer.Ordinal);
         int samples;
         try
         {
-            samples = Accumulate(model, distinct, accumulators, data, window, purpose, context);
+            samples = Accumulate(model, distinct, accumulators, data, window, purpose, log, cancellation);
         }
         catch (CompressionException error) when (error.Code == ErrorCodes.DataSetEmpty)
         {
@@ -54,17 +55,17 @@ internal static class HessianCollector
                 $"The calibration data set '{window.Data}' gave no samples (or only padding) for {purpose}."));
         }
 
-        context.Log.Verbose($"{purpose}: Hessians of {distinct.Count} layer inputs from {samples} samples.");
+        log.Verbose($"{purpose}: Hessians of {distinct.Count} layer inputs from {samples} samples.");
         return accumulators;
     }
 
     /// <summary>Folds batches into the accumulators until the window's sample count; returns the samples seen.</summary>
     private static int Accumulate(OnnxModel model, List<HessianInput> inputs, Dictionary<string, HessianAccumulator> accumulators, IDataSource data,
-        CalibrationWindow window, string purpose, PassContext context)
+        CalibrationWindow window, string purpose, ICompressionLog log, CancellationToken cancellation)
     {
         var values = inputs.Select(i => i.Value).Distinct(StringComparer.Ordinal).ToList();
         var samples = 0;
-        foreach (var (batch, outputs) in ActivationCapture.Capture(model, values, data, window.BatchSize, Environment.ProcessorCount, context.Cancellation))
+        foreach (var (batch, outputs) in ActivationCapture.Capture(model, values, data, window.BatchSize, Environment.ProcessorCount, cancellation))
         {
             var decoded = new DecodedOnce(outputs); // a depthwise Conv reads its input once per group (hundreds of Hessians)
             foreach (var input in inputs)
@@ -87,7 +88,7 @@ internal static class HessianCollector
             }
 
             samples += batch.Count;
-            context.Log.Progress(purpose, $"calibration: {samples} samples", Math.Min(1, (double)samples / window.Samples));
+            log.Progress(purpose, $"calibration: {samples} samples", Math.Min(1, (double)samples / window.Samples));
             if (samples >= window.Samples)
             {
                 break;

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Compression.Core.Search;
+namespace Compression.Core.Recipes.Search;
 
 /// <summary>What a metric needs from the evaluation.</summary>
 public enum MetricSource

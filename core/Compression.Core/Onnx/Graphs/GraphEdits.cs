@@ -1,6 +1,6 @@
 using Compression.Core.Onnx.Protobuf;
 
-namespace Compression.Core.Quantization;
+namespace Compression.Core.Onnx.Graphs;
 
 /// <summary>Small node-building helpers of the quantizers and the opset upgrade.</summary>
 internal static class GraphEdits

@@ -1,7 +1,9 @@
+using Compression.Core.Passes;
 using Compression.Core.Passes.Graph;
+using Compression.Core.Pruning;
 using Compression.Core.Quantization;
 
-namespace Compression.Core.Passes;
+namespace Compression.Core.Recipes;
 
 /// <summary>Every pass a recipe can name, in one explicit table (no reflection scanning).</summary>
 public static class PassRegistry
@@ -16,7 +18,7 @@ public static class PassRegistry
         new FoldBatchNormPass(),
         new FoldConstantsPass(),
         new QuantizePass(),
-        new Pruning.PrunePass(),
+        new PrunePass(),
     ];
 
     public static IPass? Find(string name) => All.FirstOrDefault(p => p.Name == name);

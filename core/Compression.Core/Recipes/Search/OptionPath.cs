@@ -1,9 +1,10 @@
 using System.Collections;
 using System.Reflection;
+using Compression.Core.Options;
 using Compression.Core.Passes;
 using Compression.Core.Recipes;
 
-namespace Compression.Core.Search;
+namespace Compression.Core.Recipes.Search;
 
 /// <summary>How one segment of a path reaches into an option.</summary>
 public enum PathSegmentKind

@@ -3,7 +3,7 @@ using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;
 
-namespace Compression.Core.Quantization;
+namespace Compression.Core.Onnx.Inspection;
 
 /// <summary>Refuses a model that is already quantized: quantizing it again would compound the error or fail.</summary>
 internal static class QuantizedModelCheck

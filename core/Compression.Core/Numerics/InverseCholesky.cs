@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
+using Compression.Core.Diagnostics;
 
-namespace Compression.Core.Quantization.WeightOnly;
+namespace Compression.Core.Numerics;
 
 /// <summary>
 /// The upper Cholesky factor U of the inverse of a symmetric positive definite H (H^-1 = U^T U), which GPTQ
@@ -23,6 +24,48 @@ internal static class InverseCholesky
         }
     }
 
+    /// <summary>Relative damping GPTQ and SparseGPT add to the Hessian's diagonal: 1 % of its mean.</summary>
+    public const double Damping = 0.01;
+
+    /// <summary>
+    /// U of H + d I, with d = <paramref name="relativeDamping"/> times the mean of H's diagonal, added again (up to
+    /// ten times) while the sum is not positive definite: features that never vary make H singular. A zero on H's
+    /// diagonal (a feature that is always 0) becomes 1 first. H is changed in place.
+    /// </summary>
+    public static float[] DampedUpperFactorOfInverse(double[] hessian, int n, double relativeDamping = Damping)
+    {
+        var meanDiagonal = 0.0;
+        for (var i = 0; i < n; i++)
+        {
+            if (hessian[i * n + i] == 0)
+            {
+                hessian[i * n + i] = 1;
+            }
+
+            meanDiagonal += hessian[i * n + i] / n;
+        }
+
+        var damping = relativeDamping * meanDiagonal;
+        for (var attempt = 0; ; attempt++)
+        {
+            for (var i = 0; i < n; i++)
+            {
+                hessian[i * n + i] += damping;
+            }
+
+            if (TryUpperFactorOfInverse(hessian, n, out var upper))
+            {
+                return upper;
+            }
+
+            if (attempt == 10)
+            {
+                throw new CompressionException(Diagnostic.Error(ErrorCodes.HessianSingular,
+                    $"The calibration data's Hessian of a {n}-feature layer is not positive definite even with {attempt + 1} times {relativeDamping:P0} of its mean diagonal added: give more or more varied calibration samples."));
+            }
+        }
+    }
+
     /// <summary>U as a row-major float [n, n]; false when H is not positive definite.</summary>
     public static bool TryUpperFactorOfInverse(ReadOnlySpan<double> hessian, int n, out float[] upper)
     {
@@ -36,7 +79,7 @@ internal static class InverseCholesky
             }
         }
 
-        if (!FactorInPlace(lower, n))
+        if (!Cholesky.TryFactorInPlace(lower, n))
         {
             return false;
         }
@@ -64,46 +107,5 @@ internal static class InverseCholesky
 
         upper = result;
         return true;
-    }
-
-    /// <summary>
-    /// Cholesky of the lower triangle in place, column by column: L[j, j] = sqrt(A[j, j] - L[j, :j] . L[j, :j]), then
-    /// every L[i, j] below it, (A[i, j] - L[i, :j] . L[j, :j]) / L[j, j], independently (in parallel when the column is
-    /// long): a 4,608-feature Hessian (a 512-channel 3x3 Conv) is a third of a GPTQ run on one core.
-    /// </summary>
-    private static bool FactorInPlace(double[] matrix, int n)
-    {
-        const int ParallelBelow = 64;
-        for (var j = 0; j < n; j++)
-        {
-            var rowJ = matrix.AsSpan(j * n, j + 1);
-            var diagonal = rowJ[j] - TensorPrimitives.Dot(rowJ[..j], rowJ[..j]);
-            if (!(diagonal > 0))
-            {
-                return false;
-            }
-
-            var pivot = rowJ[j] = Math.Sqrt(diagonal);
-            var column = j;
-            if (n - j - 1 < ParallelBelow)
-            {
-                for (var i = j + 1; i < n; i++)
-                {
-                    Eliminate(matrix, n, i, column, pivot);
-                }
-            }
-            else
-            {
-                Parallel.For(j + 1, n, i => Eliminate(matrix, n, i, column, pivot));
-            }
-        }
-
-        return true;
-    }
-
-    private static void Eliminate(double[] matrix, int n, int i, int j, double pivot)
-    {
-        var rowI = matrix.AsSpan(i * n, j + 1);
-        rowI[j] = (rowI[j] - TensorPrimitives.Dot(rowI[..j], matrix.AsSpan(j * n, j))) / pivot;
     }
 }

@@ -2,7 +2,7 @@ using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Inspection;
 using Compression.Core.Onnx.Protobuf;
 
-namespace Compression.Core.Passes.Graph;
+namespace Compression.Core.Onnx.Graphs;
 
 /// <summary>
 /// Where a constant value comes from in a graph: an initializer that is not a graph input (an initializer listed

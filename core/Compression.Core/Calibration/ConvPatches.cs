@@ -2,7 +2,7 @@ using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
 using Compression.Core.Onnx.Protobuf;
 
-namespace Compression.Core.Quantization.WeightOnly;
+namespace Compression.Core.Calibration;
 
 /// <summary>
 /// How a Conv with any number of spatial dims reads its [N, C, D1, ..., Dk] input (k = 1 for a Conv1d, 2, 3 for a

@@ -1,11 +1,11 @@
 using System.Text.RegularExpressions;
 using Compression.Core.Onnx.Protobuf;
 
-namespace Compression.Core.Quantization;
+namespace Compression.Core.Layers;
 
 /// <summary>
-/// The nodes <see cref="QuantizeOptions.Exclude"/> keeps in float: an entry matches a node's op type exactly, or its
-/// name with the wildcards * and ?.
+/// The nodes a method's <c>exclude</c> list leaves alone: an entry matches a node's op type exactly, or its name with
+/// the wildcards * and ?.
 /// </summary>
 internal sealed class NodeExclusions
 {

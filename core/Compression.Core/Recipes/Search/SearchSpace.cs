@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using Compression.Core.Recipes;
 
-namespace Compression.Core.Search;
+namespace Compression.Core.Recipes.Search;
 
 /// <summary>One value a dimension can take: the text it reads as in recipes and journals, and the bound option value.</summary>
 public sealed record SearchChoice(string Label, object? Value);

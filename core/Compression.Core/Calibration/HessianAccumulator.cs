@@ -1,6 +1,6 @@
 using System.Numerics.Tensors;
 
-namespace Compression.Core.Quantization.WeightOnly;
+namespace Compression.Core.Calibration;
 
 /// <summary>
 /// Sums X^T X of one layer input over calibration batches, in double, one batch of rows at a time: GPTQ's and

@@ -1,6 +1,6 @@
 using Compression.Core.Onnx.Protobuf;
 
-namespace Compression.Core.Quantization;
+namespace Compression.Core.Layers;
 
 /// <summary>
 /// A map option keyed by node patterns (the <c>layers</c> of quantize and prune): a key is a node name with the

@@ -2,10 +2,11 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using Compression.Core.Diagnostics;
+using Compression.Core.Options;
 using Compression.Core.Recipes;
 using YamlDotNet.RepresentationModel;
 
-namespace Compression.Core.Search;
+namespace Compression.Core.Recipes.Search;
 
 /// <summary>
 /// Reads a recipe's <c>search</c> section once its steps are bound: each key of <c>space</c> is a path into the
@@ -410,12 +411,12 @@ internal static partial class SearchSpaceParser
         {
             var (name, key) = parts[i];
             var options = OptionBinder.Options(type);
-            var property = options.FirstOrDefault(p => OptionBinder.SnakeCase(p.Name) == name);
+            var property = options.FirstOrDefault(p => OptionNames.SnakeCase(p.Name) == name);
             if (property is null)
             {
-                var suggestion = OptionBinder.Suggest(name, options.Select(p => OptionBinder.SnakeCase(p.Name)));
+                var suggestion = OptionBinder.Suggest(name, options.Select(p => OptionNames.SnakeCase(p.Name)));
                 return Fail<OptionPath?>(binder, ErrorCodes.SearchUnknownPath,
-                    $"'{text}': '{name}' is not an option there.{(suggestion is null ? "" : $" Did you mean '{suggestion}'?")} Options: {string.Join(", ", options.Select(p => OptionBinder.SnakeCase(p.Name)))}.", node);
+                    $"'{text}': '{name}' is not an option there.{(suggestion is null ? "" : $" Did you mean '{suggestion}'?")} Options: {string.Join(", ", options.Select(p => OptionNames.SnakeCase(p.Name)))}.", node);
             }
 
             var propertyType = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
@@ -453,7 +454,7 @@ internal static partial class SearchSpaceParser
 
     private static bool InRange(OptionPath path, object? value, OptionBinder binder, YamlNode node, string where)
     {
-        if (path.RangeProperty?.GetCustomAttributes(typeof(Passes.OptionAttribute), true).FirstOrDefault() is not Passes.OptionAttribute option
+        if (path.RangeProperty?.GetCustomAttributes(typeof(OptionAttribute), true).FirstOrDefault() is not OptionAttribute option
             || value is not (int or long or double))
         {
             return true;

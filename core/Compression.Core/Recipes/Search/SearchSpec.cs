@@ -1,6 +1,7 @@
+using Compression.Core.Options;
 using Compression.Core.Passes;
 
-namespace Compression.Core.Search;
+namespace Compression.Core.Recipes.Search;
 
 /// <summary>How the search picks the next trials.</summary>
 public enum SearchStrategy
