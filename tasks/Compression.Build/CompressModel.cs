@@ -82,7 +82,7 @@ public sealed class CompressModel : CompressionTask
                 return new Outcome([problem], [], null);
             }
 
-            var recipe = RecipeParser.Load(job.Recipe);
+            var recipe = RecipeParser.Load(job.Recipe, log);
             if (IsUpToDate(job, recipe))
             {
                 return new Outcome([], [$"{job.Relative}: up to date"], null);

@@ -20,7 +20,7 @@ public sealed class LayeringTests
     public static readonly IReadOnlyDictionary<string, int> Ranks = new Dictionary<string, int>(StringComparer.Ordinal)
     {
         ["Diagnostics"] = 0,
-        ["Options"] = 0,
+        ["Options"] = 1,
         ["Numerics"] = 1,
         ["Onnx"] = 1,
         ["Data"] = 2,

@@ -12,5 +12,6 @@ public static partial class ErrorCodes
     public const string RecipeUnknownStep = "CMP1007";
     public const string RecipeUnknownDataSet = "CMP1008";
     public const string RecipeBadOutput = "CMP1009";
+    public const string RecipeOptionIgnored = "CMP1010";
     public const string RecipeTooDeep = "CMP1090";
 }

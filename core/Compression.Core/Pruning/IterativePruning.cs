@@ -20,12 +20,6 @@ internal static class IterativePruning
 {
     public static PassResult Run(OnnxModel model, PruneOptions options, PruneSchedule schedule, IPruner pruner, PassContext context)
     {
-        if (options.Method == PruningMethod.NM)
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneOptionConflict,
-                $"A schedule of {schedule.Steps} steps applies to unstructured and structured pruning; an N:M pattern has one fixed sparsity."));
-        }
-
         if (schedule.StopWhen is not { } stopWhen || context.EvaluateCandidate is not { } evaluate)
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneScheduleNeedsEvaluation,

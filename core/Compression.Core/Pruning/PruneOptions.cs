@@ -1,7 +1,8 @@
+using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
 using Compression.Core.Options;
 using Compression.Core.Passes;
-using Compression.Core.Recipes;
+using Compression.Core.Pruning.Sparsity;
 
 namespace Compression.Core.Pruning;
 
@@ -57,7 +58,7 @@ public enum ImportanceCriterion
 }
 
 /// <summary>The options of the <c>prune</c> step (and of <c>Invoke-ModelPrune</c>).</summary>
-public sealed record PruneOptions : PassOptions
+public sealed record PruneOptions : PassOptions, ICheckedOptions
 {
     [Option("What is removed: unstructured (single weights), nm (N of every M weights kept, see pattern), structured (whole channels, neurons, heads; the model shrinks).")]
     public PruningMethod Method { get; init; } = PruningMethod.Unstructured;
@@ -67,6 +68,105 @@ public sealed record PruneOptions : PassOptions
 
     [Option("N:M method: the pattern 'N:M', N weights kept of every M consecutive ones along the reduction dimension (2:4, 4:8).")]
     public string Pattern { get; init; } = "2:4";
+
+    /// <summary>
+    /// The combinations that cannot run, checked when a recipe is read and again before pruning (with auto criterion
+    /// and scope made concrete): a sparsity outside [0, 1), a channel criterion for single weights, a criterion that
+    /// needs calibration data without it, ratios that cannot hold the target, a schedule or a global scope for N:M,
+    /// <c>layers</c> entries that do not fit the method.
+    /// </summary>
+    public IEnumerable<OptionProblem> Problems()
+    {
+        var options = WithConcreteDefaults();
+        var pattern = Method == PruningMethod.NM ? NmPattern.TryParse(Pattern) : null;
+        var methodName = OptionNames.EnumName(Method);
+        if (!(options.Sparsity >= 0 && options.Sparsity < 1))
+        {
+            yield return new(ErrorCodes.PruneSparsity, $"The sparsity must be in [0, 1): the fraction of weights removed; got {Text(options.Sparsity)}.", "sparsity");
+        }
+
+        if (Method == PruningMethod.NM && pattern is null)
+        {
+            yield return new(ErrorCodes.PrunePattern, NmPattern.InvalidMessage(Pattern), "pattern");
+        }
+
+        if (Method != PruningMethod.Structured && options.Criterion is ImportanceCriterion.Fpgm or ImportanceCriterion.Apoz)
+        {
+            yield return new(ErrorCodes.PruneCriterion,
+                $"The criterion '{OptionNames.EnumName(options.Criterion)}' scores whole channels; {(Method == PruningMethod.NM ? "N:M" : "unstructured")} pruning scores single weights: use l1, l2, activation or output_error.", "criterion");
+        }
+
+        var needsData = options.Criterion is ImportanceCriterion.Activation or ImportanceCriterion.OutputError
+            || (Method == PruningMethod.Structured && options.Criterion == ImportanceCriterion.Apoz);
+        if (Calibration is null && needsData)
+        {
+            yield return new(ErrorCodes.PruneCalibrationMissing,
+                $"The criterion '{OptionNames.EnumName(options.Criterion)}' is measured on calibration data: set calibration.data (recipe) or -CalibrationData (cmdlet), or use l1.", "criterion");
+        }
+
+        if (Method != PruningMethod.Structured)
+        {
+            foreach (var (key, layer) in Layers)
+            {
+                if (LayerProblem(key, layer, pattern, methodName) is { } problem)
+                {
+                    yield return problem;
+                }
+            }
+
+            if (options.MinRatio > options.LayerCeiling)
+            {
+                yield return new(ErrorCodes.PruneOptionConflict, $"min_ratio ({Text(options.MinRatio)}) is above max_ratio ({Text(options.LayerCeiling)}).", "min_ratio");
+            }
+        }
+
+        if (Method == PruningMethod.NM && options.Scope == PruningScope.Global)
+        {
+            yield return new(ErrorCodes.PruneOptionConflict,
+                $"scope: global does not apply to the N:M method: the pattern {Pattern} fixes every layer's sparsity at {pattern?.Sparsity ?? 0.5:P0}.", "scope");
+        }
+
+        if (Method == PruningMethod.Unstructured && options.Scope == PruningScope.Global && options.MinRatio <= options.LayerCeiling
+            && (options.Sparsity < options.MinRatio || options.Sparsity > options.LayerCeiling))
+        {
+            yield return new(ErrorCodes.PruneOptionConflict,
+                $"The global sparsity {Text(options.Sparsity)} cannot be reached with every layer between min_ratio {Text(options.MinRatio)} and max_ratio {Text(options.LayerCeiling)}.", "sparsity");
+        }
+
+        if (Method == PruningMethod.NM && Schedule is { Steps: > 1 } schedule)
+        {
+            yield return new(ErrorCodes.PruneOptionConflict,
+                $"A schedule of {schedule.Steps} steps applies to unstructured and structured pruning; an N:M pattern has one fixed sparsity.", "schedule");
+        }
+    }
+
+    /// <summary>A <c>layers</c> entry under unstructured or N:M pruning: its sparsity in [0, 1) (N:M: 0 or the pattern's), and no structured-only key.</summary>
+    private static OptionProblem? LayerProblem(string key, LayerPruneSpec? layer, NmPattern? pattern, string methodName)
+    {
+        var structuredKey = layer?.Heads is not null ? "heads" : layer?.Neurons is not null ? "neurons" : layer?.Channels is not null ? "channels" : null;
+        if (structuredKey is not null)
+        {
+            return new(ErrorCodes.PruneOptionConflict,
+                $"layers.{key}.{structuredKey} applies to method: structured; method is {methodName}. Give the layer a sparsity instead.", "layers");
+        }
+
+        if (layer?.Sparsity is not { } sparsity)
+        {
+            return null;
+        }
+
+        if (!(sparsity >= 0 && sparsity < 1))
+        {
+            return new(ErrorCodes.PruneSparsity, $"layers.{key}.sparsity must be in [0, 1): the fraction of the layer's weights removed; got {Text(sparsity)}.", "layers");
+        }
+
+        return pattern is not null && sparsity != 0 && Math.Abs(sparsity - pattern.Sparsity) > 1e-9
+            ? new(ErrorCodes.PruneOptionConflict,
+                $"layers.{key}.sparsity is {Text(sparsity)}, but the N:M pattern {pattern} fixes every pruned layer's sparsity at {Text(pattern.Sparsity)}: give 0 to leave the layer dense, or leave sparsity out.", "layers")
+            : null;
+    }
+
+    private static string Text(double value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     [Option("How importance is scored: l1, l2, fpgm, activation, apoz, output_error (the last three need calibration); auto: output_error with calibration, l1 without.")]
     public ImportanceCriterion Criterion { get; init; } = ImportanceCriterion.Auto;

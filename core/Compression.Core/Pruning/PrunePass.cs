@@ -1,9 +1,10 @@
 using Compression.Core.Diagnostics;
-using Compression.Core.Onnx.Inspection;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
+using Compression.Core.Onnx.Inspection;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
+using Compression.Core.Options;
 using Compression.Core.Passes;
 using Compression.Core.Passes.Graph;
 using Compression.Core.Pruning.Sparsity;
@@ -24,6 +25,7 @@ public sealed class PrunePass : Pass<PruneOptions>
     protected override PassResult Run(OnnxModel model, PruneOptions options, PassContext context)
     {
         ThrowIfQuantized(model);
+        OptionChecks.ThrowIfInvalid(options, model.Path);
         options = options.WithConcreteDefaults();
         IPruner pruner = options.Method == PruningMethod.Structured ? new Structured.StructuredPruner() : new SparsePruner();
         return options.Schedule is { Steps: > 1 } schedule

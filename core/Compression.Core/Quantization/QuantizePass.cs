@@ -1,5 +1,6 @@
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Tensors;
+using Compression.Core.Options;
 using Compression.Core.Passes;
 using Compression.Core.Quantization.Dynamic;
 using Compression.Core.Quantization.Fallback;
@@ -22,6 +23,7 @@ public sealed class QuantizePass : Pass<QuantizeOptions>
 
     protected override PassResult Run(OnnxModel model, QuantizeOptions options, PassContext context)
     {
+        OptionChecks.ThrowIfInvalid(options, model.Path);
         IModeQuantizer quantizer = options.Mode switch
         {
             QuantizationMode.Dynamic => new DynamicQuantizer(),

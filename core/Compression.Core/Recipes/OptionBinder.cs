@@ -129,6 +129,12 @@ internal sealed class OptionBinder(string? file, List<Diagnostic> diagnostics)
     public void Add(string code, string message, YamlNode node) =>
         diagnostics.Add(Diagnostic.Error(code, message, file, (int)node.Start.Line, (int)node.Start.Column));
 
+    public void Warn(string code, string message, YamlNode node) =>
+        diagnostics.Add(Diagnostic.Warning(code, message, file, (int)node.Start.Line, (int)node.Start.Column));
+
+    /// <summary>Errors reported so far (to tell whether a part bound cleanly).</summary>
+    public int ErrorCount => diagnostics.Count(d => d.Severity == DiagnosticSeverity.Error);
+
     /// <summary>The options of a type: public settable properties, in declaration order.</summary>
     public static IReadOnlyList<PropertyInfo> Options(Type type) =>
         type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite && p.GetCustomAttribute<OptionAttribute>() is not null).ToList();

@@ -20,13 +20,24 @@ public static class RecipeParser
     private const string DataKey = "data";
     private const string SearchKey = "search";
 
-    /// <summary>Parses a recipe file; throws <see cref="CompressionException"/> with every error found.</summary>
-    public static Recipe Load(string path)
+    /// <summary>
+    /// Parses a recipe file; throws <see cref="CompressionException"/> with every error found. Its warnings (an
+    /// option the step ignores, ...) go to <paramref name="log"/>.
+    /// </summary>
+    public static Recipe Load(string path, ICompressionLog? log = null)
     {
         var (recipe, diagnostics) = Validate(path);
-        return recipe is not null && diagnostics.All(d => d.Severity != DiagnosticSeverity.Error)
-            ? recipe
-            : throw new CompressionException(diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList());
+        if (recipe is null || diagnostics.Any(d => d.Severity == DiagnosticSeverity.Error))
+        {
+            throw new CompressionException(diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList());
+        }
+
+        foreach (var warning in diagnostics)
+        {
+            log?.Report(warning);
+        }
+
+        return recipe;
     }
 
     /// <summary>Reads a small YAML file that describes one data set (the keys of a recipe's data entries).</summary>
@@ -259,16 +270,53 @@ public static class RecipeParser
                 continue;
             }
 
+            var errors = binder.ErrorCount;
             var bound = options is null or YamlScalarNode { Value: null or "" }
                 ? Activator.CreateInstance(pass.OptionsType)
                 : binder.Bind(options, pass.OptionsType, $"step '{pass.Name}'");
             if (bound is PassOptions passOptions)
             {
                 steps.Add(new RecipeStep(pass, passOptions, (int)key.Start.Line, (int)key.Start.Column));
+                if (binder.ErrorCount == errors)
+                {
+                    CheckOptions(pass.Name, passOptions, options as YamlMappingNode, key, binder);
+                }
             }
         }
 
         return steps;
+    }
+
+    /// <summary>
+    /// A step's options together, once they bound cleanly: a given option its other options do not read is a warning
+    /// (CMP1010), and each problem of the combination (<see cref="ICheckedOptions"/>) is reported at its option's key.
+    /// </summary>
+    private static void CheckOptions(string step, PassOptions options, YamlMappingNode? map, YamlNode stepKey, OptionBinder binder)
+    {
+        var keys = map?.Children.ToDictionary(p => ((YamlScalarNode)p.Key).Value ?? "", p => p.Key, StringComparer.Ordinal) ?? [];
+        var given = OptionBinder.Options(options.GetType()).Where(p => keys.ContainsKey(OptionNames.SnakeCase(p.Name))).Select(p => p.Name);
+        foreach (var (option, reason) in OptionChecks.Ignored(options, given))
+        {
+            binder.Warn(ErrorCodes.RecipeOptionIgnored, $"step '{step}': {reason}", keys[option]);
+        }
+
+        if (options is not ICheckedOptions checkedOptions)
+        {
+            return;
+        }
+
+        foreach (var problem in checkedOptions.Problems())
+        {
+            var node = keys.GetValueOrDefault(problem.Option.Split('.')[0]) ?? stepKey;
+            if (problem.Severity == DiagnosticSeverity.Error)
+            {
+                binder.Add(problem.Code, $"step '{step}': {problem.Message}", node);
+            }
+            else
+            {
+                binder.Warn(problem.Code, $"step '{step}': {problem.Message}", node);
+            }
+        }
     }
 
     /// <summary>evaluate.data, and every option marked as naming a data set, must name a defined data set.</summary>

@@ -1,6 +1,6 @@
-using Compression.Core.Recipes.Search;
-using Compression.Core.Recipes;
 using Compression.Core.Pipeline;
+using Compression.Core.Recipes;
+using Compression.Core.Recipes.Search;
 
 namespace Compression.Core.Search;
 

@@ -10,8 +10,8 @@ using Compression.Core.Layers;
 using Compression.Core.Onnx;
 using Compression.Core.Options;
 using Compression.Core.Pipeline;
-using Compression.Core.Recipes.Search;
 using Compression.Core.Recipes;
+using Compression.Core.Recipes.Search;
 using Compression.Core.Reports;
 using Compression.Core.Search.Samplers;
 

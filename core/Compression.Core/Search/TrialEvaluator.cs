@@ -7,8 +7,8 @@ using Compression.Core.Evaluation;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Inspection;
 using Compression.Core.Pipeline;
-using Compression.Core.Recipes.Search;
 using Compression.Core.Recipes;
+using Compression.Core.Recipes.Search;
 
 namespace Compression.Core.Search;
 

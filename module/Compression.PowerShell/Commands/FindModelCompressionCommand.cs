@@ -1,7 +1,7 @@
 using System.Management.Automation;
 using Compression.Core.Diagnostics;
-using Compression.Core.Recipes.Search;
 using Compression.Core.Recipes;
+using Compression.Core.Recipes.Search;
 using Compression.Core.Search;
 
 namespace Compression.PowerShell.Commands;

@@ -30,7 +30,7 @@ public abstract class RecipeCmdlet : ModelCmdlet
         var recipePath = ResolveOtherPath(Recipe);
         try
         {
-            LoadedRecipe = RecipeParser.Load(recipePath);
+            LoadedRecipe = RecipeParser.Load(recipePath, new CmdletLog(this));
         }
         catch (CompressionException e)
         {

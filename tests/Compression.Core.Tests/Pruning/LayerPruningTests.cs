@@ -1,7 +1,7 @@
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
-using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx;
+using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Tensors;
 using Compression.Core.Passes;
 using Compression.Core.Passes.Graph;

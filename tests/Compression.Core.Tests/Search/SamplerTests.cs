@@ -1,6 +1,6 @@
 using System.Globalization;
-using Compression.Core.Recipes.Search;
 using Compression.Core.Recipes;
+using Compression.Core.Recipes.Search;
 using Compression.Core.Search;
 using Compression.Core.Search.Samplers;
 

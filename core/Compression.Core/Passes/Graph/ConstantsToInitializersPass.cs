@@ -1,5 +1,5 @@
-using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx;
+using Compression.Core.Onnx.Graphs;
 
 namespace Compression.Core.Passes.Graph;
 

@@ -1,5 +1,5 @@
-using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx;
+using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;
 
 namespace Compression.Core.Passes.Graph;

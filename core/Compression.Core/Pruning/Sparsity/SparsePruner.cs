@@ -3,8 +3,8 @@ using System.Globalization;
 using Compression.Core.Calibration;
 using Compression.Core.Diagnostics;
 using Compression.Core.Layers;
-using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx;
+using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Tensors;
 using Compression.Core.Options;
 using Compression.Core.Passes;
@@ -142,12 +142,9 @@ internal sealed class SparsePruner : IPruner
     /// </summary>
     public static IReadOnlyList<string> Plan(OnnxModel model, PruneOptions options)
     {
+        OptionChecks.ThrowIfInvalid(options, model.Path);
         options = options.WithConcreteDefaults();
         var pattern = options.Method == PruningMethod.NM ? NmPattern.Parse(options.Pattern) : null;
-        foreach (var (key, layer) in options.Layers)
-        {
-            ValidateLayer(key, layer, pattern);
-        }
 
         var log = new CollectingLog();
         var targets = PruneTargets.Find(PruneTargets.Prepare(model, new PassContext(log)), options.Exclude, log);
@@ -250,91 +247,17 @@ internal sealed class SparsePruner : IPruner
 
     private static string Percent(double fraction) => fraction.ToString("P1", CultureInfo.InvariantCulture);
 
-    /// <summary>Checks the options before anything is read; the N:M pattern when the method is N:M.</summary>
+    /// <summary>The N:M pattern when the method is N:M (the options are checked by <see cref="PruneOptions.Problems"/>), after the data set is.</summary>
     private static NmPattern? Validate(PruneOptions options, PassContext context)
     {
-        if (!(options.Sparsity >= 0 && options.Sparsity < 1))
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneSparsity,
-                $"The sparsity must be in [0, 1): the fraction of weights removed; got {options.Sparsity.ToString(CultureInfo.InvariantCulture)}."));
-        }
-
-        var pattern = options.Method == PruningMethod.NM ? NmPattern.Parse(options.Pattern) : null;
-        if (options.Criterion is ImportanceCriterion.Fpgm or ImportanceCriterion.Apoz)
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCriterion,
-                $"The criterion '{OptionNames.EnumName(options.Criterion)}' scores whole channels; {(pattern is null ? "unstructured" : "N:M")} pruning scores single weights: use l1, l2, activation or output_error."));
-        }
-
-        foreach (var (key, layer) in options.Layers)
-        {
-            ValidateLayer(key, layer, pattern);
-        }
-
-        if (options.MinRatio > options.LayerCeiling)
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneOptionConflict,
-                $"min_ratio ({options.MinRatio.ToString(CultureInfo.InvariantCulture)}) is above max_ratio ({options.LayerCeiling.ToString(CultureInfo.InvariantCulture)})."));
-        }
-
-        if (pattern is not null && options.Scope == PruningScope.Global)
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneOptionConflict,
-                $"scope: global does not apply to the N:M method: the pattern {pattern} fixes every layer's sparsity at {pattern.Sparsity:P0}."));
-        }
-
-        if (pattern is null && options.Scope == PruningScope.Global && (options.Sparsity < options.MinRatio || options.Sparsity > options.LayerCeiling))
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneOptionConflict,
-                $"The global sparsity {options.Sparsity.ToString(CultureInfo.InvariantCulture)} cannot be reached with every layer between min_ratio {options.MinRatio.ToString(CultureInfo.InvariantCulture)} and max_ratio {options.LayerCeiling.ToString(CultureInfo.InvariantCulture)}."));
-        }
-
-        if (options.Calibration is null && options.Criterion is ImportanceCriterion.Activation or ImportanceCriterion.OutputError)
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationMissing,
-                $"The criterion '{OptionNames.EnumName(options.Criterion)}' is measured on calibration data: set calibration.data (recipe) or -CalibrationData (cmdlet), or use l1."));
-        }
-
+        OptionChecks.ThrowIfInvalid(options);
         if (options.Calibration is { } calibration && !context.DataSets.ContainsKey(calibration.Data))
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationMissing,
                 $"Pruning calibrates on the data set '{calibration.Data}', which the recipe does not define."));
         }
 
-        return pattern;
-    }
-
-    /// <summary>A <c>layers</c> entry: its sparsity in [0, 1) (N:M: 0 or the pattern's), and no structured-only key.</summary>
-    private static void ValidateLayer(string key, LayerPruneSpec? layer, NmPattern? pattern)
-    {
-        if (layer is null)
-        {
-            return;
-        }
-
-        var structuredKey = layer.Heads is not null ? "heads" : layer.Neurons is not null ? "neurons" : layer.Channels is not null ? "channels" : null;
-        if (structuredKey is not null)
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneOptionConflict,
-                $"layers.{key}.{structuredKey} applies to method: structured; method is {(pattern is null ? "unstructured" : "nm")}. Give the layer a sparsity instead."));
-        }
-
-        if (layer.Sparsity is not { } sparsity)
-        {
-            return;
-        }
-
-        if (!(sparsity >= 0 && sparsity < 1))
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneSparsity,
-                $"layers.{key}.sparsity must be in [0, 1): the fraction of the layer's weights removed; got {sparsity.ToString(CultureInfo.InvariantCulture)}."));
-        }
-
-        if (pattern is not null && sparsity != 0 && Math.Abs(sparsity - pattern.Sparsity) > 1e-9)
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneOptionConflict,
-                $"layers.{key}.sparsity is {sparsity.ToString(CultureInfo.InvariantCulture)}, but the N:M pattern {pattern} fixes every pruned layer's sparsity at {pattern.Sparsity.ToString(CultureInfo.InvariantCulture)}: give 0 to leave the layer dense, or leave sparsity out."));
-        }
+        return options.Method == PruningMethod.NM ? NmPattern.Parse(options.Pattern) : null;
     }
 
     private static bool FitsPattern(PruneTarget target, NmPattern pattern, ICompressionLog log)

@@ -5,6 +5,7 @@ using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
+using Compression.Core.Options;
 using Compression.Core.Passes;
 using Compression.Core.Passes.Graph;
 
@@ -272,15 +273,9 @@ public sealed class StructuredPruner : IPruner
 
     private static PruneCalibrationSpec? CheckCalibration(PruneOptions options, PassContext context)
     {
-        var needsData = options.Criterion is ImportanceCriterion.Activation or ImportanceCriterion.Apoz or ImportanceCriterion.OutputError;
+        OptionChecks.ThrowIfInvalid(options); // a criterion measured on calibration data without it, among others
         if (options.Calibration is null)
         {
-            if (needsData)
-            {
-                throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneCalibrationMissing,
-                    $"The criterion {CriterionName(options.Criterion)} scores channels on calibration data: set calibration.data to a data set of the recipe."));
-            }
-
             return null;
         }
 

@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using Compression.Core.Diagnostics;
 using Compression.Core.Layers;
-using Compression.Core.Onnx.Inspection;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
+using Compression.Core.Onnx.Inspection;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
 using Compression.Core.Passes;

@@ -1,10 +1,10 @@
 using Compression.Core.Diagnostics;
 using Compression.Core.Layers;
+using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Inspection;
-using Compression.Core.Onnx;
-using Compression.Core.Passes.Graph;
 using Compression.Core.Passes;
+using Compression.Core.Passes.Graph;
 
 namespace Compression.Core.Quantization.Fallback;
 

@@ -1,7 +1,7 @@
 using Compression.Core.Diagnostics;
 using Compression.Core.Layers;
-using Compression.Core.Onnx.Inspection;
 using Compression.Core.Onnx;
+using Compression.Core.Onnx.Inspection;
 using Compression.Core.Onnx.Tensors;
 using Compression.Core.Passes;
 

@@ -1,5 +1,5 @@
-using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx;
+using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
 using Compression.Core.Passes.Graph;

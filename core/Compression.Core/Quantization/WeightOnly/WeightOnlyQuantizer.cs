@@ -2,11 +2,12 @@ using System.Diagnostics;
 using Compression.Core.Calibration;
 using Compression.Core.Diagnostics;
 using Compression.Core.Layers;
-using Compression.Core.Onnx.Inspection;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
+using Compression.Core.Onnx.Inspection;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
+using Compression.Core.Options;
 using Compression.Core.Passes;
 using Compression.Core.Passes.Graph;
 using Compression.Core.Quantization.Recurrent;
@@ -225,41 +226,14 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         return hessianCache;
     }
 
-    /// <summary>Checks the options before anything is read or written.</summary>
+    /// <summary>The data set GPTQ calibrates on must exist (the options themselves are checked by <see cref="QuantizeOptions.Problems"/>).</summary>
     private static void Validate(QuantizeOptions options, PassContext context)
     {
-        ValidateLayout(options.Bits, options.BlockSize, "");
-        ValidateLayout(options.OutputLayerBits, options.BlockSize, " (output_layer_bits)");
-        foreach (var (pattern, layer) in options.Layers)
-        {
-            ValidateLayout(layer?.Bits ?? options.Bits, layer?.BlockSize ?? options.BlockSize, $" (layers '{pattern}')");
-        }
-
-        if (options.Algorithm == WeightOnlyAlgorithm.Gptq && options.Calibration is null)
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataMissing,
-                "GPTQ needs calibration data: set calibration.data to a data set of the recipe."));
-        }
-
+        OptionChecks.ThrowIfInvalid(options);
         if (options.Algorithm == WeightOnlyAlgorithm.Gptq && !context.DataSets.ContainsKey(options.Calibration!.Data))
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.CalibrationDataMissing,
                 $"GPTQ calibrates on the data set '{options.Calibration.Data}', which the recipe does not define."));
-        }
-    }
-
-    private static void ValidateLayout(int bits, int blockSize, string where)
-    {
-        if (bits is not (4 or 8))
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.QuantizationBits,
-                $"Weight-only quantization takes 4 or 8 bits; got {bits}{where}."));
-        }
-
-        if (blockSize is < 16 or > 256 || (blockSize & (blockSize - 1)) != 0)
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.QuantizationBlockSize,
-                $"The weight-only block size must be a power of two from 16 to 256; got {blockSize}{where}."));
         }
     }
 

@@ -1,6 +1,6 @@
 using Compression.Core.Diagnostics;
-using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx;
+using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
 using Compression.Core.Pruning;
