@@ -1,4 +1,3 @@
-using Compression.Core.Diagnostics;
 using Compression.Core.Recipes;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
@@ -17,7 +16,7 @@ public sealed class GetCompressionInputs : CompressionTask
     [Output]
     public ITaskItem[] Outputs { get; set; } = [];
 
-    public override bool Execute()
+    private protected override void Run()
     {
         var inputs = new SortedSet<string>(StringComparer.Ordinal);
         var outputs = new List<ITaskItem>();
@@ -40,14 +39,13 @@ public sealed class GetCompressionInputs : CompressionTask
                     inputs.Add(path);
                 }
             }
-            catch (CompressionException)
+            catch (Exception e) when (IsReportable(e))
             {
-                // CompressModel reports it with the line and column; here it only means the target must run.
+                // CompressModel reports it (with the line and column for a recipe error); here it only means the target must run.
             }
         }
 
         Inputs = [.. inputs.Select(i => new TaskItem(i))];
         Outputs = [.. outputs];
-        return true;
     }
 }

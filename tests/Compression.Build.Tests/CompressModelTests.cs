@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 
@@ -127,6 +128,37 @@ public sealed class CompressModelTests : IDisposable
         Assert.True(again.Execute());
         Assert.Contains("(2 from the journal)", Assert.Single(againEngine.Messages, m => m.Importance == MessageImportance.Normal).Message, StringComparison.Ordinal);
         Assert.True(File.Exists(output));
+    }
+
+    [SkippableFact]
+    public void An_exception_the_engine_does_not_expect_is_one_CMP5010_error_on_the_model_the_stack_only_at_detailed_verbosity()
+    {
+        CopyMnist();
+        Write("models/recipe.yaml", "steps: []\n");
+        // A file where the report folder should be: moving the report there fails with an IOException, after the model was written.
+        Write("reports", "not a folder");
+        var (task, engine) = Task(Item("models/mnist-8.onnx", "models/recipe.yaml"));
+        task.ReportDirectory = Path.Combine(project, "reports");
+
+        Assert.False(task.Execute());
+        var error = Assert.Single(engine.Errors);
+        Assert.Equal("CMP5010", error.Code);
+        Assert.Equal(Path.Combine(project, "models", "mnist-8.onnx"), error.File);
+        // One line: the exception's type and message (naming the folder), and where to look; no stack.
+        Assert.Matches($@"^IOException: [^\r\n]*{Regex.Escape(Path.Combine(project, "reports"))}[^\r\n]* \(Compression did not expect this: -v:detailed shows the stack; see CMP5010 in docs/errors\.md\)$", error.Message);
+        var stack = Assert.Single(engine.Messages, m => m.Message!.Contains("   at ", StringComparison.Ordinal));
+        Assert.Equal(MessageImportance.Low, stack.Importance);
+        Assert.Contains("at Compression.Build.CompressModel.MoveReport", stack.Message, StringComparison.Ordinal);
+
+        // The model written before the failure stays, dated back so the next build compresses it again.
+        var output = Path.Combine(project, "obj", "compressed", "models", "mnist-8.onnx");
+        Assert.True(File.Exists(output));
+        File.Delete(Path.Combine(project, "reports"));
+        var (again, againEngine) = Task(Item("models/mnist-8.onnx", "models/recipe.yaml"));
+        again.ReportDirectory = Path.Combine(project, "reports");
+        Assert.True(again.Execute(), string.Join("\n", againEngine.ErrorLines));
+        Assert.DoesNotContain(againEngine.Messages, m => m.Message == "models/mnist-8.onnx: up to date");
+        Assert.True(File.Exists(Path.Combine(project, "reports", "mnist-8.onnx.report.json")));
     }
 
     private (CompressModel Task, FakeBuildEngine Engine) Task(params ITaskItem[] models)
