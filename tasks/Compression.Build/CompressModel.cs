@@ -88,7 +88,7 @@ public sealed class CompressModel : CompressionTask
             }
 
             var recipe = RecipeParser.Load(job.Recipe);
-            if (IsUpToDate(job, recipe))
+            if (IsUpToDate(job))
             {
                 return new Outcome([], [$"{job.Relative}: up to date"], null);
             }
@@ -127,16 +127,19 @@ public sealed class CompressModel : CompressionTask
         }
     }
 
-    /// <summary>Up to date when the output is newer than the model, the recipe, every data file and this task's assembly.</summary>
-    private static bool IsUpToDate(CompressionJob job, Recipe recipe)
+    /// <summary>
+    /// Up to date when the output is newer than the model, the recipe, the files they refer to (external data, data
+    /// sets) and this task's assembly; not when those cannot be listed, so the run reports why.
+    /// </summary>
+    private static bool IsUpToDate(CompressionJob job)
     {
-        if (!File.Exists(job.Output))
+        if (!File.Exists(job.Output) || job.ReferencedFiles() is not { } referenced)
         {
             return false;
         }
 
         var built = File.GetLastWriteTimeUtc(job.Output);
-        var inputs = new[] { job.Model, job.Recipe, typeof(CompressModel).Assembly.Location }.Concat(recipe.DataFiles().Select(f => f.Path));
+        var inputs = new[] { job.Model, job.Recipe, typeof(CompressModel).Assembly.Location }.Concat(referenced);
         return inputs.All(input => File.GetLastWriteTimeUtc(input) <= built);
     }
 
