@@ -31,12 +31,12 @@ public sealed class CompressModel : CompressionTask
     [Output]
     public ITaskItem[] CompressedModels { get; set; } = [];
 
-    public override bool Execute()
+    private protected override void Run()
     {
         var jobs = Jobs().ToList();
         var outcomes = new ConcurrentDictionary<int, Outcome>();
         var parallelism = MaxParallelism > 0 ? MaxParallelism : Environment.ProcessorCount;
-        Parallel.For(0, jobs.Count, new ParallelOptions { MaxDegreeOfParallelism = parallelism }, i => outcomes[i] = Run(jobs[i]));
+        Parallel.For(0, jobs.Count, new ParallelOptions { MaxDegreeOfParallelism = parallelism }, i => outcomes[i] = Compress(jobs[i]));
 
         var compressed = new List<ITaskItem>();
         for (var i = 0; i < jobs.Count; i++)
@@ -50,7 +50,7 @@ public sealed class CompressModel : CompressionTask
 
             foreach (var diagnostic in outcome.Diagnostics)
             {
-                LogDiagnostic(diagnostic, job);
+                LogDiagnostic(diagnostic, job.Model);
             }
 
             if (outcome.Summary is not null)
@@ -60,6 +60,13 @@ public sealed class CompressModel : CompressionTask
 
             if (File.Exists(job.Output))
             {
+                if (job.Problem is null && outcome.Diagnostics.Any(d => d.Severity == DiagnosticSeverity.Error))
+                {
+                    // Kept, as the error may have come after it was written (from the report), but dated back: the next
+                    // build compresses the model again instead of finding it up to date and passing.
+                    File.SetLastWriteTimeUtc(job.Output, DateTime.UnixEpoch);
+                }
+
                 var item = new TaskItem(job.Output);
                 item.SetMetadata("TargetPath", job.TargetPath);
                 item.SetMetadata("Report", job.Output + ".report.json");
@@ -69,10 +76,9 @@ public sealed class CompressModel : CompressionTask
         }
 
         CompressedModels = [.. compressed];
-        return !Log.HasLoggedErrors;
     }
 
-    private Outcome Run(CompressionJob job)
+    private Outcome Compress(CompressionJob job)
     {
         var log = new BufferedLog();
         try
@@ -83,7 +89,7 @@ public sealed class CompressModel : CompressionTask
             }
 
             var recipe = RecipeParser.Load(job.Recipe, log);
-            if (IsUpToDate(job, recipe))
+            if (IsUpToDate(job))
             {
                 return new Outcome([], [$"{job.Relative}: up to date"], null);
             }
@@ -115,26 +121,26 @@ public sealed class CompressModel : CompressionTask
             });
             return new Outcome([.. log.Diagnostics, .. gateDiagnostics], log.Lines, Summarize(job, result, searched));
         }
-        catch (CompressionException e)
+        catch (Exception e) when (IsReportable(e))
         {
-            return new Outcome([.. log.Diagnostics, .. e.Diagnostics], log.Lines, null);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return new Outcome([Diagnostic.Error(ErrorCodes.WriteFailed, e.Message, job.Model)], log.Lines, null);
+            var (diagnostics, stack) = Diagnose(e, job.Model);
+            return new Outcome([.. log.Diagnostics, .. diagnostics], stack is null ? log.Lines : [.. log.Lines, stack], null);
         }
     }
 
-    /// <summary>Up to date when the output is newer than the model, the recipe, every data file and this task's assembly.</summary>
-    private static bool IsUpToDate(CompressionJob job, Recipe recipe)
+    /// <summary>
+    /// Up to date when the output is newer than the model, the recipe, the files they refer to (external data, data
+    /// sets) and this task's assembly; not when those cannot be listed, so the run reports why.
+    /// </summary>
+    private static bool IsUpToDate(CompressionJob job)
     {
-        if (!File.Exists(job.Output))
+        if (!File.Exists(job.Output) || job.ReferencedFiles() is not { } referenced)
         {
             return false;
         }
 
         var built = File.GetLastWriteTimeUtc(job.Output);
-        var inputs = new[] { job.Model, job.Recipe, typeof(CompressModel).Assembly.Location }.Concat(recipe.DataFiles().Select(f => f.Path));
+        var inputs = new[] { job.Model, job.Recipe, typeof(CompressModel).Assembly.Location }.Concat(referenced);
         return inputs.All(input => File.GetLastWriteTimeUtc(input) <= built);
     }
 
@@ -181,24 +187,6 @@ public sealed class CompressModel : CompressionTask
         >= 1 << 10 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1024.0:0.0} KB"),
         _ => $"{bytes} B",
     };
-
-    /// <summary>A diagnostic as an MSBuild error or warning with its code and, for recipes, the line and column.</summary>
-    private void LogDiagnostic(Diagnostic diagnostic, CompressionJob job)
-    {
-        var file = diagnostic.File ?? job.Model;
-        if (diagnostic.Severity == DiagnosticSeverity.Error)
-        {
-            Log.LogError(null, diagnostic.Code, null, file, diagnostic.Line ?? 0, diagnostic.Column ?? 0, 0, 0, diagnostic.Message);
-        }
-        else if (diagnostic.Severity == DiagnosticSeverity.Warning)
-        {
-            Log.LogWarning(null, diagnostic.Code, null, file, diagnostic.Line ?? 0, diagnostic.Column ?? 0, 0, 0, diagnostic.Message);
-        }
-        else
-        {
-            Log.LogMessage(MessageImportance.Low, diagnostic.ToString());
-        }
-    }
 
     private sealed record Outcome(IReadOnlyList<Diagnostic> Diagnostics, IReadOnlyList<string> Verbose, string? Summary);
 

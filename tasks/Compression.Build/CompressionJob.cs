@@ -1,4 +1,6 @@
 using Compression.Core.Diagnostics;
+using Compression.Core.Onnx;
+using Compression.Core.Recipes;
 using Microsoft.Build.Framework;
 
 namespace Compression.Build;
@@ -34,4 +36,27 @@ internal sealed record CompressionJob(string Model, string Recipe, string Output
 
         return new CompressionJob(model, recipe.Length == 0 ? "" : Path.GetFullPath(Path.Combine(projectDirectory, recipe)), output, targetPath, relative, problem);
     };
+
+    /// <summary>
+    /// The files compressing the model reads besides the model and the recipe: the model's external data files (the
+    /// loader reads no tensor, and refuses a location outside the model's folder) and the files the recipe's data sets
+    /// name. Null when the model or the recipe cannot be read: what they refer to is then unknown, and compressing
+    /// the model reports why.
+    /// </summary>
+    public IReadOnlyList<string>? ReferencedFiles()
+    {
+        try
+        {
+            var model = ModelLoader.Load(Model, LoadOptions.MetadataOnly);
+            return
+            [
+                .. model.ExternalDataFiles.Select(location => Path.GetFullPath(Path.Combine(model.Directory!, location))),
+                .. RecipeParser.Load(Recipe).DataFiles().Select(file => file.Path),
+            ];
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return null;
+        }
+    }
 }

@@ -1,5 +1,3 @@
-using Compression.Core.Diagnostics;
-using Compression.Core.Recipes;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 
@@ -7,7 +5,8 @@ namespace Compression.Build;
 
 /// <summary>
 /// Lists what the compression target depends on and produces, so MSBuild skips it when nothing changed: the models,
-/// their recipes, every data file the recipes name, and the output paths. Recipe errors are left to CompressModel.
+/// their external data files, their recipes, every data file the recipes name, and the output paths. A model or recipe
+/// that cannot be read adds only itself; CompressModel reports why.
 /// </summary>
 public sealed class GetCompressionInputs : CompressionTask
 {
@@ -17,7 +16,7 @@ public sealed class GetCompressionInputs : CompressionTask
     [Output]
     public ITaskItem[] Outputs { get; set; } = [];
 
-    public override bool Execute()
+    private protected override void Run()
     {
         var inputs = new SortedSet<string>(StringComparer.Ordinal);
         var outputs = new List<ITaskItem>();
@@ -33,21 +32,10 @@ public sealed class GetCompressionInputs : CompressionTask
             }
 
             inputs.Add(job.Recipe);
-            try
-            {
-                foreach (var (_, _, path) in RecipeParser.Load(job.Recipe).DataFiles())
-                {
-                    inputs.Add(path);
-                }
-            }
-            catch (CompressionException)
-            {
-                // CompressModel reports it with the line and column; here it only means the target must run.
-            }
+            inputs.UnionWith(job.ReferencedFiles() ?? []);
         }
 
         Inputs = [.. inputs.Select(i => new TaskItem(i))];
         Outputs = [.. outputs];
-        return true;
     }
 }

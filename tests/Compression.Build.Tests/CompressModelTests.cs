@@ -1,3 +1,5 @@
+using System.Text.RegularExpressions;
+using Compression.Core.Onnx;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 
@@ -129,6 +131,70 @@ public sealed class CompressModelTests : IDisposable
         Assert.True(File.Exists(output));
     }
 
+    [SkippableFact]
+    public void An_exception_the_engine_does_not_expect_is_one_CMP5010_error_on_the_model_the_stack_only_at_detailed_verbosity()
+    {
+        CopyMnist();
+        Write("models/recipe.yaml", "steps: []\n");
+        // A file where the report folder should be: moving the report there fails with an IOException, after the model was written.
+        Write("reports", "not a folder");
+        var (task, engine) = Task(Item("models/mnist-8.onnx", "models/recipe.yaml"));
+        task.ReportDirectory = Path.Combine(project, "reports");
+
+        Assert.False(task.Execute());
+        var error = Assert.Single(engine.Errors);
+        Assert.Equal("CMP5010", error.Code);
+        Assert.Equal(Path.Combine(project, "models", "mnist-8.onnx"), error.File);
+        // One line: the exception's type and message (naming the folder), and where to look; no stack.
+        Assert.Matches($@"^IOException: [^\r\n]*{Regex.Escape(Path.Combine(project, "reports"))}[^\r\n]* \(Compression did not expect this: -v:detailed shows the stack; see CMP5010 in docs/errors\.md\)$", error.Message);
+        var stack = Assert.Single(engine.Messages, m => m.Message!.Contains("   at ", StringComparison.Ordinal));
+        Assert.Equal(MessageImportance.Low, stack.Importance);
+        Assert.Contains("at Compression.Build.CompressModel.MoveReport", stack.Message, StringComparison.Ordinal);
+
+        // The model written before the failure stays, dated back so the next build compresses it again.
+        var output = Path.Combine(project, "obj", "compressed", "models", "mnist-8.onnx");
+        Assert.True(File.Exists(output));
+        File.Delete(Path.Combine(project, "reports"));
+        var (again, againEngine) = Task(Item("models/mnist-8.onnx", "models/recipe.yaml"));
+        again.ReportDirectory = Path.Combine(project, "reports");
+        Assert.True(again.Execute(), string.Join("\n", againEngine.ErrorLines));
+        Assert.DoesNotContain(againEngine.Messages, m => m.Message == "models/mnist-8.onnx: up to date");
+        Assert.True(File.Exists(Path.Combine(project, "reports", "mnist-8.onnx.report.json")));
+    }
+
+    [SkippableFact]
+    public void A_models_external_data_files_are_inputs_read_without_their_tensors()
+    {
+        WriteMnistWithExternalData();
+        Write("models/recipe.yaml", "steps: []\n");
+        var data = Path.Combine(project, "models", "mnist-8.onnx.data");
+
+        var inputs = new GetCompressionInputs { BuildEngine = new FakeBuildEngine(), Models = [Item("models/mnist-8.onnx", "models/recipe.yaml")], ProjectDirectory = project, OutputDirectory = Path.Combine(project, "obj", "compressed") };
+        Assert.True(inputs.Execute());
+        Assert.Equal([Path.Combine(project, "models", "mnist-8.onnx"), data, Path.Combine(project, "models", "recipe.yaml")], inputs.Inputs.Select(i => i.ItemSpec));
+
+        var (task, engine) = Task(Item("models/mnist-8.onnx", "models/recipe.yaml"));
+        Assert.True(task.Execute(), string.Join("\n", engine.ErrorLines));
+        var (unchanged, unchangedEngine) = Task(Item("models/mnist-8.onnx", "models/recipe.yaml"));
+        Assert.True(unchanged.Execute());
+        Assert.Contains(unchangedEngine.Messages, m => m.Message == "models/mnist-8.onnx: up to date");
+
+        // The task skips what is up to date on its own too (the target runs when any model changed).
+        File.SetLastWriteTimeUtc(data, DateTime.UtcNow.AddSeconds(5));
+        var (touched, touchedEngine) = Task(Item("models/mnist-8.onnx", "models/recipe.yaml"));
+        Assert.True(touched.Execute());
+        Assert.DoesNotContain(touchedEngine.Messages, m => m.Message == "models/mnist-8.onnx: up to date");
+        Assert.Matches(@"^Compression: models/mnist-8\.onnx: ", Assert.Single(touchedEngine.Messages, m => m.Importance == MessageImportance.Normal).Message);
+
+        // Deleted: the inputs are what can still be listed, and the task says what is missing.
+        File.Delete(data);
+        Assert.True(inputs.Execute());
+        Assert.DoesNotContain(data, inputs.Inputs.Select(i => i.ItemSpec));
+        var (missing, missingEngine) = Task(Item("models/mnist-8.onnx", "models/recipe.yaml"));
+        Assert.False(missing.Execute());
+        Assert.Equal("CMP2006", Assert.Single(missingEngine.Errors).Code);
+    }
+
     private (CompressModel Task, FakeBuildEngine Engine) Task(params ITaskItem[] models)
     {
         var engine = new FakeBuildEngine();
@@ -144,10 +210,16 @@ public sealed class CompressModelTests : IDisposable
 
     private void Write(string relative, string text) => File.WriteAllText(Path.Combine(project, relative), text);
 
-    private void CopyMnist()
+    private void CopyMnist() => File.Copy(Mnist(), Path.Combine(project, "models", "mnist-8.onnx"));
+
+    /// <summary>models/mnist-8.onnx with its weights in models/mnist-8.onnx.data.</summary>
+    private void WriteMnistWithExternalData() =>
+        ModelWriter.Save(ModelLoader.Load(Mnist()), Path.Combine(project, "models", "mnist-8.onnx"), new SaveOptions { ExternalData = ExternalDataMode.Always });
+
+    private static string Mnist()
     {
         var mnist = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../../shared/assets/mnist/mnist-8.onnx"));
         Skip.IfNot(File.Exists(mnist), $"mnist-8 is not available here ({mnist}).");
-        File.Copy(mnist, Path.Combine(project, "models", "mnist-8.onnx"));
+        return mnist;
     }
 }

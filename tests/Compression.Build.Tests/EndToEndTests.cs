@@ -1,3 +1,5 @@
+using Compression.Core.Onnx;
+
 namespace Compression.Build.Tests;
 
 /// <summary>Consumer projects built with the packed task from a local feed, in temp folders.</summary>
@@ -82,6 +84,32 @@ public sealed class EndToEndTests(PackageFixture package) : IClassFixture<Packag
         var (lenientExit, lenient) = PackageFixture.Dotnet(project, "build", "--packages", package.Packages, "-v:n", "-p:CompressionFailOnGate=false");
         Assert.Equal(0, lenientExit);
         Assert.Contains("warning CMP4001", lenient);
+    }
+
+    [SkippableFact]
+    public void A_models_external_data_file_is_an_input_of_the_incremental_build()
+    {
+        Consumer(("models/external.onnx", "models/recipe.yaml"));
+        var data = Path.Combine(project, "models", "external.onnx.data");
+        ModelWriter.Save(ModelLoader.Load(Path.Combine(project, "models", "mnist-8.onnx")), Path.Combine(project, "models", "external.onnx"),
+            new SaveOptions { ExternalData = ExternalDataMode.Always });
+        Assert.True(File.Exists(data));
+        Write("models/recipe.yaml", "steps: []\n");
+
+        Assert.Contains("Compression: models/external.onnx:", Build("build"));
+        var noOp = Build("build");
+        Assert.Contains("Skipping target \"CompressModels\" because all output files are up-to-date", noOp);
+        Assert.DoesNotContain("Compression: models/external.onnx:", noOp);
+
+        File.SetLastWriteTimeUtc(data, DateTime.UtcNow.AddSeconds(2));
+        Assert.Contains("Compression: models/external.onnx:", Build("build"));
+        Assert.Contains("Skipping target \"CompressModels\" because all output files are up-to-date", Build("build"));
+
+        // Deleted, the file is no longer listed, so no listed file is newer: the changed list makes the build run and fail.
+        File.Delete(data);
+        var (exitCode, output) = PackageFixture.Dotnet(project, "build", "--packages", package.Packages, "-v:n");
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("error CMP2006", output);
     }
 
     private void Consumer(params (string Model, string Recipe)[] items)

@@ -67,6 +67,20 @@ output: "{name}.rt.onnx"
         Test-Path (Join-Path $Folder 'mnist-8.rt.onnx') | Should -BeFalse
     }
 
+    It 'makes an exception the engine did not expect one CMP5010 error on the model, the stack only in -Verbose, and keeps the model it wrote' {
+        Set-Content $Recipe "steps: []`noutput: `"{name}.rt.onnx`""
+        # A folder where the report goes: writing the report fails with an IOException after the model was written.
+        New-Item -ItemType Directory (Join-Path $Folder 'mnist-8.rt.onnx.report.json') | Out-Null
+        $verbose = Invoke-ModelCompression -Path $Model -Recipe $Recipe -Verbose -ErrorVariable failures -ErrorAction SilentlyContinue 4>&1
+        $failures.Count | Should -Be 1
+        $failures[0].FullyQualifiedErrorId | Should -BeLike 'CMP5010,*'
+        $failures[0].TargetObject | Should -Be $Model
+        # One line: the model, the exception's type and message (naming the report), and where to look; no stack.
+        $failures[0].Exception.Message | Should -Match "^$([regex]::Escape($Model)): (IO|UnauthorizedAccess)Exception: [^\r\n]*mnist-8\.rt\.onnx\.report\.json[^\r\n]* \(Compression did not expect this: -Verbose shows the stack; see CMP5010 in docs/errors\.md\)$"
+        ($verbose | Where-Object { $_ -is [Management.Automation.VerboseRecord] }).Message -join "`n" | Should -Match 'at Compression\.Core\.Reports\.ReportWriter\.Write'
+        Test-Path (Join-Path $Folder 'mnist-8.rt.onnx') | Should -BeTrue
+    }
+
     It 'stops on a bad recipe with every error, writing nothing' {
         Set-Content $Recipe "version: 2`nevalute: { data: test }`nsteps:`n  - quantise: {}`n"
         { Invoke-ModelCompression -Path $Model -Recipe $Recipe -ErrorAction Stop } | Should -Throw

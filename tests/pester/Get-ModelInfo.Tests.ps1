@@ -71,5 +71,12 @@ Describe 'Get-ModelInfo' {
             $results = (Join-Path $Folder 'empty.onnx'), $Mnist | Get-ModelInfo -ErrorAction SilentlyContinue
             @($results).Count | Should -Be 1
         }
+
+        It 'leaves PowerShell''s own flow alone: Select-Object -First ends the pipeline, -ErrorAction Stop stops it' -Skip:(-not $HasShared) {
+            $first = $Mnist, $Mnist | Get-ModelInfo -ErrorVariable errors | Select-Object -First 1
+            @($first).Count | Should -Be 1
+            $errors.Count | Should -Be 0
+            { (Join-Path $Folder 'empty.onnx'), $Mnist | Get-ModelInfo -ErrorAction Stop } | Should -Throw -ErrorId 'CMP2003,*'
+        }
     }
 }

@@ -35,4 +35,5 @@ public static partial class ErrorCodes
     public const string HostPathNotFound = "CMP5001";
     public const string HostNotFileSystem = "CMP5002";
     public const string HostOutputPathForManyInputs = "CMP5003";
+    public const string HostInternalError = "CMP5010";
 }

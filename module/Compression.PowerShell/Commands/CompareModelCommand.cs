@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
 
 namespace Compression.PowerShell.Commands;
@@ -54,16 +53,7 @@ public sealed class CompareModelCommand : CompressionCmdlet, IDataParameters
     {
         var reference = ResolveOtherPath(Reference);
         var difference = ResolveOtherPath(Difference);
-        try
-        {
-            WriteObject(Evaluator.Evaluate(reference, difference, DataParameters.Open(this, ResolveOtherPath), DataParameters.Options(this), Log, Cancellation));
-        }
-        catch (CompressionException e)
-        {
-            WriteDiagnostics(e, difference);
-        }
-        catch (OperationCanceledException)
-        {
-        }
+        Process(difference, () =>
+            WriteObject(Evaluator.Evaluate(reference, difference, DataParameters.Open(this, ResolveOtherPath), DataParameters.Options(this), Log, Cancellation)));
     }
 }

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using Compression.Core.Diagnostics;
 using Compression.Core.Recipes;
 using Compression.Core.Recipes.Search;
 using Compression.Core.Search;
@@ -34,7 +33,7 @@ public sealed class FindModelCompressionCommand : RecipeCmdlet
         var inputs = ResolveInputPaths(OutputPath ?? JournalPath, OutputPath is null ? "-JournalPath" : "-OutputPath");
         foreach (var input in inputs)
         {
-            try
+            Process(input, () =>
             {
                 var request = new SearchRequest(input, LoadedRecipe)
                 {
@@ -48,21 +47,11 @@ public sealed class FindModelCompressionCommand : RecipeCmdlet
                 var plan = SearchRunner.Plan(request);
                 var action = $"Search {plan} on '{plan.DataSet}' ({string.Join(", ", plan.Objectives)}; {(plan.Constraints.Count == 0 ? "no constraints" : string.Join(", ", plan.Constraints))}), " +
                     $"journal {plan.JournalPath}, and write the chosen model";
-                if (!ShouldProcess(plan.OutputPath, action))
+                if (ShouldProcess(plan.OutputPath, action))
                 {
-                    continue;
+                    WriteObject(SearchRunner.Run(request, Log, Cancellation));
                 }
-
-                WriteObject(SearchRunner.Run(request, Log, Cancellation));
-            }
-            catch (CompressionException e)
-            {
-                WriteDiagnostics(e, input);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+            });
         }
     }
 }

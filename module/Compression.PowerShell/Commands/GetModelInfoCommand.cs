@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using Compression.Core.Diagnostics;
 using Compression.Core.Onnx.Inspection;
 
 namespace Compression.PowerShell.Commands;
@@ -14,14 +13,7 @@ public sealed class GetModelInfoCommand : ModelCmdlet
         foreach (var path in ResolveInputPaths())
         {
             WriteVerbose($"Reading {path}");
-            try
-            {
-                WriteObject(ModelInspector.Inspect(path));
-            }
-            catch (CompressionException e)
-            {
-                WriteDiagnostics(e, path);
-            }
+            Process(path, () => WriteObject(ModelInspector.Inspect(path)));
         }
     }
 }

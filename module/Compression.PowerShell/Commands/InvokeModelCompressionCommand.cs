@@ -14,15 +14,15 @@ public sealed class InvokeModelCompressionCommand : RecipeCmdlet
         var inputs = ResolveInputPaths(OutputPath, "-OutputPath");
         foreach (var input in inputs)
         {
-            var request = new CompressionRequest(input, LoadedRecipe) { OutputPath = OutputPath is null ? null : ResolveOtherPath(OutputPath), Force = Force };
-            try
+            Process(input, () =>
             {
+                var request = new CompressionRequest(input, LoadedRecipe) { OutputPath = OutputPath is null ? null : ResolveOtherPath(OutputPath), Force = Force };
                 var plan = CompressionPipeline.Plan(request);
                 var action = $"Compress {plan.InputPath} with steps [{string.Join(", ", plan.Steps)}]" +
                     (plan.EvaluationData is null ? "" : $", evaluated on '{plan.EvaluationData}'") + ", and write the result";
                 if (!ShouldProcess(plan.OutputPath, action))
                 {
-                    continue;
+                    return;
                 }
 
                 var result = CompressionPipeline.Run(request, Log, Cancellation);
@@ -33,15 +33,7 @@ public sealed class InvokeModelCompressionCommand : RecipeCmdlet
                 }
 
                 WriteObject(result);
-            }
-            catch (CompressionException e)
-            {
-                WriteDiagnostics(e, input);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+            });
         }
     }
 }

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
 
 namespace Compression.PowerShell.Commands;
@@ -45,19 +44,8 @@ public sealed class MeasureModelCommand : ModelCmdlet, IDataParameters
     {
         foreach (var path in ResolveInputPaths())
         {
-            try
-            {
-                var report = Evaluator.Evaluate(path, null, DataParameters.Open(this, ResolveOtherPath), DataParameters.Options(this), Log, Cancellation);
-                WriteObject(report.Reference);
-            }
-            catch (CompressionException e)
-            {
-                WriteDiagnostics(e, path);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+            Process(path, () =>
+                WriteObject(Evaluator.Evaluate(path, null, DataParameters.Open(this, ResolveOtherPath), DataParameters.Options(this), Log, Cancellation).Reference));
         }
     }
 }

@@ -86,8 +86,8 @@ public abstract class ModelCmdlet : CompressionCmdlet
 }
 
 /// <summary>
-/// The base of every cmdlet: the engine's log as the cmdlet's streams, Ctrl+C as cancellation, and engine
-/// diagnostics written as ErrorRecords whose id is the <c>CMP####</c> code.
+/// The base of every cmdlet: the engine's log as the cmdlet's streams, Ctrl+C as cancellation, and the engine's
+/// failures written as ErrorRecords whose id is the <c>CMP####</c> code (CMP5010 for an exception it did not expect).
 /// </summary>
 public abstract class CompressionCmdlet : PSCmdlet
 {
@@ -103,6 +103,40 @@ public abstract class CompressionCmdlet : PSCmdlet
 
     /// <summary>A path the user gave for something other than the models (a recipe, data, an output), resolved.</summary>
     protected string ResolveOtherPath(string path) => SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
+
+    /// <summary>
+    /// Does the work on one model (<paramref name="target"/>). A failure is written as errors about it and the next
+    /// model still runs: a CompressionException as its diagnostics, any other exception as one CMP5010 error (its
+    /// stack in the verbose stream). Ctrl+C stops the pipeline.
+    /// </summary>
+    protected void Process(object target, Action work)
+    {
+        try
+        {
+            work();
+        }
+        catch (Exception e) when (IsEngineFailure(e))
+        {
+            WriteDiagnostics(Diagnose(e, target), target);
+        }
+    }
+
+    /// <summary>
+    /// Prepares what every model needs (the recipe, the step's options); a failure stops the cmdlet with its
+    /// diagnostics, or CMP5010 for an exception the engine did not expect.
+    /// </summary>
+    protected T Prepare<T>(object target, Func<T> work)
+    {
+        try
+        {
+            return work();
+        }
+        catch (Exception e) when (IsEngineFailure(e))
+        {
+            ThrowDiagnostics(Diagnose(e, target), target);
+            throw; // not reached: ThrowDiagnostics ends with ThrowTerminatingError
+        }
+    }
 
     /// <summary>Writes each diagnostic of a failure as a non-terminating error about <paramref name="target"/>.</summary>
     protected void WriteDiagnostics(CompressionException exception, object target)
@@ -131,6 +165,41 @@ public abstract class CompressionCmdlet : PSCmdlet
         ThrowTerminatingError(Record(exception.Diagnostic, exception, target));
     }
 
+    /// <summary>
+    /// Whether an exception is the engine's to report. PowerShell's own pass through untouched: a stopped pipeline,
+    /// <c>-ErrorAction Stop</c>, <c>Select-Object -First</c> ending the pipeline early, a terminating error already
+    /// built, a provider's path error. So does a process out of memory, which has nothing left to report with.
+    /// </summary>
+    private static bool IsEngineFailure(Exception e) =>
+        e is not RuntimeException && e.GetType().Assembly != typeof(PSCmdlet).Assembly && Cause(e) is not OutOfMemoryException;
+
+    /// <summary>
+    /// The failure as diagnostics: the engine's own, or CMP5010 on one line naming the exception's type and message,
+    /// the stack in the verbose stream only (for a bug report). The engine stopping for Ctrl+C stops the pipeline.
+    /// </summary>
+    private CompressionException Diagnose(Exception e, object target)
+    {
+        var cause = Cause(e);
+        if (cause is OperationCanceledException && Cancellation.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+
+        if (cause is CompressionException own)
+        {
+            return own;
+        }
+
+        WriteVerbose($"{ErrorCodes.HostInternalError} on {target}: {e}");
+        var message = $"{cause.GetType().Name}: {string.Join(" ", cause.Message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))} " +
+            "(Compression did not expect this: -Verbose shows the stack; see CMP5010 in docs/errors.md)";
+        return new CompressionException(Diagnostic.Error(ErrorCodes.HostInternalError, message, target as string), e);
+    }
+
+    /// <summary>The exception that happened: parallel loops in the engine wrap theirs in an AggregateException.</summary>
+    private static Exception Cause(Exception e) =>
+        e is AggregateException aggregate && aggregate.Flatten().InnerExceptions is [var first, ..] ? first : e;
+
     private static ErrorRecord Record(Diagnostic diagnostic, Exception exception, object target) =>
         new(new CompressionErrorException(Text(diagnostic), exception), diagnostic.Code, Category(diagnostic.Code), target);
 
@@ -152,6 +221,7 @@ public abstract class CompressionCmdlet : PSCmdlet
         ErrorCodes.ReadFailed => ErrorCategory.ReadError,
         ErrorCodes.WriteFailed => ErrorCategory.WriteError,
         ErrorCodes.OutputExists or ErrorCodes.OutputIsInput => ErrorCategory.ResourceExists,
+        ErrorCodes.HostInternalError => ErrorCategory.NotSpecified,
         _ => ErrorCategory.InvalidData,
     };
 }

@@ -53,42 +53,25 @@ public abstract class OneStepCmdlet : ModelCmdlet
     {
         var inputs = ResolveInputPaths(OutputPath, "-OutputPath");
 
-        PassOptions options;
-        Recipe recipe;
-        try
+        var (options, recipe) = Prepare(CalibrationData ?? StepName, () =>
         {
-            options = BuildOptions();
-            recipe = BuildRecipe(options);
-        }
-        catch (CompressionException e)
-        {
-            ThrowDiagnostics(e, CalibrationData ?? StepName);
-            return;
-        }
+            var options = BuildOptions();
+            return (options, BuildRecipe(options));
+        });
 
         foreach (var input in inputs)
         {
-            var request = new CompressionRequest(input, recipe) { OutputPath = OutputPath is null ? null : ResolveOtherPath(OutputPath), Force = Force };
-            try
+            Process(input, () =>
             {
+                var request = new CompressionRequest(input, recipe) { OutputPath = OutputPath is null ? null : ResolveOtherPath(OutputPath), Force = Force };
                 var plan = CompressionPipeline.Plan(request);
                 var action = $"{Action} {plan.InputPath} ({Describe()}), check it against the original on {CalibrationData ?? "random inputs"}, and write the result"
                     + string.Concat(Plan(input, options).Select(line => Environment.NewLine + "  " + line));
-                if (!ShouldProcess(plan.OutputPath, action))
+                if (ShouldProcess(plan.OutputPath, action))
                 {
-                    continue;
+                    WriteObject(CompressionPipeline.Run(request, Log, Cancellation));
                 }
-
-                WriteObject(CompressionPipeline.Run(request, Log, Cancellation));
-            }
-            catch (CompressionException e)
-            {
-                WriteDiagnostics(e, input);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+            });
         }
     }
 

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using Compression.Core.Diagnostics;
 using Compression.Core.Recipes;
 
 namespace Compression.PowerShell.Commands;
@@ -28,13 +27,6 @@ public abstract class RecipeCmdlet : ModelCmdlet
     protected override void BeginProcessing()
     {
         var recipePath = ResolveOtherPath(Recipe);
-        try
-        {
-            LoadedRecipe = RecipeParser.Load(recipePath, new CmdletLog(this));
-        }
-        catch (CompressionException e)
-        {
-            ThrowDiagnostics(e, recipePath);
-        }
+        LoadedRecipe = Prepare(recipePath, () => RecipeParser.Load(recipePath, new CmdletLog(this)));
     }
 }

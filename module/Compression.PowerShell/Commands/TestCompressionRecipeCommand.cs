@@ -12,8 +12,7 @@ public sealed class TestCompressionRecipeCommand : ModelCmdlet
     {
         foreach (var path in ResolveInputPaths())
         {
-            var (_, diagnostics) = RecipeParser.Validate(path);
-            WriteObject(diagnostics, enumerateCollection: true);
+            Process(path, () => WriteObject(RecipeParser.Validate(path).Diagnostics, enumerateCollection: true));
         }
     }
 }
