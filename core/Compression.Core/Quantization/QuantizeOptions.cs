@@ -115,7 +115,8 @@ public sealed record QuantizeOptions : PassOptions, ICheckedOptions
                 yield return new(ErrorCodes.QuantizationBits, $"Weight-only quantization takes 4 or 8 bits; got {bits}{where}.", option);
             }
 
-            if (blockSize is < 16 or > 256 || (blockSize & (blockSize - 1)) != 0)
+            // output_layer_bits takes the step's block size, reported once with the step's bits.
+            if (option != "output_layer_bits" && (blockSize is < 16 or > 256 || (blockSize & (blockSize - 1)) != 0))
             {
                 yield return new(ErrorCodes.QuantizationBlockSize, $"The weight-only block size must be a power of two from 16 to 256; got {blockSize}{where}.",
                     option == "bits" ? "block_size" : option);

@@ -61,7 +61,7 @@ public sealed class OptionCheckTests : IDisposable
                 (ErrorCodes.CalibrationDataMissing, 2, 17),
                 (ErrorCodes.PrunePattern, 3, 26),
                 (ErrorCodes.PruneOptionConflict, 3, 42),
-                (ErrorCodes.PruneOptionConflict, 4, 28),
+                (ErrorCodes.PruneOptionConflict, 4, 29),
             ],
             diagnostics.Select(d => (d.Code, d.Line ?? 0, d.Column ?? 0)));
     }
