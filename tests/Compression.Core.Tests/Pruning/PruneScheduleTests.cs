@@ -50,12 +50,7 @@ public sealed class PruneScheduleTests : IDisposable
     [SkippableFact]
     public void Structured_steps_remove_a_growing_share_of_the_channels_and_keep_the_last_that_met_stop_when()
     {
-        var structured = new PruneOptions
-        {
-            Method = PruningMethod.Structured,
-            Structured = new Compression.Core.Pruning.Structured.StructuredPruneOptions { Channels = 0.5 },
-            Calibration = new PruneCalibrationSpec { Data = "calib", Samples = 256 },
-        };
+        var structured = HalfTheChannels;
         var quarterDrop = AccuracyDrop(Run(structured with { Structured = structured.Structured with { Channels = 0.25 } }).Result);
         var halfDrop = AccuracyDrop(Run(structured).Result);
         Assert.True(halfDrop > quarterDrop, $"half the channels dropped {halfDrop:P2}, a quarter {quarterDrop:P2}");
@@ -78,12 +73,7 @@ public sealed class PruneScheduleTests : IDisposable
     [SkippableFact]
     public void A_size_limit_in_stop_when_reads_the_size_of_each_step()
     {
-        var structured = new PruneOptions
-        {
-            Method = PruningMethod.Structured,
-            Structured = new Compression.Core.Pruning.Structured.StructuredPruneOptions { Channels = 0.5 },
-            Calibration = new PruneCalibrationSpec { Data = "calib", Samples = 256 },
-        };
+        var structured = HalfTheChannels;
         var (result, log) = Run(structured with { Schedule = new PruneSchedule { Steps = 2, StopWhen = new GateSpec { MaxSizeRatio = 0.9 } } });
 
         // Each step is judged against the original file: the first (a quarter of the channels) is already under 0.9x,
@@ -94,6 +84,13 @@ public sealed class PruneScheduleTests : IDisposable
         Assert.True(result.SizeRatio <= 0.9, $"size ratio {result.SizeRatio:P2}");
         Assert.Equal([4, 8], ConvChannels(ModelLoader.Load(result.OutputPath!)));
     }
+
+    private static PruneOptions HalfTheChannels { get; } = new()
+    {
+        Method = PruningMethod.Structured,
+        Structured = new Compression.Core.Pruning.Structured.StructuredPruneOptions { Channels = 0.5 },
+        Calibration = new PruneCalibrationSpec { Data = "calib", Samples = 256 },
+    };
 
     private static double AccuracyDrop(CompressionResult result) =>
         result.Evaluation!.Reference.Task.Top1!.Value - result.Evaluation.Candidate!.Task.Top1!.Value;
