@@ -125,7 +125,7 @@ public static class Evaluator
             data.Name,
             data.IsSynthetic,
             Measure(referencePath, referenceTask, latencies?[0]),
-            candidatePath is null ? null : Measure(candidatePath, candidateTask, latencies![1]),
+            candidatePath is null ? null : Measure(candidatePath, candidateTask, latencies?[1]),
             candidatePath is null ? [] : fidelity.Values.Select(f => f.Result()).ToList());
     }
 
