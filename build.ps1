@@ -182,10 +182,11 @@ function Invoke-Demo {
     $recipe = Join-Path $Root 'examples/recipes/all-MiniLM-L6-v2-demo.yaml'
     $script = @"
 Import-Module '$(Join-Path $ModuleOut 'Compression.psd1')'
-Get-ModelInfo -LiteralPath '$model' | Format-List
+# Lists as wide as their lines: a child pwsh without a terminal would wrap them at 80 columns.
+Get-ModelInfo -LiteralPath '$model' | Format-List | Out-String -Width 160 | ForEach-Object TrimEnd
 `$result = Invoke-ModelCompression -LiteralPath '$model' -Recipe '$recipe' -OutputPath '$quantized' -Force
 if (-not `$result) { exit 1 }
-`$result | Format-List
+`$result | Format-List | Out-String -Width 160 | ForEach-Object TrimEnd
 "Demo: $(Split-Path -Leaf $model): `$(`$result.Summary)"
 if (-not `$result.Passed) { exit 1 }
 "@
