@@ -35,7 +35,7 @@ public static class OutputRoles
     private static readonly string[] ClassWords = ["logit", "score", "prob", "class", "label"];
     private static readonly HashSet<string> KeepValues = new(StringComparer.Ordinal) { "Identity", "Cast", "Dropout", "QuantizeLinear", "DequantizeLinear" };
     private static readonly HashSet<string> OnlyReshape = new(StringComparer.Ordinal) { "Reshape", "Flatten", "Squeeze", "Unsqueeze" };
-    private static readonly HashSet<string> Pooling = new(StringComparer.Ordinal)
+    private static readonly HashSet<string> PoolingOps = new(StringComparer.Ordinal)
         { "GlobalAveragePool", "GlobalMaxPool", "AveragePool", "MaxPool", "ReduceMean", "ReduceMax", "ReduceSum", "Tanh", "LpNormalization" };
 
     /// <summary>The role of every graph output, by name.</summary>
@@ -148,10 +148,10 @@ public static class OutputRoles
         }
 
         var oneVector = dims is { Length: 2 } || (dims is { Length: > 2 } && dims.Skip(2).All(d => d == 1));
-        if (oneVector && ((op is not null && Pooling.Contains(op)) || embeddingName))
+        if (oneVector && ((op is not null && PoolingOps.Contains(op)) || embeddingName))
         {
             return new OutputRole(name, OutputKind.Embedding, null,
-                op is not null && Pooling.Contains(op) ? $"one vector per sample, made by {op}" : "one vector per sample, named like an embedding");
+                op is not null && PoolingOps.Contains(op) ? $"one vector per sample, made by {op}" : "one vector per sample, named like an embedding");
         }
 
         if (dims is { Length: 3 } && (tokenModel || embeddingName))
