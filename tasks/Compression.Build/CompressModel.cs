@@ -159,21 +159,10 @@ public sealed class CompressModel : CompressionTask
     {
         var text = new System.Text.StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"Compression: {job.Relative}: {searched}{Size(result.InputSizeBytes)} -> {Size(result.OutputSizeBytes)} ({result.SizeRatio:0.0 %})");
-        if (result.Evaluation is { Candidate: { } after } evaluation)
+        if (result.Evaluation is { Candidate: not null } evaluation)
         {
-            var before = evaluation.Reference.Task;
-            if (before.Top1 is { } a && after.Task.Top1 is { } b)
-            {
-                text.Append(CultureInfo.InvariantCulture, $"; top-1 {a:0.00 %} -> {b:0.00 %}");
-            }
-            else if (before.Spearman is { } s && after.Task.Spearman is { } t)
-            {
-                text.Append(CultureInfo.InvariantCulture, $"; spearman {s * 100:0.00} -> {t * 100:0.00}");
-            }
-            else if (evaluation.Fidelity.Count > 0)
-            {
-                text.Append(CultureInfo.InvariantCulture, $"; cosine {evaluation.Fidelity.Min(f => f.Cosine):0.0000}");
-            }
+            // The task metric before and after, else the fidelity figure that fits the outputs (see OutputRoles).
+            text.Append(CultureInfo.InvariantCulture, $"; {evaluation.Headline}");
         }
 
         var failed = result.Gates.Count(g => !g.Passed);

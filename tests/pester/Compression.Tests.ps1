@@ -158,6 +158,29 @@ vocab: $(Join-Path $models 'all-MiniLM-L6-v2.vocab.txt')
     }
 }
 
+Describe 'The demo recipe (examples/recipes/all-MiniLM-L6-v2-demo.yaml, data in examples/data)' {
+    It 'quantizes MiniLM and reports STS-B Spearman before and after, pooled cosine instead of agreement, and one line' {
+        $model = & (Join-Path $PSScriptRoot '../../examples/scripts/Get-ExampleModel.ps1') -Name MiniLM -Destination (Join-Path $PSScriptRoot '../../out/models')
+        $output = Join-Path ([IO.Path]::GetTempPath()) "demo-$PID.onnx"
+        try {
+            $result = Invoke-ModelCompression $model -Recipe (Join-Path $PSScriptRoot '../../examples/recipes/all-MiniLM-L6-v2-demo.yaml') -OutputPath $output -Force -WarningVariable warnings
+            $result.Passed | Should -BeTrue
+            $warnings | Should -BeNullOrEmpty
+            $result.Evaluation.Reference.Task.Samples | Should -Be 48
+            $result.Evaluation.Reference.Task.Spearman | Should -BeGreaterThan 0.8
+            $result.Evaluation.Candidate.Task.Spearman | Should -BeGreaterThan 0.8
+            $list = $result | Format-List | Out-String -Width 400
+            $list | Should -Match 'Before\s+: 48 pairs: Spearman \d\d\.\d\d'
+            $list | Should -Match 'After\s+: 48 pairs: Spearman \d\d\.\d\d'
+            $list | Should -Match 'last_hidden_state \(hidden states\): pooled cosine 0\.9\d{3}, pair similarity Spearman'
+            $list | Should -Not -Match 'agreement'
+            ($result | Format-Table | Out-String -Width 400) | Should -Match 'Spearman \d\d\.\d\d -> \d\d\.\d\d'
+            $result.Summary | Should -Match '^quantize \(dynamic\): 86\.7 MB -> 2\d\.\d MB \(2\d\.\d %\); Spearman \d\d\.\d\d -> \d\d\.\d\d \([-+]?\d\.\d\d\) on STS-B sample \(48 pairs\); gates: 2 passed$'
+        }
+        finally { Remove-Item "$output*" -ErrorAction SilentlyContinue }
+    }
+}
+
 Describe 'examples/scripts/release-pipeline.ps1' -Skip:(-not $HasShared) {
     It 'writes a Markdown summary and exits 1 when a gate fails, 0 when all pass' {
         $folder = New-Item -ItemType Directory -Path (Join-Path ([IO.Path]::GetTempPath()) "release-$PID-$(Get-Random)")

@@ -53,7 +53,11 @@ public sealed record EvaluationReport(
     bool SyntheticData,
     ModelMeasurement Reference,
     ModelMeasurement? Candidate,
-    IReadOnlyList<FidelityMetrics> Fidelity);
+    IReadOnlyList<FidelityMetrics> Fidelity)
+{
+    /// <summary>The figure that says most, in words: the task metric before and after, else the fidelity that fits the outputs.</summary>
+    public string Headline => Headlines.Of(this);
+}
 
 /// <summary>
 /// Runs a reference and a candidate model over the same data with ONNX Runtime, one batch at a time, and
@@ -64,7 +68,9 @@ public static class Evaluator
     public static EvaluationReport Evaluate(string referencePath, string? candidatePath, IDataSource data, EvaluationOptions options,
         ICompressionLog log, CancellationToken cancellation = default)
     {
-        var signature = ModelSignature.Of(ModelLoader.Load(referencePath, LoadOptions.MetadataOnly));
+        var referenceModel = ModelLoader.Load(referencePath, LoadOptions.MetadataOnly);
+        var signature = ModelSignature.Of(referenceModel);
+        var roles = OutputRoles.Of(referenceModel);
         var runnerOptions = new RunnerOptions { Threads = options.Threads };
         using var reference = new ModelRunner(referencePath, runnerOptions);
         using var candidate = candidatePath is null ? null : new ModelRunner(candidatePath, runnerOptions);
@@ -77,7 +83,7 @@ public static class Evaluator
 
         var referenceTask = new TaskAccumulator(options.TopK, options.Pooling);
         var candidateTask = new TaskAccumulator(options.TopK, options.Pooling);
-        var fidelity = reference.OutputNames.ToDictionary(n => n, n => new FidelityAccumulator(n));
+        Dictionary<string, FidelityAccumulator>? fidelity = null;
         long seen = 0;
         foreach (var batch in data.ReadBatches(signature, options.BatchSize, cancellation))
         {
@@ -90,12 +96,17 @@ public static class Evaluator
             if (candidateOutputs is not null)
             {
                 Accumulate(candidateTask, batch, output, candidateOutputs, pairedCandidate);
+                fidelity ??= FidelityAccumulators(reference.OutputNames, roles, output, batch, options.Pooling, log);
                 for (var i = 0; i < referenceOutputs.Count; i++)
                 {
-                    fidelity[referenceOutputs[i].Name].Add(referenceOutputs[i], candidateOutputs[i]);
-                    if (pairedReference is not null)
+                    var accumulator = fidelity[referenceOutputs[i].Name];
+                    if (pairedReference is null)
                     {
-                        fidelity[referenceOutputs[i].Name].Add(pairedReference[i], pairedCandidate![i]);
+                        accumulator.Add(referenceOutputs[i], candidateOutputs[i], Mask(batch.Inputs));
+                    }
+                    else
+                    {
+                        accumulator.AddPairs(referenceOutputs[i], candidateOutputs[i], Mask(batch.Inputs), pairedReference[i], pairedCandidate![i], Mask(batch.PairedInputs!));
                     }
                 }
             }
@@ -109,7 +120,8 @@ public static class Evaluator
             throw new CompressionException(Diagnostic.Error(ErrorCodes.MetricNotApplicable, $"The data set '{data.Name}' gave no samples to evaluate on."));
         }
 
-        CheckRequested(options.Metrics, referenceTask.Result(), candidatePath is not null, data.Name);
+        var fidelityResults = fidelity?.Values.Select(f => f.Result()).ToList() ?? [];
+        CheckRequested(options.Metrics, referenceTask.Result(), candidatePath is null ? null : fidelityResults, data.Name);
         if (options.Latency is null && options.Metrics.Contains(MetricName.Latency))
         {
             options = options with { Latency = new LatencyOptions { Threads = options.Threads } };
@@ -127,7 +139,7 @@ public static class Evaluator
             data.IsSynthetic,
             Measure(referencePath, referenceTask, latencies?[0]),
             candidatePath is null ? null : Measure(candidatePath, candidateTask, latencies?[1]),
-            candidatePath is null ? [] : fidelity.Values.Select(f => f.Result()).ToList());
+            fidelityResults);
     }
 
     /// <summary>Median and 90th-percentile wall time of single runs on the first batch of the data, after warm-up.</summary>
@@ -202,7 +214,7 @@ public static class Evaluator
     }
 
     /// <summary>A metric asked for by name must be one this data and this comparison produce.</summary>
-    private static void CheckRequested(IReadOnlyList<MetricName> metrics, TaskMetrics task, bool compared, string dataSet)
+    private static void CheckRequested(IReadOnlyList<MetricName> metrics, TaskMetrics task, IReadOnlyList<FidelityMetrics>? fidelity, string dataSet)
     {
         var missing = new List<string>();
         foreach (var metric in metrics.Distinct())
@@ -211,7 +223,9 @@ public static class Evaluator
             {
                 MetricName.Accuracy or MetricName.TopK when task.Top1 is null => "needs class labels (int64), which this data set does not have",
                 MetricName.Spearman or MetricName.Pearson when task.Spearman is null => "needs sentence pairs with scores, which this data set does not have",
-                MetricName.Agreement or MetricName.Cosine or MetricName.Mse or MetricName.Sqnr or MetricName.MaxError when !compared => "compares two models; give a reference",
+                MetricName.Agreement or MetricName.Cosine or MetricName.Mse or MetricName.Sqnr or MetricName.MaxError when fidelity is null => "compares two models; give a reference",
+                MetricName.Agreement when fidelity!.All(f => f.Agreement is null) =>
+                    $"compares class scores, and no output holds them ({string.Join(", ", fidelity!.Select(f => $"{f.Output}: {OutputRole.Describe(f.Kind)}"))}); use cosine, or the task metric",
                 _ => null,
             };
             if (reason is not null)
@@ -224,6 +238,36 @@ public static class Evaluator
         {
             throw new CompressionException(Diagnostic.Error(ErrorCodes.MetricNotApplicable, $"On data set '{dataSet}': {string.Join("; ", missing)}."));
         }
+    }
+
+    /// <summary>
+    /// One accumulator per output, each with its role (<see cref="OutputRoles"/>); the output the task metrics read
+    /// holds class scores when the data has class labels for it.
+    /// </summary>
+    private static Dictionary<string, FidelityAccumulator> FidelityAccumulators(IReadOnlyList<string> outputs, IReadOnlyDictionary<string, OutputRole> roles,
+        string taskOutput, DataBatch batch, Pooling pooling, ICompressionLog log)
+    {
+        var accumulators = new Dictionary<string, FidelityAccumulator>(StringComparer.Ordinal);
+        foreach (var name in outputs)
+        {
+            var role = roles.GetValueOrDefault(name) ?? OutputRoles.Unknown(name);
+            if (name == taskOutput && batch.PairedInputs is null && batch.Labels?.Values is long[])
+            {
+                role = OutputRoles.Labelled(role);
+            }
+
+            log.Verbose($"Fidelity of '{name}': {OutputRole.Describe(role.Kind)} ({role.Reason})"
+                + (role.Kind switch
+                {
+                    OutputKind.ClassScores => ": top-1 agreement, cosine, SQNR",
+                    OutputKind.HiddenStates => ": cosine of the vectors pooled over the attention mask, of pair similarities on pairs, cosine, SQNR",
+                    OutputKind.Embedding => ": cosine per vector, of pair similarities on pairs, cosine, SQNR",
+                    _ => ": cosine, SQNR, errors",
+                }) + ".");
+            accumulators[name] = new FidelityAccumulator(role, pooling);
+        }
+
+        return accumulators;
     }
 
     private static ModelMeasurement Measure(string path, TaskAccumulator task, LatencyMetrics? latency) =>

@@ -56,7 +56,7 @@ public static class Gates
                 : $"Gate {gate}: {what} is {format(value.Value)}, limit {format(l)}{(passed ? "" : " — failed")}."));
         }
 
-        void AtLeast(string gate, double? limit, double? value, string what, Func<double, string> format)
+        void AtLeast(string gate, double? limit, double? value, string what, Func<double, string> format, string unmeasured = "the evaluation does not produce it")
         {
             if (limit is not { } l)
             {
@@ -65,7 +65,7 @@ public static class Gates
 
             var passed = value is { } v && v >= l - 1e-12;
             verdicts.Add(new GateVerdict(gate, l, value, passed, value is null
-                ? $"Gate {gate}: {what} could not be measured (the evaluation does not produce it)."
+                ? $"Gate {gate}: {what} could not be measured ({unmeasured})."
                 : $"Gate {gate}: {what} is {format(value.Value)}, minimum {format(l)}{(passed ? "" : " — failed")}."));
         }
 
@@ -76,7 +76,8 @@ public static class Gates
         AtMost("accuracy_drop", gates.AccuracyDrop, before?.Top1 is { } a && after?.Top1 is { } b ? a - b : null, "the top-1 accuracy drop", Percent);
         AtMost("spearman_drop", gates.SpearmanDrop, before?.Spearman is { } s && after?.Spearman is { } t ? (s - t) * 100 : null, "the Spearman drop (x100)", Points);
         var fidelity = evaluation?.Fidelity ?? [];
-        AtLeast("min_agreement", gates.MinAgreement, fidelity.Count == 0 ? null : fidelity.Min(f => f.Agreement), "the lowest top-1 agreement", Percent);
+        AtLeast("min_agreement", gates.MinAgreement, fidelity.Min(f => f.Agreement), "the lowest top-1 agreement", Percent,
+            fidelity.Count == 0 ? "the evaluation does not produce it" : "no output holds class scores; top-1 agreement applies to class scores only, use min_cosine");
         AtLeast("min_cosine", gates.MinCosine, fidelity.Count == 0 ? null : fidelity.Min(f => f.Cosine), "the lowest output cosine", x => x.ToString("0.0000", CultureInfo.InvariantCulture));
         AtLeast("min_sqnr", gates.MinSqnr, fidelity.Count == 0 ? null : fidelity.Min(f => f.SqnrDb), "the lowest SQNR", x => x.ToString("0.0 dB", CultureInfo.InvariantCulture));
         AtMost("max_latency_ratio", gates.MaxLatencyRatio,

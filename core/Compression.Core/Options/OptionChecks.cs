@@ -45,7 +45,7 @@ public static class OptionChecks
     /// The options of <paramref name="options"/> named in <paramref name="given"/> (C# property names) that a
     /// <see cref="ReadWhenAttribute"/> says its current values do not read, with the reason.
     /// </summary>
-    public static IEnumerable<(string Option, string Reason)> Ignored(object options, IEnumerable<string> given)
+    public static IEnumerable<(string Option, string Governing, string Reason)> Ignored(object options, IEnumerable<string> given)
     {
         var type = options.GetType();
         foreach (var name in given)
@@ -58,7 +58,7 @@ public static class OptionChecks
             var governing = type.GetProperty(readWhen.Option)!.GetValue(options);
             if (!readWhen.Values.Contains(governing))
             {
-                yield return (OptionNames.SnakeCase(name),
+                yield return (OptionNames.SnakeCase(name), readWhen.Option,
                     $"{OptionNames.SnakeCase(readWhen.Option)} is {OptionNames.EnumName(governing!)}: {OptionNames.SnakeCase(name)} is read only when it is " +
                     $"{string.Join(" or ", readWhen.Values.Select(OptionNames.EnumName))}, so it is ignored.");
             }

@@ -31,12 +31,13 @@ internal static class FidelityAdvice
 
     public static Diagnostic? For(EvaluationReport evaluation, IReadOnlyList<StepSummary> steps, string modelPath)
     {
-        if (evaluation.Candidate?.Task.Top1 is null || evaluation.Fidelity.Count == 0)
+        var classScores = evaluation.Fidelity.Where(f => f.Agreement is not null).ToList();
+        if (evaluation.Candidate?.Task.Top1 is null || classScores.Count == 0)
         {
             return null;
         }
 
-        var lowest = evaluation.Fidelity.MinBy(f => f.Agreement)!;
+        var lowest = classScores.MinBy(f => f.Agreement)!;
         if (lowest.Agreement >= AgreementFloor)
         {
             return null;

@@ -111,6 +111,7 @@ public static class RecipeParser
             recipe = recipe with { Search = Search.SearchSpaceParser.Complete(search, searchNode, recipe, binder) };
         }
 
+        WarnIgnoredOptions(recipe, root, binder);
         CheckReferences(recipe, root, binder);
         CheckDataFiles(recipe, root, binder);
         CheckOutput(recipe, root, binder);
@@ -287,19 +288,14 @@ public static class RecipeParser
         return steps;
     }
 
-    /// <summary>
-    /// A step's options together, once they bound cleanly: a given option its other options do not read is a warning
-    /// (CMP1010), and each problem of the combination (<see cref="ICheckedOptions"/>) is reported at its option's key.
-    /// </summary>
+    /// <summary>Each key of a step's options mapping by name.</summary>
+    private static Dictionary<string, YamlNode> OptionKeys(YamlMappingNode? map) =>
+        map?.Children.ToDictionary(p => ((YamlScalarNode)p.Key).Value ?? "", p => p.Key, StringComparer.Ordinal) ?? [];
+
+    /// <summary>Each problem of a step's options together (<see cref="ICheckedOptions"/>), once they bound cleanly, at its option's key.</summary>
     private static void CheckOptions(string step, PassOptions options, YamlMappingNode? map, YamlNode stepKey, OptionBinder binder)
     {
-        var keys = map?.Children.ToDictionary(p => ((YamlScalarNode)p.Key).Value ?? "", p => p.Key, StringComparer.Ordinal) ?? [];
-        var given = OptionBinder.Options(options.GetType()).Where(p => keys.ContainsKey(OptionNames.SnakeCase(p.Name))).Select(p => p.Name);
-        foreach (var (option, reason) in OptionChecks.Ignored(options, given))
-        {
-            binder.Warn(ErrorCodes.RecipeOptionIgnored, $"step '{step}': {reason}", keys[option]);
-        }
-
+        var keys = OptionKeys(map);
         if (options is not ICheckedOptions checkedOptions)
         {
             return;
@@ -315,6 +311,28 @@ public static class RecipeParser
             else
             {
                 binder.Warn(problem.Code, $"step '{step}': {problem.Message}", node);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A given option the step's other options do not read is a warning (CMP1010) at its key, unless the search varies
+    /// the option that governs it (then some trials read it).
+    /// </summary>
+    private static void WarnIgnoredOptions(Recipe recipe, YamlMappingNode root, OptionBinder binder)
+    {
+        var searched = recipe.Search?.Space.Dimensions.SelectMany(d => d.Paths).Select(p => (p.Step, p.Segments[0].Property.Name)).ToHashSet() ?? [];
+        for (var i = 0; i < recipe.Steps.Count; i++)
+        {
+            var step = recipe.Steps[i];
+            var keys = OptionKeys((FindStep(root, step) as YamlMappingNode)?.Children.FirstOrDefault().Value as YamlMappingNode);
+            var given = OptionBinder.Options(step.Options.GetType()).Where(p => keys.ContainsKey(OptionNames.SnakeCase(p.Name))).Select(p => p.Name);
+            foreach (var (option, governing, reason) in OptionChecks.Ignored(step.Options, given))
+            {
+                if (!searched.Contains((i, governing)))
+                {
+                    binder.Warn(ErrorCodes.RecipeOptionIgnored, $"step '{step.Pass.Name}': {reason}", keys[option]);
+                }
             }
         }
     }

@@ -31,6 +31,13 @@ public static class ReportWriter
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
+    /// <summary>Fidelity entries name their output's kind and leave out the figures that do not apply to it (agreement of a hidden state).</summary>
+    private static readonly JsonSerializerOptions FidelityJson = new()
+    {
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+    };
+
     public static string Write(ReportSummary summary, string path, DateTimeOffset started, TimeSpan duration, bool written)
     {
         var report = Deterministic(summary);
@@ -102,7 +109,22 @@ public static class ReportWriter
 
         if (fidelity is { Count: > 0 })
         {
-            figures["min_agreement"] = Math.Round(fidelity.Min(f => f.Agreement), 6);
+            // Only the figures that mean something for the outputs: agreement of class scores, pooled cosine of vectors.
+            if (fidelity.Min(f => f.Agreement) is { } agreement)
+            {
+                figures["min_agreement"] = Math.Round(agreement, 6);
+            }
+
+            if (fidelity.Min(f => f.PooledCosine) is { } pooled)
+            {
+                figures["min_pooled_cosine"] = Math.Round(pooled, 6);
+            }
+
+            if (fidelity.Min(f => f.PairSimilaritySpearman) is { } pairs)
+            {
+                figures["min_pair_similarity_spearman"] = Math.Round(pairs, 6);
+            }
+
             figures["min_cosine"] = Math.Round(fidelity.Min(f => f.Cosine), 6);
         }
 
@@ -139,7 +161,7 @@ public static class ReportWriter
             ["synthetic_data"] = s.Evaluation.SyntheticData,
             ["before"] = JsonSerializer.SerializeToNode(s.Evaluation.Reference.Task),
             ["after"] = s.Evaluation.Candidate is null ? null : JsonSerializer.SerializeToNode(s.Evaluation.Candidate.Task),
-            ["fidelity"] = JsonSerializer.SerializeToNode(s.Evaluation.Fidelity.Select(f => f with { SqnrDb = double.IsInfinity(f.SqnrDb) ? 999 : f.SqnrDb })),
+            ["fidelity"] = JsonSerializer.SerializeToNode(s.Evaluation.Fidelity.Select(f => f with { SqnrDb = double.IsInfinity(f.SqnrDb) ? 999 : f.SqnrDb }), FidelityJson),
         },
         ["gates"] = JsonSerializer.SerializeToNode(s.Gates),
     };

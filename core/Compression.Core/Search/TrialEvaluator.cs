@@ -120,7 +120,12 @@ internal sealed class TrialEvaluator(string inputPath, Recipe recipe, string? da
         AddTask(metrics, measured, baseline);
         if (report.Fidelity.Count > 0)
         {
-            metrics["agreement"] = report.Fidelity.Min(f => f.Agreement);
+            if (report.Fidelity.Min(f => f.Agreement) is { } agreement)
+            {
+                // Only outputs of class scores have one (see OutputRoles).
+                metrics["agreement"] = agreement;
+            }
+
             metrics["cosine"] = report.Fidelity.Min(f => f.Cosine);
             metrics["sqnr"] = report.Fidelity.Min(f => f.SqnrDb);
             metrics["mse"] = report.Fidelity.Max(f => f.Mse);

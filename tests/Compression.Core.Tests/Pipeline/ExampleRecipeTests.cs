@@ -1,5 +1,6 @@
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
+using Compression.Core.Onnx;
 using Compression.Core.Pipeline;
 using Compression.Core.Recipes;
 using Compression.Core.Reports;
@@ -43,6 +44,34 @@ public sealed class ExampleRecipeTests(ITestOutputHelper output) : IDisposable
         Assert.True(result.Passed, string.Join(Environment.NewLine, result.Gates.Where(g => !g.Passed).Select(g => g.Message)));
         Assert.NotEmpty(result.Gates);
         Assert.True(File.Exists(result.OutputPath));
+    }
+
+    [SkippableFact]
+    public void The_demo_recipe_reports_spearman_before_and_after_in_one_line_without_a_warning()
+    {
+        var recipePath = Path.Combine(TestAssets.RepoRoot, "examples", "recipes", "all-MiniLM-L6-v2-demo.yaml");
+        var model = TestAssets.Require(TestAssets.MiniLm, "all-MiniLM-L6-v2");
+        var log = new CollectingLog();
+        var result = CompressionPipeline.Run(new CompressionRequest(model, PrepareMiniLmVocab(recipePath, model)) { OutputPath = Path.Combine(folder, "demo.onnx") }, log);
+        output.WriteLine(result.Summary);
+
+        var evaluation = result.Evaluation!;
+        Assert.Equal(48, evaluation.Reference.Task.Samples);
+        Assert.InRange(evaluation.Reference.Task.Spearman!.Value * 100, 85, 95);
+        Assert.InRange((evaluation.Reference.Task.Spearman - evaluation.Candidate!.Task.Spearman)!.Value * 100, -1, 1);
+        Assert.Matches(@"^quantize \(dynamic\): 86\.7 MB -> 2\d\.\d MB \(2\d\.\d %\); Spearman \d\d\.\d\d -> \d\d\.\d\d \([+-]?\d\.\d\d\) on STS-B sample \(48 pairs\); gates: 2 passed$", result.Summary);
+        Assert.Empty(log.Diagnostics);
+        Assert.All(evaluation.Fidelity, f => Assert.Null(f.Agreement));
+
+        // The report says what fits: pooled cosine for the hidden states, no top-1 agreement.
+        using var report = System.Text.Json.JsonDocument.Parse(File.ReadAllText(result.ReportPath!));
+        var hidden = report.RootElement.GetProperty("evaluation").GetProperty("fidelity").EnumerateArray().Single(f => f.GetProperty("Output").GetString() == "last_hidden_state");
+        Assert.Equal("HiddenStates", hidden.GetProperty("Kind").GetString());
+        Assert.False(hidden.TryGetProperty("Agreement", out _));
+        Assert.InRange(hidden.GetProperty("PooledCosine").GetDouble(), 0.98, 1);
+        var stamp = ModelLoader.Load(result.OutputPath!, LoadOptions.MetadataOnly).Proto.MetadataProps.Single(p => p.Key == "compression").Value;
+        Assert.Contains("\"min_pooled_cosine\"", stamp, StringComparison.Ordinal);
+        Assert.DoesNotContain("agreement", stamp, StringComparison.Ordinal);
     }
 
     private static string ReportsDescribe(StepSummary step) => Reports.ReportWriter.Describe(step.Statistics);

@@ -73,45 +73,7 @@ public sealed class TaskAccumulator(int topK, Pooling pooling)
             : new TaskMetrics(samples, (double)top1 / samples, topK > 1 ? (double)topKHits / samples : null, null, null);
     }
 
-    private float[][] Pool(OutputValue output, TensorData? mask)
-    {
-        if (output.Shape.Length == 2)
-        {
-            var width = (int)output.Shape[1];
-            return Enumerable.Range(0, (int)output.Shape[0]).Select(s => output.Values.AsSpan(s * width, width).ToArray()).ToArray();
-        }
-
-        var batch = (int)output.Shape[0];
-        var tokens = (int)output.Shape[1];
-        var hidden = (int)output.Shape[2];
-        var keep = mask?.Values as long[];
-        var pooled = new float[batch][];
-        for (var s = 0; s < batch; s++)
-        {
-            var vector = pooled[s] = new float[hidden];
-            if (pooling == Pooling.Cls)
-            {
-                output.Values.AsSpan(s * tokens * hidden, hidden).CopyTo(vector);
-                continue;
-            }
-
-            var kept = 0;
-            for (var t = 0; t < tokens; t++)
-            {
-                if (keep is not null && keep[s * tokens + t] == 0)
-                {
-                    continue;
-                }
-
-                kept++;
-                System.Numerics.Tensors.TensorPrimitives.Add(vector, output.Values.AsSpan((s * tokens + t) * hidden, hidden), vector);
-            }
-
-            System.Numerics.Tensors.TensorPrimitives.Divide(vector, Math.Max(1, kept), vector);
-        }
-
-        return pooled;
-    }
+    private float[][] Pool(OutputValue output, TensorData? mask) => Pooler.Vectors(output, mask, pooling, tokens: true);
 
     private static double Cosine(float[] a, float[] b) => System.Numerics.Tensors.TensorPrimitives.CosineSimilarity(a, b);
 }
@@ -129,6 +91,6 @@ public sealed record TaskMetrics(long Samples, double? Top1, double? TopK, doubl
         { Spearman: { } s, Pearson: { } p } => FormattableString.Invariant($"{Samples} pairs: Spearman {s * 100:0.00}, Pearson {p * 100:0.00}"),
         { Top1: { } t, TopK: { } k } => FormattableString.Invariant($"{Samples} samples: top-1 {t:0.00 %}, top-k {k:0.00 %}"),
         { Top1: { } t } => FormattableString.Invariant($"{Samples} samples: top-1 {t:0.00 %}"),
-        _ => "no task metrics (the data has no labels); see the fidelity to the original",
+        _ => "no task metric: the data has no labels (class labels, or sentence pairs with scores); see the fidelity to the original",
     };
 }

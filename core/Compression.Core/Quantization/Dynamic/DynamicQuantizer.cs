@@ -108,8 +108,15 @@ internal sealed class DynamicQuantizer(DynamicMatMulForm form = DynamicMatMulFor
         {
             var names = group.Select(s => s.Key).ToList();
             var shown = string.Join(", ", names.Take(5)) + (names.Count > 5 ? $" and {names.Count - 5} more" : "");
-            context.Log.Report(Diagnostic.Warning(ErrorCodes.QuantizationFallback,
-                $"Dynamic quantization left {names.Count} node(s) in float ({group.Key}): {shown}.", model.Path));
+            var message = $"Dynamic quantization left {names.Count} node(s) in float ({group.Key}): {shown}.";
+            if (group.Key == DynamicRewriter.ActivationTimesActivation)
+            {
+                // Attention multiplies two activations: there is no weight, so nothing was lost and nothing can be done.
+                context.Log.Verbose($"quantize: {message}");
+                continue;
+            }
+
+            context.Log.Report(Diagnostic.Warning(ErrorCodes.QuantizationFallback, message, model.Path));
         }
 
         var inSubgraphs = 0;

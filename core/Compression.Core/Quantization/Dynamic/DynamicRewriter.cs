@@ -17,6 +17,12 @@ internal sealed class DynamicRewriter
 {
     public const string NotAnEmbedding = "not an embedding table";
 
+    /// <summary>
+    /// Why a MatMul or Gemm was left whose B is computed from the model's inputs: two activations multiplied (attention's
+    /// queries by keys, scores by values). There is no weight to quantize offline and nothing for a user to change.
+    /// </summary>
+    public const string ActivationTimesActivation = "B is computed from the model's inputs (two activations multiplied, as in attention)";
+
     private const string MicrosoftDomain = "com.microsoft";
 
     private readonly OnnxModel model;
@@ -66,7 +72,7 @@ internal sealed class DynamicRewriter
     {
         if (FloatMatrix(node.Input[1]) is not { } weight)
         {
-            return "the weight (B) is not a constant float matrix";
+            return NoWeight(node.Input[1]);
         }
 
         var (k, n) = ((int)weight.Dims[0], (int)weight.Dims[1]);
@@ -96,7 +102,7 @@ internal sealed class DynamicRewriter
 
         if (FloatMatrix(node.Input[1]) is not { } weight)
         {
-            return "the weight (B) is not a constant float matrix";
+            return NoWeight(node.Input[1]);
         }
 
         var transB = IntAttribute(node, "transB", 0) != 0;
@@ -324,6 +330,41 @@ internal sealed class DynamicRewriter
         }
 
         return (add, TensorCodec.ToSingle(bias), other);
+    }
+
+    /// <summary>Why B is no weight: an activation (<see cref="ActivationTimesActivation"/>), or a constant of another kind.</summary>
+    private string NoWeight(string b) =>
+        Constant(b) is null && ComputedFromInputs(b) ? ActivationTimesActivation : "the weight (B) is not a constant float matrix";
+
+    /// <summary>Whether a value depends on a graph input (or an outer-scope value) through any chain of nodes.</summary>
+    private bool ComputedFromInputs(string name)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Stack<string>([name]);
+        while (pending.TryPop(out var value))
+        {
+            if (value.Length == 0 || !seen.Add(value) || Constant(value) is not null)
+            {
+                continue;
+            }
+
+            if (graph.Producer(value) is not { } producer)
+            {
+                if (graph.Initializer(value) is null)
+                {
+                    return true;
+                }
+
+                continue;
+            }
+
+            foreach (var input in producer.Input)
+            {
+                pending.Push(input);
+            }
+        }
+
+        return false;
     }
 
     private TensorProto? FloatMatrix(string name)

@@ -36,7 +36,7 @@ internal static class LayerFallback
         HashSet<string> wide, FallbackSpec fallback, CandidateWorkspace workspace, Dictionary<string, object> statistics, PassContext context, string? path,
         bool canWiden = false)
     {
-        double Score(FidelityMetrics f) => fallback.Metric == FallbackMetric.Sqnr ? f.SqnrDb : f.Agreement * 100;
+        double Score(FidelityMetrics f) => fallback.Metric == FallbackMetric.Sqnr ? f.SqnrDb : f.Agreement.GetValueOrDefault() * 100;
         double? Measure(IReadOnlySet<string> floatNodes, IReadOnlySet<string> wideNodes) =>
             build(floatNodes, wideNodes) is { } candidate ? Score(workspace.Fidelity(workspace.Save(candidate), context.Cancellation)) : null;
 

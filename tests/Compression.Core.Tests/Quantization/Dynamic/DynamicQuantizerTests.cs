@@ -3,10 +3,12 @@ using Compression.Core.Data;
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
 using Compression.Core.Onnx;
+using Compression.Core.Onnx.Tensors;
 using Compression.Core.Passes;
 using Compression.Core.Passes.Graph;
 using Compression.Core.Quantization;
 using Compression.Core.Quantization.Dynamic;
+using Compression.Core.Tests.Passes;
 using Compression.Core.Tests.Support;
 using Xunit.Abstractions;
 
@@ -111,6 +113,39 @@ public sealed class DynamicQuantizerTests(ITestOutputHelper output) : IDisposabl
         {
             Assert.Equal(outputs[i].Length, standard[i].Length);
         }
+    }
+
+    [SkippableFact]
+    public void MiniLm_attention_matmuls_are_mentioned_at_verbose_not_warned_about()
+    {
+        var path = TestAssets.Require(TestAssets.MiniLm, "all-MiniLM-L6-v2");
+        new DynamicQuantizer().Quantize(ModelLoader.Load(path), new QuantizeOptions(), new PassContext(harness.Log));
+
+        // Queries times keys and scores times values: two activations, no weight; nothing to act on.
+        Assert.DoesNotContain(harness.Log.Diagnostics, d => d.Code == ErrorCodes.QuantizationFallback);
+        Assert.DoesNotContain(harness.Log.Diagnostics, d => d.Severity == DiagnosticSeverity.Warning);
+        var line = Assert.Single(harness.Log.VerboseLines, l => l.Contains("as in attention", StringComparison.Ordinal));
+        Assert.Contains("left 12 node(s) in float", line, StringComparison.Ordinal);
+        Assert.Contains("MatMul_79", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_weight_computed_from_constants_is_still_warned_about_and_an_input_times_an_input_is_not()
+    {
+        // B = Transpose(w): a weight the graph computes (fold_constants would make it one), next to x times a second input.
+        var model = GraphBuilder.Model(
+            [GraphBuilder.Node("Transpose", ["w"], ["wt"]), GraphBuilder.Node("MatMul", ["x", "wt"], ["y"], "weighted"),
+             GraphBuilder.Node("MatMul", ["y", "z"], ["out"], "activations")],
+            [GraphBuilder.Value("x", ElementType.Float, 2, 4), GraphBuilder.Value("z", ElementType.Float, 4, 3)],
+            [GraphBuilder.Value("out", ElementType.Float, 2, 3)],
+            [TensorCodec.FromSingle("w", [4, 4], new float[16], ElementType.Float)]);
+        new DynamicQuantizer().Quantize(model, new QuantizeOptions(), new PassContext(harness.Log));
+
+        var warning = Assert.Single(harness.Log.Diagnostics, d => d.Code == ErrorCodes.QuantizationFallback);
+        Assert.Contains("not a constant float matrix", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("weighted", warning.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("activations", warning.Message, StringComparison.Ordinal);
+        Assert.Contains(harness.Log.VerboseLines, l => l.Contains("as in attention", StringComparison.Ordinal) && l.Contains("activations", StringComparison.Ordinal));
     }
 
     [SkippableFact]
