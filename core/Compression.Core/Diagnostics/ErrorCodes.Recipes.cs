@@ -13,5 +13,6 @@ public static partial class ErrorCodes
     public const string RecipeUnknownDataSet = "CMP1008";
     public const string RecipeBadOutput = "CMP1009";
     public const string RecipeOptionIgnored = "CMP1010";
+    public const string RecipeDuplicateKey = "CMP1011";
     public const string RecipeTooDeep = "CMP1090";
 }

@@ -105,7 +105,13 @@ internal sealed class OptionBinder(string? file, List<Diagnostic> diagnostics)
                 continue;
             }
 
-            seen.Add(key);
+            if (!seen.Add(key))
+            {
+                // YAML keys are unique; the reader keeps both, and which one a step would read is a guess.
+                Add(ErrorCodes.RecipeDuplicateKey, $"The key '{key}' is given twice in {place}.", keyNode);
+                continue;
+            }
+
             var path = where.Length == 0 ? key : $"{where}.{key}";
             var value = Bind(valueNode, property.PropertyType, path);
             if (value is not null || IsNullable(property))

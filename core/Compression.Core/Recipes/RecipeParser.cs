@@ -289,8 +289,16 @@ public static class RecipeParser
     }
 
     /// <summary>Each key of a step's options mapping by name.</summary>
-    private static Dictionary<string, YamlNode> OptionKeys(YamlMappingNode? map) =>
-        map?.Children.ToDictionary(p => ((YamlScalarNode)p.Key).Value ?? "", p => p.Key, StringComparer.Ordinal) ?? [];
+    private static Dictionary<string, YamlNode> OptionKeys(YamlMappingNode? map)
+    {
+        var keys = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
+        foreach (var key in map?.Children.Keys ?? [])
+        {
+            keys.TryAdd(((YamlScalarNode)key).Value ?? "", key); // a key given twice is CMP1011 already
+        }
+
+        return keys;
+    }
 
     /// <summary>Each problem of a step's options together (<see cref="ICheckedOptions"/>), once they bound cleanly, at its option's key.</summary>
     private static void CheckOptions(string step, PassOptions options, YamlMappingNode? map, YamlNode stepKey, OptionBinder binder)

@@ -29,6 +29,25 @@ public sealed class RecipeFuzzFindingsTests : IDisposable
         Assert.Equal((line, column), (diagnostic.Line, diagnostic.Column));
     }
 
+    /// <summary>
+    /// afl turned '{ method: structured, structured: {...} }' into '{!method: structured, ...}': a tag, so the first key
+    /// is 'structured' too, which the YAML reader lets through beside the untagged one. The option checks indexed the
+    /// step's keys and threw ArgumentException on the second.
+    /// </summary>
+    [Fact]
+    public void A_key_given_twice_is_refused_at_the_second()
+    {
+        var text = File.ReadAllText(Path.Combine(TestAssets.RepoRoot, "tests", "fixtures", "fuzz", "recipe", "duplicate-key-through-a-tag.yaml"));
+        var diagnostics = Parse(text);
+        var duplicate = Assert.Single(diagnostics, d => d.Code == ErrorCodes.RecipeDuplicateKey);
+        Assert.Equal((21, 34), (duplicate.Line, duplicate.Column));
+        Assert.Contains("'structured' is given twice", duplicate.Message, StringComparison.Ordinal);
+
+        // Untagged, the YAML reader itself refuses the second key.
+        var plain = Assert.Single(Parse("steps:\n  - quantize: { mode: dynamic, mode: static }"));
+        Assert.Equal(ErrorCodes.RecipeSyntax, plain.Code);
+    }
+
     [Theory]
     // Every binder cast keys to scalars: a list or mapping as a key threw InvalidCastException.
     [InlineData("[a]: 1", "a list")]
