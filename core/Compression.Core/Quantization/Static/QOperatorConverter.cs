@@ -73,9 +73,7 @@ internal static class QOperatorConverter
 
         var quantize = readers[0];
         var output = quantize.Output[0];
-        string[]? Dq(int index) => index < node.Input.Count && graph.Producer(node.Input[index]) is { OpType: "DequantizeLinear" } dq
-            ? [dq.Input[0], dq.Input[1], dq.Input.Count > 2 ? dq.Input[2] : ""]
-            : null;
+        string[]? Dq(int index) => Dequantized(graph, node, index);
         string[] y = [quantize.Input[1], quantize.Input.Count > 2 ? quantize.Input[2] : ""];
 
         NodeProto? replacement = null;
@@ -122,6 +120,22 @@ internal static class QOperatorConverter
             return null;
         }
 
+        CopyAttributes(node, replacement);
+        return (replacement, quantize);
+    }
+
+    /// <summary>
+    /// The integer tensor, scale and zero point (empty when absent) behind input <paramref name="index"/> when a
+    /// DequantizeLinear produces it. <see cref="Convert"/> only sees models whose Q/DQ are ai.onnx and 8-bit.
+    /// </summary>
+    private static string[]? Dequantized(OnnxGraph graph, NodeProto node, int index) =>
+        index < node.Input.Count && graph.Producer(node.Input[index]) is { OpType: "DequantizeLinear" } dq
+            ? [dq.Input[0], dq.Input[1], dq.Input.Count > 2 ? dq.Input[2] : ""]
+            : null;
+
+    /// <summary>The float op's attributes its integer replacement takes (all but <see cref="DroppedAttributes"/>).</summary>
+    private static void CopyAttributes(NodeProto node, NodeProto replacement)
+    {
         foreach (var attribute in node.Attribute)
         {
             if (!DroppedAttributes.TryGetValue(node.OpType, out var dropped) || !dropped.Contains(attribute.Name))
@@ -129,8 +143,6 @@ internal static class QOperatorConverter
                 replacement.Attribute.Add(attribute.Clone());
             }
         }
-
-        return (replacement, quantize);
     }
 
     /// <summary>
@@ -145,11 +157,7 @@ internal static class QOperatorConverter
             return null;
         }
 
-        string[]? Dq(int index) => index < node.Input.Count && graph.Producer(node.Input[index]) is { OpType: "DequantizeLinear" } dq
-            && OnnxModel.NormalizeDomain(dq.Domain).Length == 0 && graph.Initializer(dq.Input[0]) is var codes
-            && (codes is null || TensorCodec.ElementTypeOf(codes) is ElementType.UInt8 or ElementType.Int8)
-            ? [dq.Input[0], dq.Input[1], dq.Input.Count > 2 ? dq.Input[2] : ""]
-            : null;
+        string[]? Dq(int index) => Dequantized(graph, node, index);
         if (Dq(0) is not { } a || Dq(1) is not { } b || graph.Initializer(b[0]) is not { } weight)
         {
             return null;
@@ -157,13 +165,15 @@ internal static class QOperatorConverter
 
         if (node.OpType == "Gemm")
         {
-            if (node.Input.Count > 2 && node.Input[2].Length > 0 && Dq(2) is null)
+            // Only a Gemm without C: its int32 C was never taken here (the check for 8-bit operands refused it), and
+            // what QGemm does with it and a float output has not been measured.
+            if (node.Input.Count > 2 && node.Input[2].Length > 0)
             {
                 return null;
             }
 
-            var gemm = GraphEdits.Node("QGemm", node.Name, [.. a, .. b, node.Input.Count > 2 && node.Input[2].Length > 0 ? Dq(2)![0] : ""], [node.Output[0]], MicrosoftDomain);
-            gemm.Attribute.AddRange(node.Attribute.Where(attribute => attribute.Name != "beta").Select(attribute => attribute.Clone()));
+            var gemm = GraphEdits.Node("QGemm", node.Name, [.. a, .. b, ""], [node.Output[0]], MicrosoftDomain);
+            CopyAttributes(node, gemm);
             return (gemm, null);
         }
 
