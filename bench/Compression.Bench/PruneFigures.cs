@@ -84,7 +84,7 @@ internal static class PruneFigures
                 var (result, seconds, path) = PruneTimed(model, options, calibration, folder);
                 var value = read(Evaluator.Evaluate(path, null, test, evaluation, new CollectingLog()).Reference.Task)!.Value;
                 var name = options.Method == PruningMethod.NM ? "2:4" : "50 % unstructured";
-                Console.WriteLine(FormattableString.Invariant($"| {name} | {criterion} | {reconstruction} | {value.ToString(format, CultureInfo.InvariantCulture)} | {(double)result.Statistics["sparsity"]:P1} | {seconds:F1} |"));
+                Console.WriteLine(FormattableString.Invariant($"| {name} | {criterion} | {reconstruction} | {value.ToString(format, CultureInfo.InvariantCulture)} | {((Compression.Core.Pruning.SparsePruneResult)result.Result).Sparsity:P1} | {seconds:F1} |"));
             }
         }
         finally

@@ -31,7 +31,7 @@ internal static class SearchBench
             Console.WriteLine(FormattableString.Invariant($"Chosen model: {final.OutputSizeBytes:N0} bytes; held-out '{final.Evaluation?.DataSet}': {(final.Evaluation is null ? "-" : SearchReport.Held(final.Evaluation))}"));
             foreach (var step in final.Steps)
             {
-                Console.WriteLine($"{step.Name}: {Compression.Core.Reports.ReportWriter.Describe(step.Statistics)}");
+                Console.WriteLine($"{step.Name}: {step.Result}");
             }
 
             foreach (var gate in final.Gates)

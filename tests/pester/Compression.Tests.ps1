@@ -243,11 +243,17 @@ Describe 'Invoke-ModelPrune' -Skip:(-not $HasShared) {
         $result = Invoke-ModelPrune $Model -CalibrationData $Images
         $result.OutputPath | Should -Be (Join-Path $Folder 'mnist-8.pruned50.onnx')
         $result.Evaluation.Candidate.Task.Top1 | Should -BeGreaterThan 0.98
-        $statistics = $result.Steps[0].Statistics
-        $statistics['sparsity'] | Should -BeGreaterOrEqual 0.49
-        $statistics['reconstruction'] | Should -BeLike 'sparsegpt*'
-        $statistics['layers'].Count | Should -Be 3
-        $statistics['layers'] | ForEach-Object { $_.ReconstructionError | Should -Not -BeNullOrEmpty }
+        $pruned = $result.Steps[0].Result
+        $pruned.Sparsity | Should -BeGreaterOrEqual 0.49
+        $pruned.Reconstruction | Should -BeLike 'sparsegpt*'
+        $pruned.Layers.Count | Should -Be 3
+        $pruned.Layers | ForEach-Object { $_.Error | Should -Not -BeNullOrEmpty }
+        # The views print the figures, not a type name.
+        $shown = $result.Steps | Format-List | Out-String
+        $shown | Should -Not -BeLike '*Dictionary*'
+        $shown | Should -BeLike '*Sparsity: 0.5*'
+        ($pruned.Layers | Format-Table | Out-String) | Should -BeLike '*Convolution28*pruned by*'
+
     }
 
     It 'names a 2:4 result by its pattern and takes the model from the pipeline' {
@@ -266,7 +272,7 @@ Describe 'Invoke-ModelPrune' -Skip:(-not $HasShared) {
         $result.OutputSizeBytes | Should -BeLessThan (0.8 * $result.InputSizeBytes)
         $result.Evaluation.Candidate.Task.Top1 | Should -BeGreaterThan 0.97
         # Both convolutions lose output channels, the second and the MatMul lose the matching inputs.
-        ($result.Steps[0].Statistics['layers'] | ForEach-Object { '{0} {1}->{2}' -f $_.Node, ($_.ShapeBefore -join 'x'), ($_.ShapeAfter -join 'x') }) |
+        ($result.Steps[0].Result.Layers | ForEach-Object { '{0} {1}->{2}' -f $_.Node, ($_.Shape -join 'x'), ($_.ShapeAfter -join 'x') }) |
             Should -Be @('Convolution28 8x1x5x5->6x1x5x5', 'Convolution110 16x8x5x5->16x6x5x5', 'Convolution110 16x6x5x5->12x6x5x5', 'Times212 256x10->192x10')
     }
 

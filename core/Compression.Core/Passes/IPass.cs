@@ -19,7 +19,7 @@ public interface IPass
     Type OptionsType { get; }
 
     /// <summary>
-    /// Rewrites the model (in place or into a new one) and returns it with statistics. The result must pass
+    /// Rewrites the model (in place or into a new one) and returns it with its typed figures. The result must pass
     /// <see cref="Onnx.Graphs.GraphChecker"/>; the pipeline checks that after every step.
     /// </summary>
     PassResult Run(OnnxModel model, PassOptions options, PassContext context);
@@ -31,11 +31,8 @@ public abstract record PassOptions;
 /// <summary>Options of a pass that has none.</summary>
 public sealed record NoOptions : PassOptions;
 
-/// <summary>What a pass reports: the model, figures for the report (counts, sizes, errors), and warnings.</summary>
-public sealed record PassResult(OnnxModel Model, IReadOnlyDictionary<string, object> Statistics)
-{
-    public static PassResult Unchanged(OnnxModel model) => new(model, new Dictionary<string, object>());
-}
+/// <summary>What a pass reports: the model and its typed figures (<see cref="StepResult"/>, with per-layer rows).</summary>
+public sealed record PassResult(OnnxModel Model, StepResult Result);
 
 /// <summary>What a pass may use besides the model: the log, cancellation, and the recipe's data sets.</summary>
 public sealed class PassContext(ICompressionLog log, CancellationToken cancellation = default)

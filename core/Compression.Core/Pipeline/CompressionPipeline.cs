@@ -158,8 +158,8 @@ public static class CompressionPipeline
             }
 
             model = result.Model;
-            steps.Add(new StepSummary(step.Pass.Name, ReportWriter.OptionsOf(step.Options), watch.Elapsed.TotalSeconds, result.Statistics));
-            log.Verbose($"Step {i + 1}: {step.Pass.Name} done in {watch.Elapsed.TotalSeconds:0.00} s {ReportWriter.Describe(result.Statistics)}");
+            steps.Add(new StepSummary(step.Pass.Name, ReportWriter.OptionsOf(step.Options), watch.Elapsed.TotalSeconds, result.Result));
+            log.Verbose($"Step {i + 1}: {step.Pass.Name} done in {watch.Elapsed.TotalSeconds:0.00} s ({result.Result})");
         }
 
         return (model, steps);

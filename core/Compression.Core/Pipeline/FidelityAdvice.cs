@@ -1,7 +1,7 @@
 using System.Globalization;
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
-using Compression.Core.Pruning;
+using Compression.Core.Quantization;
 using Compression.Core.Reports;
 
 namespace Compression.Core.Pipeline;
@@ -52,22 +52,17 @@ internal static class FidelityAdvice
         return Diagnostic.Warning(ErrorCodes.PoorFidelity, message, modelPath);
     }
 
-    /// <summary>A step's layers by cost: pruned layers by relative output error, quantized ones by how little they keep alone (fallback's sensitivity).</summary>
+    /// <summary>A step's layers by cost: layers by their relative output error on calibration data, or, after fallback, by how little they keep alone (its sensitivity).</summary>
     private static IEnumerable<string> CostlyLayers(StepSummary step)
     {
-        if (step.Statistics.GetValueOrDefault("layers") is IEnumerable<PrunedLayer> pruned)
+        if (step.Result is QuantizeResult { Fallback: { } fallback })
         {
-            return pruned.Where(l => l.ReconstructionError is not null).OrderByDescending(l => l.ReconstructionError)
-                .Select(l => string.Create(CultureInfo.InvariantCulture, $"{l.Node} (relative output error {l.ReconstructionError:0.###})"));
+            return fallback.Sensitivity.OrderBy(s => s.Value)
+                .Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Key} (alone: {s.Value:0.###})"));
         }
 
-        if (step.Statistics.GetValueOrDefault("sensitivity") is IReadOnlyDictionary<string, object> sensitivity)
-        {
-            return sensitivity.OrderBy(s => Convert.ToDouble(s.Value, CultureInfo.InvariantCulture))
-                .Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Key} (alone: {Convert.ToDouble(s.Value, CultureInfo.InvariantCulture):0.###})"));
-        }
-
-        return [];
+        return step.Result.Layers.Where(l => l.Error is not null).OrderByDescending(l => l.Error)
+            .Select(l => string.Create(CultureInfo.InvariantCulture, $"{l.Node} (relative output error {l.Error:0.###})"));
     }
 
     private static string Example(IReadOnlyList<string> worst) => worst.Count > 0 ? worst[0] : "<layer>";

@@ -3,7 +3,6 @@ using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
 using Compression.Core.Onnx;
 using Compression.Core.Passes;
-using Compression.Core.Pipeline;
 
 namespace Compression.Core.Pruning;
 
@@ -28,7 +27,7 @@ internal static class IterativePruning
 
         PassResult? kept = null;
         var current = model;
-        var steps = new List<Dictionary<string, object>>();
+        var steps = new List<ScheduleStep>();
         for (var step = 1; step <= schedule.Steps; step++)
         {
             context.Cancellation.ThrowIfCancellationRequested();
@@ -37,7 +36,7 @@ internal static class IterativePruning
             if (options.Method == PruningMethod.Structured && Structured.StructuredPruner.Plan(model, stepOptions).Groups.Count == 0)
             {
                 // Heads are whole: with few heads and many steps an early step may remove nothing.
-                steps.Add(new Dictionary<string, object> { ["step"] = step, ["met"] = true, ["checks"] = new List<string> { "removes no unit" } });
+                steps.Add(new ScheduleStep(step, Met: true, ["removes no unit"]));
                 continue;
             }
 
@@ -48,20 +47,17 @@ internal static class IterativePruning
             var report = evaluate(result.Model);
             var verdicts = Gates.Check(stopWhen, report.Reference.SizeBytes, report.Candidate!.SizeBytes, report);
             var met = verdicts.All(v => v.Passed);
-            var record = new Dictionary<string, object>
-            {
-                ["step"] = step,
-                ["sparsity"] = Math.Round(stepOptions.Sparsity, 4),
-                ["met"] = met,
-                ["checks"] = verdicts.Select(v => v.Message).ToList(),
-            };
+            var record = new ScheduleStep(step, met, verdicts.Select(v => v.Message).ToList()) { Sparsity = Math.Round(stepOptions.Sparsity, 4) };
             var described = stepOptions.Sparsity.ToString("P1", CultureInfo.InvariantCulture);
             if (options.Method == PruningMethod.Structured)
             {
                 var structured = stepOptions.Structured;
-                record["heads"] = structured.Heads;
-                record["neurons"] = Math.Round(structured.Neurons ?? stepOptions.Sparsity, 4);
-                record["channels"] = Math.Round(structured.Channels ?? stepOptions.Sparsity, 4);
+                record = record with
+                {
+                    Heads = structured.Heads,
+                    Neurons = Math.Round(structured.Neurons ?? stepOptions.Sparsity, 4),
+                    Channels = Math.Round(structured.Channels ?? stepOptions.Sparsity, 4),
+                };
                 described = FormattableString.Invariant($"{structured.Heads} heads, {structured.Neurons ?? stepOptions.Sparsity:P1} of the neurons, {structured.Channels ?? stepOptions.Sparsity:P1} of the channels");
             }
 
@@ -80,11 +76,10 @@ internal static class IterativePruning
         {
             context.Log.Report(Diagnostic.Warning(ErrorCodes.PruneScheduleNoStep,
                 $"No step of the pruning schedule met stop_when (the first, at 1/{schedule.Steps} of the target, did not); the model is left unpruned."));
-            return new PassResult(model, new Dictionary<string, object> { ["schedule"] = steps, ["pruned_layers"] = 0 });
+            return new PassResult(model, new UnprunedResult { Schedule = steps });
         }
 
-        var statistics = new Dictionary<string, object>(kept.Statistics) { ["schedule"] = steps };
-        return new PassResult(kept.Model, statistics);
+        return kept with { Result = (PruneResult)kept.Result with { Schedule = steps } };
     }
 
     /// <summary>The options of a step that goes <paramref name="fraction"/> of the way to the target; heads are whole, rounded down.</summary>

@@ -125,8 +125,8 @@ public sealed class PrunePass : Pass<PruneOptions>
 internal interface IPruner
 {
     /// <summary>
-    /// Rewrites the model; returns it with statistics for the report, including a per-layer table (shape
-    /// before/after, sparsity, criterion, reconstruction error). Never returns a model ONNX Runtime cannot load.
+    /// Rewrites the model; returns it with a <see cref="PruneResult"/> and its per-layer rows (shape before and after,
+    /// sparsity, what was done, reconstruction error). Never returns a model ONNX Runtime cannot load.
     /// </summary>
     PassResult Prune(OnnxModel model, PruneOptions options, PassContext context);
 }

@@ -7,9 +7,9 @@ namespace Compression.Core.Quantization;
 internal interface IModeQuantizer
 {
     /// <summary>
-    /// Rewrites the model; returns it with statistics for the report (e.g. { "quantized_nodes": 36,
-    /// "skipped": { "Conv": "slower than float here" } }). Nodes it leaves alone are reported as warnings through
-    /// <c>context.Log</c> with the reason. Never returns a model ONNX Runtime cannot load.
+    /// Rewrites the model; returns it with the mode's <see cref="QuantizeResult"/> and its per-layer rows. Nodes it
+    /// leaves alone are reported as warnings through <c>context.Log</c> with the reason. Never returns a model ONNX
+    /// Runtime cannot load.
     /// </summary>
     PassResult Quantize(OnnxModel model, QuantizeOptions options, PassContext context);
 }

@@ -38,6 +38,15 @@ public static class ReportWriter
         Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
     };
 
+    /// <summary>A step's typed result in snake_case (node names as they are); figures a step did not measure are left out.</summary>
+    private static readonly JsonSerializerOptions StepResultJson = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+    };
+
     public static string Write(ReportSummary summary, string path, DateTimeOffset started, TimeSpan duration, bool written)
     {
         var report = Deterministic(summary);
@@ -135,9 +144,6 @@ public static class ReportWriter
     public static IReadOnlyDictionary<string, object?> OptionsOf(PassOptions options) =>
         OptionBinder.Options(options.GetType()).ToDictionary(p => OptionNames.SnakeCase(p.Name), p => Plain(p.GetValue(options)));
 
-    public static string Describe(IReadOnlyDictionary<string, object> statistics) =>
-        statistics.Count == 0 ? "" : "(" + string.Join(", ", statistics.Select(s => $"{s.Key}: {(s.Value is string or ValueType ? s.Value : JsonSerializer.Serialize(s.Value))}")) + ")";
-
     private static JsonObject Deterministic(ReportSummary s) => new()
     {
         ["tool"] = "Compression",
@@ -153,7 +159,7 @@ public static class ReportWriter
         {
             ["name"] = step.Name,
             ["options"] = JsonSerializer.SerializeToNode(step.Options),
-            ["statistics"] = JsonSerializer.SerializeToNode(step.Statistics),
+            ["result"] = JsonSerializer.SerializeToNode(step.Result, step.Result.GetType(), StepResultJson),
         }).ToArray()),
         ["evaluation"] = s.Evaluation is null ? null : new JsonObject
         {

@@ -30,7 +30,7 @@ public sealed class ConstantsAndInitializersPassTests : IDisposable
 
         var result = harness.Apply(new ConstantsToInitializersPass(), model);
 
-        Assert.Equal((long)constants, PassHarness.Stat(result, "converted"));
+        Assert.Equal((long)constants, PassHarness.Result<ConstantsToInitializersResult>(result).Converted);
         Assert.DoesNotContain(model.Proto.Graph.Node, n => n.OpType == "Constant");
         Assert.Equal(constants + initializers, model.Proto.Graph.Initializer.Count);
         harness.AssertBitIdentical(name, model);
@@ -44,7 +44,7 @@ public sealed class ConstantsAndInitializersPassTests : IDisposable
         var model = ModelLoader.Load(RealModelTests.PathOf(name));
         var result = harness.Apply(new InitializersToConstantsPass(), model);
 
-        Assert.Equal((long)initializers, PassHarness.Stat(result, "converted"));
+        Assert.Equal((long)initializers, PassHarness.Result<InitializersToConstantsResult>(result).Converted);
         Assert.Empty(model.Proto.Graph.Initializer);
         var constants = model.Proto.Graph.Node.TakeWhile(n => n.OpType == "Constant").Count();
         Assert.True(constants >= initializers, $"{constants} leading Constant nodes, expected at least {initializers}.");
@@ -57,7 +57,7 @@ public sealed class ConstantsAndInitializersPassTests : IDisposable
         var model = ModelLoader.Load(RealModelTests.PathOf("paddleocr-det"));
         harness.Apply(new ConstantsToInitializersPass(), model);
         var back = harness.Apply(new InitializersToConstantsPass(), model);
-        Assert.Equal(342L, PassHarness.Stat(back, "converted"));
+        Assert.Equal(342L, PassHarness.Result<InitializersToConstantsResult>(back).Converted);
         Assert.All(model.Proto.Graph.Node.Take(342), n => Assert.Equal("Constant", n.OpType));
         Assert.Empty(model.Proto.Graph.Initializer);
         harness.AssertBitIdentical("paddleocr-det", model);
@@ -69,8 +69,8 @@ public sealed class ConstantsAndInitializersPassTests : IDisposable
         var model = ModelLoader.Load(RealModelTests.PathOf("mnist-8"));
         var inputs = model.Proto.Graph.Input.Select(i => i.Name).ToList();
         var result = harness.Apply(new InitializersToConstantsPass(), model);
-        Assert.Equal(0L, PassHarness.Stat(result, "converted"));
-        Assert.Equal(8L, PassHarness.Stat(result, "kept_as_inputs"));
+        Assert.Equal(0L, PassHarness.Result<InitializersToConstantsResult>(result).Converted);
+        Assert.Equal(8L, PassHarness.Result<InitializersToConstantsResult>(result).KeptAsInputs);
         Assert.Equal(inputs, model.Proto.Graph.Input.Select(i => i.Name));
     }
 
@@ -84,7 +84,7 @@ public sealed class ConstantsAndInitializersPassTests : IDisposable
 
         var result = harness.Apply(new InitializersToConstantsPass(), model);
 
-        Assert.Equal(1L, PassHarness.Stat(result, "converted"));
+        Assert.Equal(1L, PassHarness.Result<InitializersToConstantsResult>(result).Converted);
         Assert.Equal(["w"], model.Proto.Graph.Initializer.Select(t => t.Name));
         Assert.Equal(["x", "w"], model.Proto.Graph.Input.Select(i => i.Name));
         Assert.Equal("Constant", model.Proto.Graph.Node[0].OpType);
@@ -113,8 +113,8 @@ public sealed class ConstantsAndInitializersPassTests : IDisposable
 
         var result = harness.Apply(new ConstantsToInitializersPass(), model);
 
-        Assert.Equal(3L, PassHarness.Stat(result, "converted"));
-        Assert.Equal(1L, PassHarness.Stat(result, "skipped_sparse"));
+        Assert.Equal(3L, PassHarness.Result<ConstantsToInitializersResult>(result).Converted);
+        Assert.Equal(1L, PassHarness.Result<ConstantsToInitializersResult>(result).SkippedSparse);
         var byName = model.Proto.Graph.Initializer.ToDictionary(t => t.Name);
         Assert.Equal([1f, 2f], TensorCodec.ToSingle(byName["f"]));
         Assert.Equal([5L], TensorCodec.ToInt64(byName["i"]));

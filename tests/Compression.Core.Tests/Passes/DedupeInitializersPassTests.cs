@@ -33,7 +33,7 @@ public sealed class DedupeInitializersPassTests : IDisposable
 
         var result = harness.Apply(new DedupeInitializersPass(), model);
 
-        Assert.Equal((long)expected, PassHarness.Stat(result, "merged"));
+        Assert.Equal((long)expected, PassHarness.Result<DedupeInitializersResult>(result).Merged);
         Assert.Equal(before - expected, model.Proto.Graph.Initializer.Count);
         var contents = model.Proto.Graph.Initializer.Where(t => !model.Proto.Graph.Input.Any(i => i.Name == t.Name))
             .Select(t => (t.DataType, string.Join(",", t.Dims), Convert.ToBase64String(TensorCodec.GetRawBytes(t)))).ToList();
@@ -58,7 +58,7 @@ public sealed class DedupeInitializersPassTests : IDisposable
 
         var result = harness.Apply(new DedupeInitializersPass(), model);
 
-        Assert.Equal(1L, PassHarness.Stat(result, "merged"));
+        Assert.Equal(1L, PassHarness.Result<DedupeInitializersResult>(result).Merged);
         Assert.Equal(["a"], model.Proto.Graph.Initializer.Select(t => t.Name));
         Assert.Equal("a", branch.Node[0].Input[1]);
         var outputs = Run(model, harness.Temp, ("x", TensorCodec.FromSingle("x", [2], [1f, 1f], ElementType.Float)),
@@ -79,6 +79,6 @@ public sealed class DedupeInitializersPassTests : IDisposable
                 TensorCodec.FromSingle("e", [2], [1f, 2f], ElementType.Float),
             ]);
         var result = harness.Apply(new DedupeInitializersPass(), model);
-        Assert.Equal(0L, PassHarness.Stat(result, "merged"));
+        Assert.Equal(0L, PassHarness.Result<DedupeInitializersResult>(result).Merged);
     }
 }

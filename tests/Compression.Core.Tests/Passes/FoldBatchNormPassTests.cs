@@ -32,7 +32,7 @@ public sealed class FoldBatchNormPassTests : IDisposable
 
         var result = harness.Apply(new FoldBatchNormPass(), model);
 
-        Assert.Equal((long)folded, PassHarness.Stat(result, "folded"));
+        Assert.Equal((long)folded, PassHarness.Result<FoldBatchNormResult>(result).Folded);
         Assert.Equal(remaining, model.Proto.Graph.Node.Count(n => n.OpType == "BatchNormalization"));
         Assert.True(nodesBefore - model.Proto.Graph.Node.Count >= folded); // the BN and, in PaddleOCR, its four Constant inputs
         var before = ModelLoader.Load(RealModelTests.PathOf(name));
@@ -48,7 +48,7 @@ public sealed class FoldBatchNormPassTests : IDisposable
         model.Proto.Graph.Node.Add(Node("Relu", ["conv"], ["side"]));
         model.Proto.Graph.Output.Add(Value("side", ElementType.Float, 1, 2, 2, 2));
         var result = harness.Apply(new FoldBatchNormPass(), model);
-        Assert.Equal(0L, PassHarness.Stat(result, "folded"));
+        Assert.Equal(0L, PassHarness.Result<FoldBatchNormResult>(result).Folded);
         Assert.Contains(model.Proto.Graph.Node, n => n.OpType == "BatchNormalization");
     }
 
@@ -63,7 +63,7 @@ public sealed class FoldBatchNormPassTests : IDisposable
 
         var result = harness.Apply(new FoldBatchNormPass(), model);
 
-        Assert.Equal(1L, PassHarness.Stat(result, "folded"));
+        Assert.Equal(1L, PassHarness.Result<FoldBatchNormResult>(result).Folded);
         Assert.Equal(["Conv"], model.Proto.Graph.Node.Select(n => n.OpType));
         Assert.Equal(3, model.Proto.Graph.Node[0].Input.Count);
         Assert.Equal(["weight", bias ? "bias" : "_bias_folded"], model.Proto.Graph.Node[0].Input.Skip(1).Select(i => i.Replace("Conv_conv", "", StringComparison.Ordinal)));
@@ -93,7 +93,7 @@ public sealed class FoldBatchNormPassTests : IDisposable
 
         var result = harness.Apply(new FoldBatchNormPass(), model);
 
-        Assert.Equal(1L, PassHarness.Stat(result, "folded"));
+        Assert.Equal(1L, PassHarness.Result<FoldBatchNormResult>(result).Folded);
         Assert.Equal(["Gemm"], model.Proto.Graph.Node.Select(n => n.OpType));
         AssertClose(expected, Run(model, harness.Temp, input));
     }

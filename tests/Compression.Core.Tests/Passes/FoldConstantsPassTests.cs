@@ -26,7 +26,7 @@ public sealed class FoldConstantsPassTests : IDisposable
     {
         var model = ModelLoader.Load(RealModelTests.PathOf(name));
         var result = harness.Apply(new FoldConstantsPass(), model);
-        Assert.Equal((long)folded, PassHarness.Stat(result, "folded"));
+        Assert.Equal((long)folded, PassHarness.Result<FoldConstantsResult>(result).Folded);
         harness.AssertBitIdentical(name, model);
     }
 
@@ -55,7 +55,7 @@ public sealed class FoldConstantsPassTests : IDisposable
         var result = harness.Apply(new FoldConstantsPass(), model);
 
         Assert.DoesNotContain(model.Proto.Graph.Node, n => n.OpType == "Shape" && inputNames.Contains(n.Input[0]));
-        Assert.Equal(5L, PassHarness.Stat(result, "folded"));
+        Assert.Equal(5L, PassHarness.Result<FoldConstantsResult>(result).Folded);
         Assert.Equal(642, model.Proto.Graph.Node.Count);
         Assert.Equal(650, nodesBefore);
         harness.AssertBitIdentical("all-MiniLM-L6-v2", before, model); // against the same static-shape model unfolded
@@ -86,7 +86,7 @@ public sealed class FoldConstantsPassTests : IDisposable
 
         var result = harness.Apply(new FoldConstantsPass(), model);
 
-        Assert.Equal(4L, PassHarness.Stat(result, "folded"));
+        Assert.Equal(4L, PassHarness.Result<FoldConstantsResult>(result).Folded);
         Assert.Equal(["Constant", "Reshape"], model.Proto.Graph.Node.Select(n => n.OpType));
         Assert.Equal([-1L, 3L], TensorCodec.ToInt64(model.Proto.Graph.Node[0].Attribute[0].T));
         var outputs = Run(model, harness.Temp, ("x", TensorCodec.FromSingle("x", [2, 3], [1f, 2f, 3f, 4f, 5f, 6f], ElementType.Float)));
@@ -101,10 +101,10 @@ public sealed class FoldConstantsPassTests : IDisposable
             [Value("x", ElementType.Float, 100_000)], [Value("y", ElementType.Float, 100_000)],
             [TensorCodec.FromInt64("big_shape", [1], [100_000])]);
         var result = harness.Apply(new FoldConstantsPass(), model);
-        Assert.Equal(0L, PassHarness.Stat(result, "folded"));
+        Assert.Equal(0L, PassHarness.Result<FoldConstantsResult>(result).Folded);
 
         var allowed = harness.Apply(new FoldConstantsPass(), model, new FoldConstantsOptions { MaxElements = 200_000 });
-        Assert.Equal(1L, PassHarness.Stat(allowed, "folded"));
+        Assert.Equal(1L, PassHarness.Result<FoldConstantsResult>(allowed).Folded);
     }
 
     [Fact]
@@ -133,7 +133,7 @@ public sealed class FoldConstantsPassTests : IDisposable
 
         var result = harness.Apply(new FoldConstantsPass(), model);
 
-        Assert.Equal(8L, PassHarness.Stat(result, "folded"));
+        Assert.Equal(8L, PassHarness.Result<FoldConstantsResult>(result).Folded);
         var z = model.Proto.Graph.Node.Single(n => n.Output[0] == "z");
         Assert.Equal([-4L, 6L, 2L, 4L], TensorCodec.ToInt64(z.Attribute[0].T));
         model.Proto.Graph.Output.RemoveAt(1); // an int64 output; the float runner reads y only

@@ -22,8 +22,8 @@ public sealed class RemoveDeadNodesPassTests : IDisposable
     {
         var model = ModelLoader.Load(RealModelTests.PathOf(name));
         var clean = harness.Apply(new RemoveDeadNodesPass(), ModelLoader.Load(RealModelTests.PathOf(name)));
-        Assert.Equal(0L, PassHarness.Stat(clean, "nodes_removed"));
-        Assert.Equal(0L, PassHarness.Stat(clean, "initializers_removed"));
+        Assert.Equal(0L, PassHarness.Result<RemoveDeadNodesResult>(clean).NodesRemoved);
+        Assert.Equal(0L, PassHarness.Result<RemoveDeadNodesResult>(clean).InitializersRemoved);
 
         var nodesBefore = model.Proto.Graph.Node.Count;
         var initializersBefore = model.Proto.Graph.Initializer.Count;
@@ -34,8 +34,8 @@ public sealed class RemoveDeadNodesPassTests : IDisposable
 
         var result = harness.Apply(new RemoveDeadNodesPass(), model);
 
-        Assert.Equal(2L, PassHarness.Stat(result, "nodes_removed"));
-        Assert.Equal(1L, PassHarness.Stat(result, "initializers_removed"));
+        Assert.Equal(2L, PassHarness.Result<RemoveDeadNodesResult>(result).NodesRemoved);
+        Assert.Equal(1L, PassHarness.Result<RemoveDeadNodesResult>(result).InitializersRemoved);
         Assert.Equal(nodesBefore, model.Proto.Graph.Node.Count);
         Assert.Equal(initializersBefore, model.Proto.Graph.Initializer.Count);
         harness.AssertBitIdentical(name, model);
@@ -48,7 +48,7 @@ public sealed class RemoveDeadNodesPassTests : IDisposable
             [Value("x", ElementType.Float, 1), Value("w", ElementType.Float, 1)], [Value("y", ElementType.Float, 1)],
             [TensorCodec.FromSingle("w", [1], [1f], ElementType.Float)], opset: 8, irVersion: 3);
         var result = harness.Apply(new RemoveDeadNodesPass(), model);
-        Assert.Equal(0L, PassHarness.Stat(result, "initializers_removed"));
+        Assert.Equal(0L, PassHarness.Result<RemoveDeadNodesResult>(result).InitializersRemoved);
         Assert.Single(model.Proto.Graph.Initializer);
         Assert.Equal(2, model.Proto.Graph.Input.Count);
     }

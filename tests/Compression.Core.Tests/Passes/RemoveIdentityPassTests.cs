@@ -31,8 +31,8 @@ public sealed class RemoveIdentityPassTests : IDisposable
 
         var result = harness.Apply(new RemoveIdentityPass(), model);
 
-        Assert.Equal(inserted, PassHarness.Stat(result, "identity_removed"));
-        Assert.Equal(0, PassHarness.Stat(result, "kept"));
+        Assert.Equal(inserted, PassHarness.Result<RemoveIdentityResult>(result).IdentityRemoved);
+        Assert.Equal(0, PassHarness.Result<RemoveIdentityResult>(result).Kept);
         Assert.Equal(nodesBefore, model.Proto.Graph.Node.Count);
         Assert.Equal(ModelLoader.Load(RealModelTests.PathOf(name)).Proto.Graph.Output.Select(o => o.Name), model.Proto.Graph.Output.Select(o => o.Name));
         harness.AssertBitIdentical(name, model);
@@ -46,7 +46,7 @@ public sealed class RemoveIdentityPassTests : IDisposable
             [Value("x", ElementType.Float, 2)], [Value("y", ElementType.Float, 2), Value("z", ElementType.Float, 2)]);
         var result = harness.Apply(new RemoveIdentityPass(), model);
 
-        Assert.Equal(1L, PassHarness.Stat(result, "identity_removed"));
+        Assert.Equal(1L, PassHarness.Result<RemoveIdentityResult>(result).IdentityRemoved);
         Assert.Equal(["Neg", "Abs"], model.Proto.Graph.Node.Select(n => n.OpType));
         Assert.Equal(["y"], model.Proto.Graph.Node[0].Output);
         Assert.Equal(["y"], model.Proto.Graph.Node[1].Input);
@@ -60,8 +60,8 @@ public sealed class RemoveIdentityPassTests : IDisposable
     {
         var model = Model([Node("Identity", ["x"], ["y"])], [Value("x", ElementType.Float, 2)], [Value("y", ElementType.Float, 2)]);
         var result = harness.Apply(new RemoveIdentityPass(), model);
-        Assert.Equal(0L, PassHarness.Stat(result, "identity_removed"));
-        Assert.Equal(1L, PassHarness.Stat(result, "kept"));
+        Assert.Equal(0L, PassHarness.Result<RemoveIdentityResult>(result).IdentityRemoved);
+        Assert.Equal(1L, PassHarness.Result<RemoveIdentityResult>(result).Kept);
         Assert.Single(model.Proto.Graph.Node);
     }
 
@@ -83,8 +83,8 @@ public sealed class RemoveIdentityPassTests : IDisposable
         var result = harness.Apply(new RemoveIdentityPass(), model);
 
         // The else branch's Identity reads an outer value and writes the branch output: it has no producer to rename, so it stays.
-        Assert.Equal(1L, PassHarness.Stat(result, "identity_removed"));
-        Assert.Equal(1L, PassHarness.Stat(result, "kept"));
+        Assert.Equal(1L, PassHarness.Result<RemoveIdentityResult>(result).IdentityRemoved);
+        Assert.Equal(1L, PassHarness.Result<RemoveIdentityResult>(result).Kept);
         Assert.Equal("n", branch.Node[0].Input[0]);
         Assert.Equal("n", elseBranch.Node[0].Input[0]);
         var outputs = Run(model, harness.Temp, ("x", TensorCodec.FromSingle("x", [2], [1f, -2f], ElementType.Float)),
@@ -101,7 +101,7 @@ public sealed class RemoveIdentityPassTests : IDisposable
             [Value("x", ElementType.Float, 2)], [Value("y", ElementType.Float, 2), Value("mask", ElementType.Bool, 2)]);
         var result = harness.Apply(new RemoveIdentityPass(), model);
 
-        Assert.Equal(1L, PassHarness.Stat(result, "dropout_removed"));
+        Assert.Equal(1L, PassHarness.Result<RemoveIdentityResult>(result).DropoutRemoved);
         Assert.Equal("x", model.Proto.Graph.Node.Single(n => n.OpType == "Dropout").Input[0]); // the one whose mask is an output stays
     }
 

@@ -74,7 +74,7 @@ public sealed class ExampleRecipeTests(ITestOutputHelper output) : IDisposable
         Assert.DoesNotContain("agreement", stamp, StringComparison.Ordinal);
     }
 
-    private static string ReportsDescribe(StepSummary step) => Reports.ReportWriter.Describe(step.Statistics);
+    private static string ReportsDescribe(StepSummary step) => step.Result.ToString();
 
     /// <summary>The MiniLM recipe names the vocab where Get-ExampleModel.ps1 puts it; in tests it sits beside the extracted model.</summary>
     private Recipe PrepareMiniLmVocab(string recipePath, string model)

@@ -28,7 +28,7 @@ public sealed class LayoutAndReconstructionTests : IDisposable
         var model = WeightOnlyModels.Mixed();
         var result = new PrunePass().Run(model, new PruneOptions { Method = PruningMethod.NM, Pattern = "2:4" }, new PassContext(new CollectingLog()));
 
-        Assert.Equal(4, (int)result.Statistics["pruned_layers"]);
+        Assert.Equal(4, PassHarness.Result<SparsePruneResult>(result).PrunedLayers);
         var graph = result.Model.MainGraph;
         foreach (var (name, transposed) in new[] { ("w1", false), ("w2", false), ("w3", true), ("w4", false) })
         {
@@ -66,8 +66,8 @@ public sealed class LayoutAndReconstructionTests : IDisposable
         Assert.Equal(maskOnly.Count, refit.Count);
         for (var i = 0; i < refit.Count; i++)
         {
-            Assert.True(refit[i].ReconstructionError < maskOnly[i].ReconstructionError * 0.8,
-                $"{refit[i].Node}: {refit[i].ReconstructionError} refit, {maskOnly[i].ReconstructionError} mask only");
+            Assert.True(refit[i].Error < maskOnly[i].Error * 0.8,
+                $"{refit[i].Node}: {refit[i].Error} refit, {maskOnly[i].Error} mask only");
         }
     }
 }

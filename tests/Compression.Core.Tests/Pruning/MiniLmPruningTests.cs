@@ -51,11 +51,11 @@ public sealed class MiniLmPruningTests(ITestOutputHelper output) : IDisposable
     private double Spearman(string model, PruneOptions options, IDataSource calibration, string tag)
     {
         var result = PruningRuns.Prune(model, options, new Dictionary<string, IDataSource> { ["sts-dev"] = calibration });
-        Assert.True((double)result.Statistics["sparsity"] >= 0.499);
+        Assert.True(PassHarness.Result<SparsePruneResult>(result).Sparsity >= 0.499);
         var pruned = QuantizationAssets.SaveBesideVocab(result.Model, model, temp, tag);
         var report = Evaluator.Evaluate(pruned, null, QuantizationAssets.StsbTest(pruned), new EvaluationOptions { BatchSize = 64, Threads = 2 }, new CollectingLog());
         var spearman = report.Reference.Task.Spearman!.Value * 100;
-        output.WriteLine($"{options.Method} {tag}: Spearman {spearman:F2}, sparsity {result.Statistics["sparsity"]}");
+        output.WriteLine($"{options.Method} {tag}: Spearman {spearman:F2}, sparsity {PassHarness.Result<SparsePruneResult>(result).Sparsity}");
         return spearman;
     }
 }

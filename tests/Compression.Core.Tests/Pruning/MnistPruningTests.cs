@@ -31,7 +31,7 @@ public sealed class MnistPruningTests(ITestOutputHelper output) : IDisposable
             Calibration = calibrated ? new PruneCalibrationSpec { Data = "calib", Samples = 256 } : null,
         }, out var result);
 
-        Assert.Equal(0.5, (double)result.Statistics["sparsity"], 2);
+        Assert.Equal(0.5, PassHarness.Result<SparsePruneResult>(result).Sparsity, 2);
         Assert.True(accuracy >= floor, $"top-1 {accuracy:P2}");
     }
 
@@ -47,10 +47,10 @@ public sealed class MnistPruningTests(ITestOutputHelper output) : IDisposable
         output.WriteLine($"{options.Method} {options.Criterion} calibrated={options.Calibration is not null}: top-1 {accuracy:P2} (fp32 {report.Reference.Task.Top1:P2})");
         foreach (var layer in PruningRuns.Layers(result))
         {
-            output.WriteLine($"  {layer.Node} {layer.OpType} [{string.Join("x", layer.ShapeBefore)}] {layer.Sparsity:P1} {layer.Criterion} err {layer.ReconstructionError}");
+            output.WriteLine($"  {layer.Node} {layer.OpType} [{string.Join("x", layer.Shape)}] {layer.Sparsity:P1} {layer.Action} err {layer.Error}");
         }
 
-        output.WriteLine("  " + result.Statistics["storage"]);
+        output.WriteLine("  " + PassHarness.Result<SparsePruneResult>(result).Storage);
         return accuracy;
     }
 }

@@ -23,10 +23,10 @@ public sealed class PruneScheduleTests : IDisposable
     {
         var (result, log) = Run(new GateSpec { AccuracyDrop = 0.005 });
 
-        var steps = (List<Dictionary<string, object>>)result.Steps[0].Statistics["schedule"];
-        Assert.Equal([0.25, 0.5], steps.Select(s => (double)s["sparsity"]));
-        Assert.All(steps, s => Assert.True((bool)s["met"]));
-        Assert.Equal(0.5, (double)result.Steps[0].Statistics["sparsity"], 2);
+        var steps = PassHarness.Result<PruneResult>(result.Steps[0]).Schedule!;
+        Assert.Equal([0.25, 0.5], steps.Select(s => s.Sparsity!.Value));
+        Assert.All(steps, s => Assert.True(s.Met));
+        Assert.Equal(0.5, PassHarness.Result<SparsePruneResult>(result.Steps[0]).Sparsity, 2);
         Assert.DoesNotContain(log.Diagnostics, d => d.Code == ErrorCodes.PruneScheduleNoStep);
     }
 
@@ -36,8 +36,8 @@ public sealed class PruneScheduleTests : IDisposable
         var (result, log) = Run(new GateSpec { MinSqnr = 500 });
 
         Assert.Contains(log.Diagnostics, d => d.Code == ErrorCodes.PruneScheduleNoStep);
-        var steps = (List<Dictionary<string, object>>)result.Steps[0].Statistics["schedule"];
-        Assert.False((bool)Assert.Single(steps)["met"]);
+        var steps = PassHarness.Result<PruneResult>(result.Steps[0]).Schedule!;
+        Assert.False(Assert.Single(steps).Met);
         var written = ModelLoader.Load(result.OutputPath!).MainGraph;
         var original = ModelLoader.Load(TestAssets.Mnist).MainGraph;
         foreach (var weight in original.Proto.Initializer)
@@ -56,14 +56,14 @@ public sealed class PruneScheduleTests : IDisposable
         Assert.True(halfDrop > quarterDrop, $"half the channels dropped {halfDrop:P2}, a quarter {quarterDrop:P2}");
 
         var (all, _) = Run(structured with { Schedule = new PruneSchedule { Steps = 2, StopWhen = new GateSpec { AccuracyDrop = 1 } } });
-        var steps = (List<Dictionary<string, object>>)all.Steps[0].Statistics["schedule"];
-        Assert.Equal([0.25, 0.5], steps.Select(s => (double)s["channels"]));
-        Assert.All(steps, s => Assert.True((bool)s["met"]));
+        var steps = PassHarness.Result<PruneResult>(all.Steps[0]).Schedule!;
+        Assert.Equal([0.25, 0.5], steps.Select(s => s.Channels!.Value));
+        Assert.All(steps, s => Assert.True(s.Met));
         Assert.Equal([4, 8], ConvChannels(ModelLoader.Load(all.OutputPath!)));
 
         var (gated, log) = Run(structured with { Schedule = new PruneSchedule { Steps = 2, StopWhen = new GateSpec { AccuracyDrop = (quarterDrop + halfDrop) / 2 } } });
-        var gatedSteps = (List<Dictionary<string, object>>)gated.Steps[0].Statistics["schedule"];
-        Assert.Equal([true, false], gatedSteps.Select(s => (bool)s["met"]));
+        var gatedSteps = PassHarness.Result<PruneResult>(gated.Steps[0]).Schedule!;
+        Assert.Equal([true, false], gatedSteps.Select(s => s.Met));
         Assert.Equal([6, 12], ConvChannels(ModelLoader.Load(gated.OutputPath!)));
         Assert.Equal(quarterDrop, AccuracyDrop(gated), 6);
         Assert.DoesNotContain(log.Diagnostics, d => d.Code == ErrorCodes.PruneScheduleNoStep);
@@ -78,8 +78,8 @@ public sealed class PruneScheduleTests : IDisposable
 
         // Each step is judged against the original file: the first (a quarter of the channels) is already under 0.9x,
         // so it passes only because the real size is read; the result is the second, smaller step.
-        var steps = (List<Dictionary<string, object>>)result.Steps[0].Statistics["schedule"];
-        Assert.Equal([true, true], steps.Select(s => (bool)s["met"]));
+        var steps = PassHarness.Result<PruneResult>(result.Steps[0]).Schedule!;
+        Assert.Equal([true, true], steps.Select(s => s.Met));
         Assert.DoesNotContain(log.Diagnostics, d => d.Code == ErrorCodes.PruneScheduleNoStep);
         Assert.True(result.SizeRatio <= 0.9, $"size ratio {result.SizeRatio:P2}");
         Assert.Equal([4, 8], ConvChannels(ModelLoader.Load(result.OutputPath!)));

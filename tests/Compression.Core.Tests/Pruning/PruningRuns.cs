@@ -20,5 +20,5 @@ internal static class PruningRuns
         return result;
     }
 
-    public static IReadOnlyList<PrunedLayer> Layers(PassResult result) => (IReadOnlyList<PrunedLayer>)result.Statistics["layers"];
+    public static IReadOnlyList<LayerRow> Layers(PassResult result) => result.Result.Layers;
 }

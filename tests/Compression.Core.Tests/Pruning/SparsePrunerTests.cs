@@ -69,9 +69,9 @@ public sealed class SparsePrunerTests : IDisposable
         var mnist = TestAssets.Require(TestAssets.Mnist, "mnist-8");
         var result = PruningRuns.Prune(mnist, new PruneOptions { Sparsity = 0.6, Scope = PruningScope.Global, MinRatio = 0.2, MaxRatio = 0.8 });
 
-        Assert.Equal(0.6, (double)result.Statistics["sparsity"], 2);
-        Assert.All(PruningRuns.Layers(result), l => Assert.InRange(l.Sparsity, 0.199, 0.801));
-        Assert.NotEqual(PruningRuns.Layers(result)[0].Sparsity, PruningRuns.Layers(result)[2].Sparsity, 2);
+        Assert.Equal(0.6, PassHarness.Result<SparsePruneResult>(result).Sparsity, 2);
+        Assert.All(PruningRuns.Layers(result), l => Assert.InRange(l.Sparsity!.Value, 0.199, 0.801));
+        Assert.NotEqual(PruningRuns.Layers(result)[0].Sparsity!.Value, PruningRuns.Layers(result)[2].Sparsity!.Value, 2);
     }
 
     [SkippableFact]
@@ -89,7 +89,7 @@ public sealed class SparsePrunerTests : IDisposable
         ModelWriter.Save(dense.Model, densePath);
         ModelWriter.Save(sparse.Model, sparsePath);
 
-        Assert.Equal(2, (int)sparse.Statistics["sparse_initializers"]); // the two Conv weights; the MatMul's is a folded Constant node
+        Assert.Equal(2, PassHarness.Result<SparsePruneResult>(sparse).SparseInitializers); // the two Conv weights; the MatMul's is a folded Constant node
         Assert.True(new FileInfo(sparsePath).Length < new FileInfo(densePath).Length * 0.7, $"{new FileInfo(sparsePath).Length} vs {new FileInfo(densePath).Length}");
         var inputs = SyntheticInputs.For(dense.Model);
         var expected = OrtFloatRunner.Run(densePath, inputs);
@@ -103,9 +103,9 @@ public sealed class SparsePrunerTests : IDisposable
         var mnist = TestAssets.Require(TestAssets.Mnist, "mnist-8");
         var result = PruningRuns.Prune(mnist, new PruneOptions { Sparsity = 0.5 });
 
-        Assert.Equal(0, (int)result.Statistics["sparse_initializers"]);
-        Assert.Contains("does not shrink", (string)result.Statistics["storage"], StringComparison.Ordinal);
-        Assert.Contains("no faster", (string)result.Statistics["storage"], StringComparison.Ordinal);
+        Assert.Equal(0, PassHarness.Result<SparsePruneResult>(result).SparseInitializers);
+        Assert.Contains("does not shrink", PassHarness.Result<SparsePruneResult>(result).Storage, StringComparison.Ordinal);
+        Assert.Contains("no faster", PassHarness.Result<SparsePruneResult>(result).Storage, StringComparison.Ordinal);
     }
 
     [SkippableFact]

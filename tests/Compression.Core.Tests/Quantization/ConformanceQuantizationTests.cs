@@ -61,7 +61,7 @@ public sealed class ConformanceQuantizationTests(Xunit.Abstractions.ITestOutputH
                 continue;
             }
 
-            output.WriteLine($"{mode}: {Compression.Core.Reports.ReportWriter.Describe(result.Statistics)}; {string.Join(" | ", log.Diagnostics.Select(d => d.Code))}");
+            output.WriteLine($"{mode}: {result.Result}; {string.Join(" | ", log.Diagnostics.Select(d => d.Code))}");
             var quantized = result.Model.Proto.Graph.Node.Any(n => n.Domain == "com.microsoft" || n.OpType.Contains("Integer", StringComparison.Ordinal) || n.OpType.EndsWith("QuantizeLinear", StringComparison.OrdinalIgnoreCase));
             if (mode != QuantizationMode.Float16 && !quantized)
             {

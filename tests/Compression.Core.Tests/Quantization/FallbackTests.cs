@@ -29,11 +29,11 @@ public sealed class FallbackTests(ITestOutputHelper output) : IDisposable
         var (source, data) = ModelAndData(mode);
         var result = Quantize(source, data, mode, new FallbackSpec { Target = 200, MaxLayers = 1 });
 
-        var sensitivity = Assert.IsType<Dictionary<string, object>>(result.Statistics["sensitivity"]);
+        var sensitivity = PassHarness.Result<QuantizeResult>(result).Fallback!.Sensitivity;
         output.WriteLine($"{mode}: sensitivity (SQNR dB, quantized alone) {string.Join(", ", sensitivity.Select(s => $"{s.Key} {s.Value}"))}");
         Assert.NotEmpty(sensitivity);
         var worst = sensitivity.Keys.First();
-        Assert.Equal([worst], Assert.IsType<List<string>>(result.Statistics["fallback_layers"]));
+        Assert.Equal([worst], PassHarness.Result<QuantizeResult>(result).Fallback!.FallbackLayers);
         Assert.Contains(result.Model.Proto.Graph.Node, n => n.Name == worst && n.OpType is "MatMul" or "Gemm" or "Conv" && !IsQuantized(result.Model, n, quantizedOp)); // left float, as it was
         Assert.Equal(sensitivity.Count - 1, result.Model.Proto.Graph.Node.Count(n => IsQuantized(result.Model, n, quantizedOp)));
         Assert.Contains(harness.Log.Diagnostics, d => d.Code == ErrorCodes.QuantizationFallback && d.Message.Contains(worst, StringComparison.Ordinal));
@@ -47,9 +47,9 @@ public sealed class FallbackTests(ITestOutputHelper output) : IDisposable
         var (source, data) = ModelAndData(mode);
         var result = Quantize(source, data, mode, new FallbackSpec { Target = 10 });
 
-        var sensitivity = Assert.IsType<Dictionary<string, object>>(result.Statistics["sensitivity"]);
+        var sensitivity = PassHarness.Result<QuantizeResult>(result).Fallback!.Sensitivity;
         Assert.All(sensitivity.Values, v => Assert.True(Convert.ToDouble(v, System.Globalization.CultureInfo.InvariantCulture) >= 10));
-        Assert.Empty(Assert.IsType<List<string>>(result.Statistics["fallback_layers"]));
+        Assert.Empty(PassHarness.Result<QuantizeResult>(result).Fallback!.FallbackLayers);
         Assert.Equal(sensitivity.Count, result.Model.Proto.Graph.Node.Count(n => IsQuantized(result.Model, n, quantizedOp)));
         Assert.DoesNotContain(harness.Log.Diagnostics, d => d.Code == ErrorCodes.QuantizationFallback && d.Message.StartsWith("Fallback", StringComparison.Ordinal));
         var report = Evaluator.Evaluate(source, harness.Save(result.Model), data, new EvaluationOptions { BatchSize = 1 }, new CollectingLog());

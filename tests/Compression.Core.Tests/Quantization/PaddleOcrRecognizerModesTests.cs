@@ -33,7 +33,7 @@ public sealed class PaddleOcrRecognizerModesTests(ITestOutputHelper output) : ID
         var options = Options(QuantizationMode.Dynamic) with { Fallback = new FallbackSpec { Metric = FallbackMetric.Agreement, Target = 99.5 } };
         var (agreement, result) = QuantizeAndMeasure(new FallbackQuantizer(new DynamicQuantizer()), options);
         Assert.True(agreement >= Floor, $"agreement {agreement}");
-        Assert.Contains("p2o.MatMul.24", (IEnumerable<string>)result.Statistics["fallback_layers"]);
+        Assert.Contains("p2o.MatMul.24", PassHarness.Result<QuantizeResult>(result).Fallback!.FallbackLayers);
     }
 
     /// <summary>
@@ -51,11 +51,11 @@ public sealed class PaddleOcrRecognizerModesTests(ITestOutputHelper output) : ID
     {
         var (agreement, result) = QuantizeAndMeasure(new WeightOnlyQuantizer(), Options(QuantizationMode.WeightOnly) with { Bits = bits, Algorithm = algorithm, Exclude = ["Conv"] });
         Assert.True(agreement >= Floor, $"agreement {agreement}");
-        Assert.Equal(9, PassHarness.Stat(result, "quantized_matmul"));
-        Assert.Equal(algorithm == WeightOnlyAlgorithm.Auto ? "gptq" : "rtn", result.Statistics["algorithm"]);
+        Assert.Equal(9, PassHarness.Result<WeightOnlyQuantizeResult>(result).QuantizedMatMul);
+        Assert.Equal(algorithm == WeightOnlyAlgorithm.Auto ? "gptq" : "rtn", PassHarness.Result<WeightOnlyQuantizeResult>(result).Algorithm);
         if (bits == 4)
         {
-            Assert.Equal(1, ((IReadOnlyDictionary<string, int>)result.Statistics["layouts"])["8/64"]);
+            Assert.Equal(1, PassHarness.Result<WeightOnlyQuantizeResult>(result).Layouts!["8/64"]);
         }
     }
 

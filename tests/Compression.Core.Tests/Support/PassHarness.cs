@@ -24,7 +24,13 @@ public sealed class PassHarness : IDisposable
         return result;
     }
 
-    public static long Stat(PassResult result, string key) => Convert.ToInt64(result.Statistics[key], System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>The step's typed result, asserted to be of the type the test expects.</summary>
+    public static T Result<T>(PassResult result)
+        where T : StepResult => Assert.IsAssignableFrom<T>(result.Result);
+
+    /// <inheritdoc cref="Result{T}(PassResult)"/>
+    public static T Result<T>(Reports.StepSummary step)
+        where T : StepResult => Assert.IsAssignableFrom<T>(step.Result);
 
     public string Save(OnnxModel model)
     {

@@ -44,10 +44,9 @@ public sealed class ConstantsToInitializersPass : Pass<NoOptions>
         }
 
         context.Log.Verbose($"constants_to_initializers: {converted} Constant nodes became initializers; {skippedSparse} sparse ones stayed.");
-        return new PassResult(model, new Dictionary<string, object>
-        {
-            ["converted"] = converted,
-            ["skipped_sparse"] = skippedSparse,
-        });
+        return new PassResult(model, new ConstantsToInitializersResult(converted, skippedSparse));
     }
 }
+
+/// <summary>Constant nodes turned into initializers, and sparse constants left as they were.</summary>
+public sealed record ConstantsToInitializersResult(int Converted, int SkippedSparse) : StepResult;

@@ -53,11 +53,7 @@ public sealed class DedupeInitializersPass : Pass<NoOptions>
         }
 
         context.Log.Verbose($"dedupe_initializers: merged {merged} initializers, {TensorCodec.FormatBytes(bytesSaved)} saved.");
-        return new PassResult(model, new Dictionary<string, object>
-        {
-            ["merged"] = merged,
-            ["bytes_saved"] = bytesSaved,
-        });
+        return new PassResult(model, new DedupeInitializersResult(merged, bytesSaved));
     }
 
     private static void Merge(OnnxGraph graph, string duplicate, string survivor)
@@ -99,3 +95,6 @@ public sealed class DedupeInitializersPass : Pass<NoOptions>
     private static ReadOnlySpan<byte> RawBytes(TensorProto tensor) =>
         tensor.HasRawData ? tensor.RawData.Span : TensorCodec.GetRawBytes(tensor);
 }
+
+/// <summary>Initializers merged into an identical one, and the bytes that saved.</summary>
+public sealed record DedupeInitializersResult(int Merged, long BytesSaved) : StepResult;

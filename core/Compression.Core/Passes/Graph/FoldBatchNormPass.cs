@@ -48,7 +48,7 @@ public sealed class FoldBatchNormPass : Pass<NoOptions>
         }
 
         context.Log.Verbose($"fold_batch_norm: folded {folded} BatchNormalization nodes.");
-        return new PassResult(model, new Dictionary<string, object> { ["folded"] = folded });
+        return new PassResult(model, new FoldBatchNormResult(folded));
     }
 
     /// <summary>One output, not training_mode, per-channel statistics (spatial, before opset 9), is_test before opset 7.</summary>
@@ -264,3 +264,6 @@ public sealed class FoldBatchNormPass : Pass<NoOptions>
         ConstantSources.RemoveUnread(graph, [current]);
     }
 }
+
+/// <summary>BatchNormalization nodes folded into the Conv or Gemm before them.</summary>
+public sealed record FoldBatchNormResult(int Folded) : StepResult;

@@ -63,11 +63,7 @@ public sealed class FoldConstantsPass : Pass<FoldConstantsOptions>
         }
 
         context.Log.Verbose($"fold_constants: folded {folded} nodes; removed {removed} constants no longer read.");
-        return new PassResult(model, new Dictionary<string, object>
-        {
-            ["folded"] = folded,
-            ["constants_removed"] = removed,
-        });
+        return new PassResult(model, new FoldConstantsResult(folded, removed));
     }
 
     private static HostTensor? TryFold(OnnxGraph graph, NodeProto node, long opset, long maxElements)
@@ -123,3 +119,6 @@ public sealed class FoldConstantsPass : Pass<FoldConstantsOptions>
         return dims;
     }
 }
+
+/// <summary>Nodes computed once and replaced by their value, and constants no longer read.</summary>
+public sealed record FoldConstantsResult(int Folded, int ConstantsRemoved) : StepResult;

@@ -41,10 +41,9 @@ public sealed class InitializersToConstantsPass : Pass<NoOptions>
         graph.Proto.Node.AddRange(constants);
         graph.Proto.Node.AddRange(others);
         context.Log.Verbose($"initializers_to_constants: {constants.Count} initializers became Constant nodes; {keptAsInputs} listed as graph inputs stayed.");
-        return new PassResult(model, new Dictionary<string, object>
-        {
-            ["converted"] = constants.Count,
-            ["kept_as_inputs"] = keptAsInputs,
-        });
+        return new PassResult(model, new InitializersToConstantsResult(constants.Count, keptAsInputs));
     }
 }
+
+/// <summary>Initializers turned into Constant nodes, and those kept because they are also graph inputs.</summary>
+public sealed record InitializersToConstantsResult(int Converted, int KeptAsInputs) : StepResult;

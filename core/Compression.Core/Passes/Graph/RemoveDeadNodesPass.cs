@@ -15,11 +15,7 @@ public sealed class RemoveDeadNodesPass : Pass<NoOptions>
         var nodes = model.MainGraph.RemoveDeadNodes();
         var initializers = initializersBefore - CountInitializers(model);
         context.Log.Verbose($"remove_dead_nodes: removed {nodes} nodes and {initializers} initializers.");
-        return new PassResult(model, new Dictionary<string, object>
-        {
-            ["nodes_removed"] = nodes,
-            ["initializers_removed"] = initializers,
-        });
+        return new PassResult(model, new RemoveDeadNodesResult(nodes, initializers));
     }
 
     private static int CountInitializers(OnnxModel model)
@@ -33,3 +29,6 @@ public sealed class RemoveDeadNodesPass : Pass<NoOptions>
         return count;
     }
 }
+
+/// <summary>Nodes and initializers no graph output depends on, removed.</summary>
+public sealed record RemoveDeadNodesResult(int NodesRemoved, int InitializersRemoved) : StepResult;

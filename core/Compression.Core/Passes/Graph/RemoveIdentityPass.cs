@@ -50,12 +50,7 @@ public sealed class RemoveIdentityPass : Pass<NoOptions>
         }
 
         context.Log.Verbose($"remove_identity: removed {identities} Identity and {dropouts} Dropout nodes; kept {kept}.");
-        return new PassResult(model, new Dictionary<string, object>
-        {
-            ["identity_removed"] = identities,
-            ["dropout_removed"] = dropouts,
-            ["kept"] = kept,
-        });
+        return new PassResult(model, new RemoveIdentityResult(identities, dropouts, kept));
     }
 
     /// <summary>Dropout is a no-op when not training: no mask read, and training_mode (opset 12+) absent or constant false.</summary>
@@ -119,3 +114,6 @@ public sealed class RemoveIdentityPass : Pass<NoOptions>
         return true;
     }
 }
+
+/// <summary>Identity and inference-time Dropout nodes removed, and those kept (they name a graph output).</summary>
+public sealed record RemoveIdentityResult(int IdentityRemoved, int DropoutRemoved, int Kept) : StepResult;

@@ -35,25 +35,18 @@ internal sealed class SparsePruner : IPruner
         var found = targets.Count;
         var (kept, pinned) = LayerSparsities(targets, options, context.Log);
         targets = kept;
-        var statistics = new Dictionary<string, object>
-        {
-            ["method"] = pattern is null ? "unstructured" : $"{pattern} (n:m)",
-            ["criterion"] = criterionName,
-            ["scope"] = OptionNames.EnumName(options.Scope),
-        };
+        var result = new SparsePruneResult(pattern is null ? "unstructured" : $"{pattern} (n:m)", criterionName, OptionNames.EnumName(options.Scope));
         if (targets.Count == 0 && found > 0)
         {
             context.Log.Verbose($"prune: every one of the {found} prunable layers is left dense by its layers entry; the model is unchanged.");
-            statistics["pruned_layers"] = 0;
-            return new PassResult(model, statistics);
+            return new PassResult(model, result);
         }
 
         if (targets.Count == 0)
         {
             context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingPruned,
                 "Pruning found no MatMul, Gemm or Conv on a constant float weight; the model is unchanged. A weight computed in the graph (e.g. by a Reshape) becomes constant after a fold_constants step."));
-            statistics["pruned_layers"] = 0;
-            return new PassResult(model, statistics);
+            return new PassResult(model, result);
         }
 
         var layerStatistics = options.Calibration is { } calibration ? Collect(model, targets, calibration, context) : [];
@@ -73,7 +66,7 @@ internal sealed class SparsePruner : IPruner
         }
 
         var names = GraphScopes.AllValueNames(model);
-        var layers = new List<PrunedLayer>();
+        var layers = new List<LayerRow>();
         var dense = new List<string>();
         long zeros = 0, total = 0;
         for (var i = 0; i < targets.Count; i++)
@@ -98,8 +91,7 @@ internal sealed class SparsePruner : IPruner
             {
                 dense.Add(string.Create(CultureInfo.InvariantCulture, $"{target.Describe} ({cost:0.###})"));
                 total += before.Length;
-                layers.Add(new PrunedLayer(target.Node.Name, target.Node.OpType, target.WeightValue, target.Weight.Dims.ToArray(), target.Weight.Dims.ToArray(), 0,
-                    $"left dense: relative output error {cost.ToString("0.###", CultureInfo.InvariantCulture)} at {pattern} is above max_layer_error", null));
+                layers.Add(Row(target, $"left dense: relative output error {cost.ToString("0.###", CultureInfo.InvariantCulture)} at {pattern} is above max_layer_error") with { Sparsity = 0 });
                 continue;
             }
 
@@ -112,9 +104,11 @@ internal sealed class SparsePruner : IPruner
             var zeroCount = CountZeros(after);
             zeros += zeroCount;
             total += after.Length;
-            layers.Add(new PrunedLayer(target.Node.Name, target.Node.OpType, target.WeightValue, target.Weight.Dims.ToArray(), target.Weight.Dims.ToArray(),
-                Math.Round((double)zeroCount / after.Length, 4), layer is null && options.Calibration is not null ? "l1 (no calibration statistics)" : criterionName,
-                error is { } e ? Math.Round(e, 6) : null));
+            layers.Add(Row(target, $"pruned by {(layer is null && options.Calibration is not null ? "l1 (no calibration statistics)" : criterionName)}") with
+            {
+                Sparsity = Math.Round((double)zeroCount / after.Length, 4),
+                Error = error is { } e ? Math.Round(e, 6) : null,
+            });
         }
 
         if (dense.Count > 0)
@@ -124,17 +118,27 @@ internal sealed class SparsePruner : IPruner
         }
 
         var sparse = SparseStorageWriter.Convert(model, targets, options.Storage);
-        statistics["pruned_layers"] = targets.Count;
-        statistics["pruned_weights"] = zeros;
-        statistics["prunable_weights"] = total;
-        statistics["sparsity"] = Math.Round((double)zeros / Math.Max(1, total), 4);
-        statistics["reconstruction"] = reconstruct ? "sparsegpt + bias correction" : options.Reconstruct ? "none (no calibration data)" : "none";
-        statistics["sparse_initializers"] = sparse;
-        statistics["storage"] = StorageNote(sparse, zeros, total, model.Proto.IrVersion);
-        statistics["layers"] = layers;
-        context.Log.Verbose($"prune: {targets.Count} layers to {(double)zeros / Math.Max(1, total):P1} zeros ({statistics["reconstruction"]}) in {stopwatch.Elapsed.TotalSeconds:F1} s.");
-        return new PassResult(model, statistics);
+        result = result with
+        {
+            PrunedLayers = targets.Count,
+            PrunedWeights = zeros,
+            PrunableWeights = total,
+            Sparsity = Math.Round((double)zeros / Math.Max(1, total), 4),
+            Reconstruction = reconstruct ? "sparsegpt + bias correction" : options.Reconstruct ? "none (no calibration data)" : "none",
+            SparseInitializers = sparse,
+            Storage = StorageNote(sparse, zeros, total, model.Proto.IrVersion),
+            Layers = layers,
+        };
+        context.Log.Verbose($"prune: {targets.Count} layers to {result.Sparsity:P1} zeros ({result.Reconstruction}) in {stopwatch.Elapsed.TotalSeconds:F1} s.");
+        return new PassResult(model, result);
     }
+
+    /// <summary>The row of a layer whose shape pruning keeps; the weight's bytes stay dense here (sparse storage is per model).</summary>
+    private static LayerRow Row(PruneTarget target, string action) => new(target.Node.Name, target.Node.OpType, action)
+    {
+        Weight = target.WeightValue,
+        Shape = target.Weight.Dims.ToArray(),
+    };
 
     /// <summary>
     /// One line per layer that would be pruned: the node, the weight's shape and how many of its weights would go (its

@@ -151,19 +151,13 @@ public sealed class StructuredPruner : IPruner
                 $"Structured pruning does not prune through {gap.Key} yet, so it left alone {string.Join("; ", gap.Select(s => $"{string.Join(", ", s.Layers)} ({s.Reason})"))}."));
         }
 
-        var statistics = new Dictionary<string, object>
-        {
-            ["method"] = "structured",
-            ["criterion"] = CriterionName(options.Criterion),
-            ["groups"] = plan.Groups.Count,
-            ["skipped"] = plan.Skipped.GroupBy(s => string.Join(", ", s.Layers)).ToDictionary(g => g.Key, g => g.First().Reason),
-        };
+        var result = new StructuredPruneResult(CriterionName(options.Criterion), plan.Groups.Count,
+            plan.Skipped.GroupBy(s => string.Join(", ", s.Layers)).ToDictionary(g => g.Key, g => g.First().Reason));
         if (plan.Groups.Count == 0)
         {
             context.Log.Report(Diagnostic.Warning(ErrorCodes.PruneNoSafeGroup,
                 $"Structured pruning found no group it can prune safely; the model is unchanged. {Reasons(plan)}"));
-            statistics["layers"] = new List<PrunedLayer>();
-            return new PassResult(model, statistics);
+            return new PassResult(model, result);
         }
 
         if (options.Reconstruct && calibration is null)
@@ -187,7 +181,7 @@ public sealed class StructuredPruner : IPruner
             planned.SelectMany(p => p.Group.Consumers.Select(c => c.Node.Output[0])).Distinct(StringComparer.Ordinal).ToList(), calibration, context, ReferenceBudgetBytes);
         var outputMaps = new Dictionary<NodeProto, int[]>(ReferenceEqualityComparer.Instance);
         var names = GraphScopes.AllValueNames(model);
-        var rows = new List<PrunedLayer>();
+        var rows = new List<LayerRow>();
         var criterion = CriterionName(options.Criterion);
         var reconstruct = options.Reconstruct && calibration is not null;
         var shifts = new WindowShifts(order);
@@ -217,13 +211,15 @@ public sealed class StructuredPruner : IPruner
             context.Log.Verbose($"prune: {group.Kind} group '{group.Name}' ({group.Producers.Count} layers): {group.Units} -> {kept.Length}.");
         }
 
-        statistics["heads_removed"] = plan.Groups.Where(p => p.Kind == ChannelGroupKind.AttentionHeads).Sum(p => p.Removed);
-        statistics["neurons_removed"] = plan.Groups.Where(p => p.Kind == ChannelGroupKind.Neurons).Sum(p => p.Removed);
-        statistics["channels_removed"] = plan.Groups.Where(p => p.Kind == ChannelGroupKind.ConvChannels).Sum(p => p.Removed);
-        statistics["reconstructed"] = reconstruct;
-        statistics["layers"] = rows;
         context.Log.Verbose($"prune: structured, {plan.Groups.Count} groups in {stopwatch.Elapsed.TotalSeconds:F1} s.");
-        return new PassResult(model, statistics);
+        return new PassResult(model, result with
+        {
+            HeadsRemoved = plan.Groups.Where(p => p.Kind == ChannelGroupKind.AttentionHeads).Sum(p => p.Removed),
+            NeuronsRemoved = plan.Groups.Where(p => p.Kind == ChannelGroupKind.Neurons).Sum(p => p.Removed),
+            ChannelsRemoved = plan.Groups.Where(p => p.Kind == ChannelGroupKind.ConvChannels).Sum(p => p.Removed),
+            Reconstructed = reconstruct,
+            Layers = rows,
+        });
     }
 
     private static string CriterionName(ImportanceCriterion criterion) => criterion switch
@@ -288,7 +284,7 @@ public sealed class StructuredPruner : IPruner
         return options.Calibration;
     }
 
-    private static void ShrinkProducers(OnnxGraph graph, ChannelGroup group, int[] kept, HashSet<string> names, List<PrunedLayer> rows, string criterion,
+    private static void ShrinkProducers(OnnxGraph graph, ChannelGroup group, int[] kept, HashSet<string> names, List<LayerRow> rows, string criterion,
         Dictionary<NodeProto, int[]> outputMaps)
     {
         var tensors = group.Tensors.Where(t => t.Role != CoupledRole.Consumer).ToList();
@@ -315,7 +311,7 @@ public sealed class StructuredPruner : IPruner
             TensorEdits.Replace(graph, node.Input[input], tensor.Readers, TensorCodec.FromSingle("", after, values, TensorCodec.ElementTypeOf(current)), names);
             if (tensor.Role == CoupledRole.Producer)
             {
-                rows.Add(new PrunedLayer(ChannelGroup.Describe(node), node.OpType, tensor.Name, dims, after, 1 - (double)values.Length / TensorCodec.ElementCount(dims), criterion, null));
+                rows.Add(Row(node, tensor.Name, current, dims, after, criterion, error: null));
                 var previous = outputMaps.TryGetValue(node, out var map) ? map : Enumerable.Range(0, (int)dims[tensor.Axis]).ToArray();
                 outputMaps[node] = indices.Select(i => previous[i]).ToArray();
             }
@@ -386,7 +382,7 @@ public sealed class StructuredPruner : IPruner
         split.Input[1] = tensor.Name;
     }
 
-    private static PrunedLayer RefitConsumer(OnnxGraph graph, GroupConsumer consumer, int[] kept, ConsumerStatistics? statistics,
+    private static LayerRow RefitConsumer(OnnxGraph graph, GroupConsumer consumer, int[] kept, ConsumerStatistics? statistics,
         bool reconstruct, HashSet<string> names, string criterion, Dictionary<NodeProto, int[]> outputMaps)
     {
         var node = consumer.Node;
@@ -408,8 +404,24 @@ public sealed class StructuredPruner : IPruner
             CorrectBias(graph, node, delta, names);
         }
 
-        return new PrunedLayer(ChannelGroup.Describe(node), node.OpType, consumer.Weight.Name, dims, after, 1 - (double)stored.Length / TensorCodec.ElementCount(dims),
-            criterion, refit.Error);
+        return Row(node, consumer.Weight.Name, current, dims, after, criterion, refit.Error);
+    }
+
+    /// <summary>A shrunk weight's row: its share removed, and its bytes in its own element type before and after.</summary>
+    private static LayerRow Row(NodeProto node, string weight, TensorProto before, long[] dims, long[] after, string criterion, double? error)
+    {
+        var type = TensorCodec.ElementTypeOf(before);
+        var elementsAfter = TensorCodec.ElementCount(after);
+        return new LayerRow(ChannelGroup.Describe(node), node.OpType, $"shrunk by {criterion}")
+        {
+            Weight = weight,
+            Shape = dims,
+            ShapeAfter = after,
+            Sparsity = 1 - (double)elementsAfter / TensorCodec.ElementCount(dims),
+            Error = error,
+            BytesBefore = ElementTypes.RawByteLength(type, TensorCodec.ElementCount(dims)),
+            BytesAfter = ElementTypes.RawByteLength(type, elementsAfter),
+        };
     }
 
     /// <summary>What the layer itself adds to its output now: a Conv's bias, a Gemm's beta x C; zeros for a MatMul, whose bias is a separate Add.</summary>

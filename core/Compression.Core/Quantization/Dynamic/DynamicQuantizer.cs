@@ -85,18 +85,10 @@ internal sealed class DynamicQuantizer(DynamicMatMulForm form = DynamicMatMulFor
 
         var elapsed = Stopwatch.GetElapsedTime(started);
         context.Log.Verbose($"quantize: dynamic int8 quantized {rewriter.QuantizedNodes} nodes in {elapsed.TotalMilliseconds:F0} ms.");
-        var statistics = new Dictionary<string, object>
+        return new PassResult(model, new DynamicQuantizeResult(effectiveForm.ToString(), rewriter.QuantizedNodes, rewriter.QuantizedWeights, rewriter.QuantizedByOp, smoothed, skipped)
         {
-            ["quantized_nodes"] = rewriter.QuantizedNodes,
-            ["quantized_by_op"] = rewriter.QuantizedByOp,
-            ["quantized_weights"] = rewriter.QuantizedWeights,
-            ["smoothed_layer_norms"] = smoothed,
-            ["form"] = effectiveForm.ToString(),
-            ["skipped"] = skipped,
-            ["milliseconds"] = Math.Round(elapsed.TotalMilliseconds),
-        };
-        recurrent.AddTo(statistics);
-        return new PassResult(model, statistics);
+            Recurrent = recurrent.Figures,
+        });
     }
 
     private static string Describe(NodeProto node) => node.Name.Length > 0 ? node.Name : $"{node.OpType}:{node.Output[0]}";

@@ -32,20 +32,15 @@ internal sealed class FallbackQuantizer(IModeQuantizer mode) : IModeQuantizer
 
         QuantizedModelCheck.ThrowIfQuantized(model);
         var layers = Layers(model, options);
-        var statistics = new Dictionary<string, object>();
         var keepFloat = new HashSet<string>(StringComparer.Ordinal);
+        FallbackFigures figures;
         using (var workspace = new CandidateWorkspace(model, data, spec))
         {
-            LayerFallback.Apply(layers, floatNodes => QuantizeCopy(model, options, floatNodes, context), keepFloat, fallback, workspace, statistics, context, model.Path);
+            figures = LayerFallback.Apply(layers, floatNodes => QuantizeCopy(model, options, floatNodes, context), keepFloat, fallback, workspace, context, model.Path);
         }
 
         var result = mode.Quantize(model, options with { Fallback = null, Exclude = [.. options.Exclude, .. keepFloat] }, context);
-        foreach (var (key, value) in result.Statistics)
-        {
-            statistics[key] = value;
-        }
-
-        return new PassResult(result.Model, statistics);
+        return result with { Result = (QuantizeResult)result.Result with { Fallback = figures } };
     }
 
     /// <summary>

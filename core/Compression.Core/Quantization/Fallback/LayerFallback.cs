@@ -23,18 +23,17 @@ internal static class LayerFallback
     /// the given nodes kept float (null when that quantizes nothing); <paramref name="keepFloat"/> holds the nodes float
     /// already (excluded) and receives the layers returned to float.
     /// </summary>
-    public static void Apply(IReadOnlyList<string> layers, Func<IReadOnlySet<string>, OnnxModel?> build, HashSet<string> keepFloat, FallbackSpec fallback,
-        CandidateWorkspace workspace, Dictionary<string, object> statistics, PassContext context, string? path) =>
-        Apply(layers, (floatNodes, _) => build(floatNodes), keepFloat, [], fallback, workspace, statistics, context, path);
+    public static FallbackFigures Apply(IReadOnlyList<string> layers, Func<IReadOnlySet<string>, OnnxModel?> build, HashSet<string> keepFloat, FallbackSpec fallback,
+        CandidateWorkspace workspace, PassContext context, string? path) =>
+        Apply(layers, (floatNodes, _) => build(floatNodes), keepFloat, [], fallback, workspace, context, path);
 
     /// <summary>
     /// As above, for a mode that can also widen layers: <paramref name="build"/> takes the nodes kept float and the nodes
     /// with 16-bit activations; <paramref name="wide"/> receives the widened layers (left empty unless
     /// <see cref="FallbackSpec.Widen"/>).
     /// </summary>
-    public static void Apply(IReadOnlyList<string> layers, Func<IReadOnlySet<string>, IReadOnlySet<string>, OnnxModel?> build, HashSet<string> keepFloat,
-        HashSet<string> wide, FallbackSpec fallback, CandidateWorkspace workspace, Dictionary<string, object> statistics, PassContext context, string? path,
-        bool canWiden = false)
+    public static FallbackFigures Apply(IReadOnlyList<string> layers, Func<IReadOnlySet<string>, IReadOnlySet<string>, OnnxModel?> build, HashSet<string> keepFloat,
+        HashSet<string> wide, FallbackSpec fallback, CandidateWorkspace workspace, PassContext context, string? path, bool canWiden = false)
     {
         double Score(FidelityMetrics f) => fallback.Metric == FallbackMetric.Sqnr ? f.SqnrDb : f.Agreement.GetValueOrDefault() * 100;
         double? Measure(IReadOnlySet<string> floatNodes, IReadOnlySet<string> wideNodes) =>
@@ -57,26 +56,30 @@ internal static class LayerFallback
                 }
             }
 
-            statistics[widened ? "wide_sensitivity" : "sensitivity"] = values.OrderBy(s => s.Value).ToDictionary(s => s.Key, s => (object)Math.Round(s.Value, 3));
             return values;
         }
 
+        static Dictionary<string, double> Shown(Dictionary<string, double> values) => values.OrderBy(s => s.Value).ToDictionary(s => s.Key, s => Math.Round(s.Value, 3));
+
         var sensitivity = Alone(layers, widened: false, "Layer sensitivity");
+        var figures = new FallbackFigures(Shown(sensitivity), [], 0);
         var value = Measure(keepFloat, wide) ?? double.PositiveInfinity;
         var ranked = sensitivity.OrderBy(s => s.Value).Select(s => s.Key).ToList();
         if (canWiden && fallback.Widen)
         {
             value = Widen(ranked, value, wide, fallback.Target, () => Measure(keepFloat, wide) ?? double.PositiveInfinity, context);
-            statistics["wide_layers"] = wide.Count;
-            statistics["wide_value"] = Math.Round(value, 3);
+            figures = figures with { WideLayers = wide.Count, WideValue = Math.Round(value, 3) };
             if (value < fallback.Target && wide.Count > 0 && fallback.MaxLayers > 0)
             {
                 // A widened layer loses what its int8 weights and 16-bit activations lose, not what it lost at 8 bits
                 // (the stem's activations cost most at 8 bits, some late weights at 16): it is ranked by that for float.
-                foreach (var (layer, alone) in Alone(layers.Where(wide.Contains).ToList(), widened: true, "Layer sensitivity, 16-bit activations"))
+                var wideSensitivity = Alone(layers.Where(wide.Contains).ToList(), widened: true, "Layer sensitivity, 16-bit activations");
+                foreach (var (layer, alone) in wideSensitivity)
                 {
                     sensitivity[layer] = alone;
                 }
+
+                figures = figures with { WideSensitivity = Shown(wideSensitivity) };
 
                 ranked = sensitivity.OrderBy(s => s.Value).Select(s => s.Key).ToList();
             }
@@ -96,8 +99,7 @@ internal static class LayerFallback
             value = Measure(keepFloat, wide) ?? double.PositiveInfinity;
         }
 
-        statistics["fallback_layers"] = returned;
-        statistics["fallback_value"] = Math.Round(value, 3);
+        figures = figures with { FallbackLayers = returned, FallbackValue = Math.Round(value, 3) };
         if (returned.Count > 0 || value < fallback.Target)
         {
             var widened = wide.Count > 0 ? $"{wide.Count} layer(s) with 16-bit activations, " : "";
@@ -105,6 +107,8 @@ internal static class LayerFallback
                 $"Fallback kept {widened}{returned.Count} layer(s) in float ({(returned.Count == 0 ? "none" : string.Join(", ", returned))}); {fallback.Metric} {value:F3}, target {fallback.Target}{(value < fallback.Target ? ": not reached" : "")}."),
                 path));
         }
+
+        return figures;
     }
 
     /// <summary>

@@ -39,7 +39,7 @@ internal sealed class FloatConverter : IModeQuantizer
         {
             var stored = new OnnxModel(model.Proto.Clone(), model.Path);
             var converted = StorageOnlyRewriter.Rewrite(stored, target);
-            return Checked(stored, context, new Dictionary<string, object> { ["stored_initializers"] = converted, ["storage_only"] = true });
+            return Checked(stored, context, new FloatQuantizeResult(ElementTypes.OnnxName(target)) { StorageOnly = true, StoredInitializers = converted });
         }
 
         var blocked = new HashSet<string>(FloatBlockList.Default, StringComparer.Ordinal);
@@ -60,14 +60,13 @@ internal sealed class FloatConverter : IModeQuantizer
             if (error is null)
             {
                 ReportBlocked(rewriter.BlockedNodes, foundMissing, context, model.Path);
-                return new PassResult(candidate, new Dictionary<string, object>
+                return new PassResult(candidate, new FloatQuantizeResult(ElementTypes.OnnxName(target))
                 {
-                    ["target"] = ElementTypes.OnnxName(target),
-                    ["converted_nodes"] = rewriter.ConvertedNodes,
-                    ["converted_initializers"] = rewriter.ConvertedInitializers,
-                    ["blocked_nodes"] = rewriter.BlockedNodes,
-                    ["casts_inserted"] = rewriter.CastsInserted,
-                    ["blocked_at_load"] = foundMissing,
+                    ConvertedNodes = rewriter.ConvertedNodes,
+                    ConvertedInitializers = rewriter.ConvertedInitializers,
+                    BlockedNodes = rewriter.BlockedNodes,
+                    CastsInserted = rewriter.CastsInserted,
+                    BlockedAtLoad = foundMissing,
                 });
             }
 
@@ -96,7 +95,7 @@ internal sealed class FloatConverter : IModeQuantizer
         return present.Contains(missing) ? [missing] : FloatBlockList.FunctionOps.Where(present.Contains).Concat(readers).Distinct();
     }
 
-    private PassResult Checked(OnnxModel model, PassContext context, Dictionary<string, object> statistics)
+    private PassResult Checked(OnnxModel model, PassContext context, FloatQuantizeResult result)
     {
         var (_, error) = OrtLoadCheck.TryLoad(model);
         if (error is not null)
@@ -104,9 +103,8 @@ internal sealed class FloatConverter : IModeQuantizer
             throw LoadFailure(model, error);
         }
 
-        context.Log.Verbose($"quantize: {statistics["stored_initializers"]} weights stored as {ElementTypes.OnnxName(target)}, computed in float32.");
-        statistics["target"] = ElementTypes.OnnxName(target);
-        return new PassResult(model, statistics);
+        context.Log.Verbose($"quantize: {result.StoredInitializers} weights stored as {ElementTypes.OnnxName(target)}, computed in float32.");
+        return new PassResult(model, result);
     }
 
     private CompressionException LoadFailure(OnnxModel model, string error) =>

@@ -92,24 +92,9 @@ internal sealed class RecurrentQuantizer
         return result;
     }
 
-    /// <summary>Adds the recurrent figures to a mode's statistics; a model without recurrent ops gets none.</summary>
-    public void AddTo(Dictionary<string, object> statistics)
-    {
-        if (found == 0)
-        {
-            return;
-        }
-
-        statistics["recurrent_ops"] = found;
-        statistics["recurrent_quantized"] = Quantized;
-        statistics["recurrent_forms"] = forms;
-        statistics["recurrent_weight_bytes_before"] = bytesBefore;
-        statistics["recurrent_weight_bytes_after"] = bytesAfter;
-        if (storedOnly.Count > 0)
-        {
-            statistics["recurrent_storage"] = StorageNote;
-        }
-    }
+    /// <summary>The recurrent figures of a mode's result; null for a model without recurrent ops.</summary>
+    public RecurrentFigures? Figures => found == 0 ? null
+        : new RecurrentFigures(found, Quantized, forms, bytesBefore, bytesAfter) { Storage = storedOnly.Count > 0 ? StorageNote : null };
 
     private string StorageNote =>
         $"{string.Join(", ", storedOnly)} weights are stored in 8 bits and dequantized when the model runs: the file shrinks, the compute stays float (this mode has no integer kernel for them in ONNX Runtime).";

@@ -35,6 +35,9 @@ internal sealed class QdqBuilder
     private readonly Dictionary<string, (string Scale, string ZeroPoint)> paramNames = new(StringComparer.Ordinal);
     private readonly List<string> quantizedTensors = [];
 
+    /// <summary>Clamps absorbed into their producer's output range, by that output (the clamp's former output).</summary>
+    private readonly Dictionary<string, NodeProto> absorbedClamps = new(StringComparer.Ordinal);
+
     private QdqBuilder(OnnxModel model, IReadOnlyDictionary<string, (float, float)> ranges, ConvTapMeans? tapMeans, QuantizeOptions options, string qdqDomain,
         IReadOnlySet<string> wide, IReadOnlyDictionary<string, QuantizedWeight>? roundedWeights)
     {
@@ -297,6 +300,7 @@ internal sealed class QdqBuilder
             node.Output[0] = clamp.Output[0];
             graph.RemoveNode(clamp);
             removed.Add(clamp);
+            absorbedClamps[clamp.Output[0]] = clamp;
             output = node.Output[0];
             absorbed = true;
         }
@@ -423,9 +427,11 @@ internal sealed class QdqBuilder
             // The producer writes a new name; the DequantizeLinear takes over the old one, graph outputs included.
             var floatName = GraphScopes.UniqueName(names, tensor + "_float");
             producer.Output[producer.Output.IndexOf(tensor)] = floatName;
-            foreach (var reader in graph.Consumers(tensor).Where(floatWeighted.Contains).ToList())
+            var floatReaders = graph.Consumers(tensor).Where(floatWeighted.Contains).ToList();
+            var floatValue = floatReaders.Count > 0 && absorbedClamps.TryGetValue(tensor, out var clamp) ? FloatClamp(clamp, floatName, tensor) : floatName;
+            foreach (var reader in floatReaders)
             {
-                Rename(reader, tensor, floatName);
+                Rename(reader, tensor, floatValue);
             }
 
             graph.AddNode(GraphEdits.Node("QuantizeLinear", quantizedName, [floatName, scale, zeroPoint], [quantizedName], domain));
@@ -441,6 +447,21 @@ internal sealed class QdqBuilder
 
         graph.AddNode(GraphEdits.Node("QuantizeLinear", quantizedName, [tensor, scale, zeroPoint], [quantizedName], domain));
         graph.AddNode(GraphEdits.Node("DequantizeLinear", dequantizedName, [quantizedName, scale, zeroPoint], [dequantizedName], domain));
+    }
+
+    /// <summary>
+    /// The absorbed clamp again, in float, on the producer's float output: its output range was the clamp, so the
+    /// float value before the QuantizeLinear is unclamped and a float reader needs the clamp (a Relu6 before a
+    /// depthwise Conv kept float). Returns the clamped value's name.
+    /// </summary>
+    private string FloatClamp(NodeProto clamp, string floatName, string tensor)
+    {
+        var copy = clamp.Clone();
+        copy.Name = GraphScopes.UniqueName(names, (clamp.Name.Length > 0 ? clamp.Name : clamp.OpType) + "_float");
+        copy.Input[0] = floatName;
+        copy.Output[0] = GraphScopes.UniqueName(names, tensor + "_float_clamped");
+        graph.AddNode(copy);
+        return copy.Output[0];
     }
 
     private static void Rename(NodeProto reader, string from, string to)

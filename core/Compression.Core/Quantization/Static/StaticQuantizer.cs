@@ -7,6 +7,8 @@ using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Inspection;
 using Compression.Core.Onnx.Protobuf;
+using Compression.Core.Onnx.Tensors;
+using Compression.Core.Options;
 using Compression.Core.Passes;
 using Compression.Core.Passes.Graph;
 using Compression.Core.Quantization.Calibration;
@@ -67,52 +69,45 @@ internal sealed class StaticQuantizer : IModeQuantizer
         var ranges = ActivationRangeCollector.Collect(prepared, QdqBuilder.TensorsToCalibrate(prepared.MainGraph, options.ActivationType), data, spec,
             options.ActivationType, tapMeans, context.Log, context.Cancellation);
         var excluded = Excluded(prepared, options.Exclude);
-        var statistics = new Dictionary<string, object>
-        {
-            ["calibration_method"] = spec.Method.ToString(),
-            ["calibrated_tensors"] = ranges.Count,
-            ["fused_nodes"] = fusedNodes,
-            ["excluded"] = excluded.Count,
-        };
-
+        var result = new StaticQuantizeResult(spec.Method.ToString(), ranges.Count, fusedNodes, excluded.Count, options.Algorithm.ToString().ToLowerInvariant());
         var rounded = options.Algorithm == WeightOnlyAlgorithm.Gptq ? StaticGptq.Quantize(prepared, options, context) : null;
-        statistics["algorithm"] = options.Algorithm.ToString().ToLowerInvariant();
         using var workspace = new CandidateWorkspace(prepared, data, spec);
         var keepFloat = new HashSet<string>(excluded, StringComparer.Ordinal);
         var wide = new HashSet<string>(StringComparer.Ordinal);
         if (options.Fallback is { } fallback)
         {
-            Fallback(prepared, ranges, tapMeans, rounded, options, fallback, keepFloat, wide, qdqDomain, workspace, statistics, context);
+            result = result with { Fallback = Fallback(prepared, ranges, tapMeans, rounded, options, fallback, keepFloat, wide, qdqDomain, workspace, context) };
         }
 
         var qdq = QdqBuilder.Build(prepared, ranges, tapMeans, options, keepFloat, qdqDomain, wide, rounded);
         if (qdq.QuantizedNodes.Count == 0)
         {
             var recurrentOnly = QuantizeRecurrent(prepared, options, context);
-            recurrentOnly.AddTo(statistics);
+            result = result with { Recurrent = recurrentOnly.Figures };
             if (recurrentOnly.Quantized > 0)
             {
-                return new PassResult(prepared, statistics);
+                return new PassResult(prepared, result);
             }
 
             context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingQuantized,
                 "Static quantization found nothing to quantize (no Conv, MatMul or Gemm on float weights with calibrated inputs, no LSTM, GRU or RNN on constant weights, or all excluded); the model is unchanged.", model.Path));
-            return new PassResult(model, statistics);
+            return new PassResult(model, result);
         }
 
         var integerOpsPossible = qdqDomain.Length == 0 && !sixteenBit && wide.Count == 0;
+        FormatChoice? choice = null;
         var chosen = options.Format switch
         {
             QuantizationFormat.Qdq => qdq.Model,
             QuantizationFormat.QOperator when integerOpsPossible => QOperatorConverter.Convert(qdq.Model),
             QuantizationFormat.QOperator => WarnQdqOnly(qdq.Model, wide.Count > 0, context, model.Path),
             _ => ChooseFastest(qdq, integerOpsPossible, floatNodes => QdqBuilder.Build(prepared, ranges, tapMeans, options,
-                new HashSet<string>([.. keepFloat, .. floatNodes], StringComparer.Ordinal), qdqDomain, wide, rounded).Model, workspace, statistics, context, model.Path),
+                new HashSet<string>([.. keepFloat, .. floatNodes], StringComparer.Ordinal), qdqDomain, wide, rounded).Model, workspace, out choice, context, model.Path),
         };
         if (chosen is null)
         {
             context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed, "ONNX Runtime loads none of the quantized candidates; the model is left float.", model.Path));
-            return new PassResult(model, statistics);
+            return new PassResult(model, result);
         }
 
         // Auto has run its candidates already; an explicit format is loaded once here. An integer-operator model this
@@ -128,18 +123,22 @@ internal sealed class StaticQuantizer : IModeQuantizer
             else
             {
                 context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed, $"ONNX Runtime cannot load the quantized model ({reason}); the model is left float.", model.Path));
-                return new PassResult(model, statistics);
+                return new PassResult(model, result);
             }
         }
 
         // Recurrent ops are float to QDQ (no QDQ form of them fuses in ONNX Runtime): they read and write float values.
         // Once the format is settled an LSTM becomes DynamicQuantizeLSTM (the one integer recurrent kernel: it quantizes
         // its input as it runs) and GRU and RNN get 8-bit storage of W and R, so no format's conversion sees them.
-        QuantizeRecurrent(chosen, options, context).AddTo(statistics);
-        statistics["quantized_nodes"] = qdq.QuantizedNodes.Count;
-        statistics["nodes"] = chosen.Proto.Graph.Node.Count;
-        statistics["qdq_domain"] = qdqDomain.Length == 0 ? "ai.onnx" : qdqDomain;
-        return new PassResult(chosen, statistics);
+        return new PassResult(chosen, result with
+        {
+            Recurrent = QuantizeRecurrent(chosen, options, context).Figures,
+            QuantizedNodes = qdq.QuantizedNodes.Count,
+            Nodes = chosen.Proto.Graph.Node.Count,
+            QdqDomain = qdqDomain.Length == 0 ? "ai.onnx" : qdqDomain,
+            FormatChoice = choice,
+            Layers = Rows(prepared, qdq.QuantizedNodes, keepFloat, wide, options),
+        });
     }
 
     private static RecurrentQuantizer QuantizeRecurrent(OnnxModel model, QuantizeOptions options, PassContext context)
@@ -182,8 +181,9 @@ internal sealed class StaticQuantizer : IModeQuantizer
     /// (<see cref="KeepSmallLayersFloat"/>); <paramref name="build"/> makes the QDQ model with more nodes float.
     /// </summary>
     private static OnnxModel? ChooseFastest(QdqModel quantized, bool integerOpsPossible, Func<IReadOnlySet<string>, OnnxModel> build,
-        CandidateWorkspace workspace, Dictionary<string, object> statistics, PassContext context, string? path)
+        CandidateWorkspace workspace, out FormatChoice? choice, PassContext context, string? path)
     {
+        choice = null;
         var qdq = quantized.Model;
         // In order of preference: integer operators make the smaller file. A candidate ONNX Runtime refuses is dropped
         // with a warning; only when none loads is that an answer (the model stays float).
@@ -214,8 +214,9 @@ internal sealed class StaticQuantizer : IModeQuantizer
             candidates.Add((formats[i].Format, formats[i].Model, latencies[i + 1], workspace.Fidelity(files[i], context.Cancellation)));
         }
 
-        statistics["latency_ms"] = candidates.ToDictionary(c => c.Format, c => (object)Math.Round(c.Ms, 4)).Append(new("float32", Math.Round(floatLatency, 4))).ToDictionary();
-        statistics["cosine"] = candidates.ToDictionary(c => c.Format, c => (object)Math.Round(c.Fidelity.Cosine, 6));
+        var latencyMs = candidates.ToDictionary(c => c.Format, c => Math.Round(c.Ms, 4));
+        latencyMs["float32"] = Math.Round(floatLatency, 4);
+        var cosine = candidates.ToDictionary(c => c.Format, c => Math.Round(c.Fidelity.Cosine, 6));
         var faithful = candidates.Where(c => c.Fidelity.Cosine >= AutoCosineTarget).ToList();
         var best = faithful.Count > 0 ? faithful[0] : candidates.MaxBy(c => c.Fidelity.Cosine);
         foreach (var other in faithful.Skip(1))
@@ -232,18 +233,18 @@ internal sealed class StaticQuantizer : IModeQuantizer
                 $"No static format keeps cosine >= {AutoCosineTarget} to the float model on the calibration data; kept {best.Format} (cosine {best.Fidelity.Cosine:F4}).")));
         }
 
-        statistics["format"] = best.Format;
+        choice = new FormatChoice(best.Format, latencyMs, cosine);
         if (best.Ms < floatLatency)
         {
             return best.Model;
         }
 
         var convert = best.Format == "qoperator" ? QOperatorConverter.Convert : (Func<OnnxModel, OnnxModel>)(m => m);
-        if (KeepSmallLayersFloat(qdq, quantized.QuantizedNodes, m => convert(build(m)), workspace, context.Cancellation) is { } faster)
+        if (KeepSmallLayersFloat(qdq, quantized.QuantizedNodes, best.Fidelity.Cosine, m => convert(build(m)), workspace, context.Cancellation) is { } faster)
         {
             var share = faster.FloatWeights * 100.0;
-            statistics["latency_float_layers"] = faster.FloatLayers;
-            statistics["latency_ms"] = ((Dictionary<string, object>)statistics["latency_ms"]).Append(new("small_layers_float", Math.Round(faster.Ms, 4))).ToDictionary();
+            latencyMs["small_layers_float"] = Math.Round(faster.Ms, 4);
+            choice = choice with { LatencyFloatLayers = faster.FloatLayers };
             context.Log.Report(Diagnostic.Warning(ErrorCodes.StaticFormatNotUsed, string.Create(CultureInfo.InvariantCulture,
                 $"On this machine the quantized model ran slower than float32 at batch 1 on one thread ({best.Format} {best.Ms:F3} ms, float32 {faster.FloatMs:F3} ms); its {faster.FloatLayers.Count} smallest layer(s), {share:0.#} % of the weights, are kept float and it runs in {faster.Ms:F3} ms: {string.Join(", ", faster.FloatLayers)}. The choice is measured here: to get the same model everywhere, list them in exclude or set the format."), path));
             return faster.Model;
@@ -254,6 +255,9 @@ internal sealed class StaticQuantizer : IModeQuantizer
         return best.Model;
     }
 
+    /// <summary>How far below the fully quantized model's cosine a model with layers kept float may measure (rounding of the other layers' ranges).</summary>
+    private const double CosineSlack = 1e-3;
+
     /// <summary>Shares of the quantized weights, smallest layers first, that format auto tries keeping float.</summary>
     private static readonly double[] FloatShares = [0.02, 0.05, 0.1, 0.2, 0.35, 0.5];
 
@@ -261,11 +265,11 @@ internal sealed class StaticQuantizer : IModeQuantizer
     /// On a small model ONNX Runtime's integer kernels gain little at batch 1 and every QuantizeLinear/DequantizeLinear
     /// at the edge of an integer region costs a node, so the quantized model can run slower than float. Keeps the
     /// smallest weighted layers float (they shrink the file least), in growing shares of the weights, measures every
-    /// candidate beside float in one interleaved run and returns the one keeping the fewest float that beats float;
-    /// null when none does.
+    /// candidate beside float in one interleaved run and returns the one keeping the fewest float that beats float
+    /// and is as faithful as the fully quantized model (<paramref name="cosine"/>); null when none does.
     /// </summary>
     private static (OnnxModel Model, double Ms, double FloatMs, IReadOnlyList<string> FloatLayers, double FloatWeights)? KeepSmallLayersFloat(
-        OnnxModel qdq, IReadOnlyList<string> quantizedNodes, Func<IReadOnlySet<string>, OnnxModel> build, CandidateWorkspace workspace, CancellationToken cancellation)
+        OnnxModel qdq, IReadOnlyList<string> quantizedNodes, double cosine, Func<IReadOnlySet<string>, OnnxModel> build, CandidateWorkspace workspace, CancellationToken cancellation)
     {
         var graph = qdq.MainGraph;
         var quantized = quantizedNodes.ToHashSet(StringComparer.Ordinal);
@@ -321,10 +325,13 @@ internal sealed class StaticQuantizer : IModeQuantizer
             return null;
         }
 
-        var latencies = workspace.InterleavedLatency([workspace.ReferencePath, .. candidates.Select(workspace.Save)], cancellation);
+        var files = candidates.Select(workspace.Save).ToList();
+        var latencies = workspace.InterleavedLatency([workspace.ReferencePath, .. files], cancellation);
         for (var i = 0; i < candidates.Count; i++)
         {
-            if (latencies[i + 1] < latencies[0])
+            // More float layers can only bring the model closer to float: a candidate less faithful than the one it
+            // came from is wrong, and is never taken for its speed.
+            if (latencies[i + 1] < latencies[0] && workspace.Fidelity(files[i], cancellation).Cosine >= Math.Min(AutoCosineTarget, cosine) - CosineSlack)
             {
                 var floatLayers = layers.Take(prefixes[i]).Select(l => l.Name).ToList();
                 return (candidates[i], latencies[i + 1], latencies[0], floatLayers, layers.Take(prefixes[i]).Sum(l => (double)l.Weights) / total);
@@ -338,15 +345,46 @@ internal sealed class StaticQuantizer : IModeQuantizer
     /// Per-layer sensitivity over the weighted and activation nodes QDQ would quantize (layout ops follow their input);
     /// with 8-bit activations layers may first get 16-bit ones (<see cref="FallbackSpec.Widen"/>).
     /// </summary>
-    private static void Fallback(OnnxModel prepared, IReadOnlyDictionary<string, (float, float)> ranges, ConvTapMeans tapMeans,
+    private static FallbackFigures Fallback(OnnxModel prepared, IReadOnlyDictionary<string, (float, float)> ranges, ConvTapMeans tapMeans,
         IReadOnlyDictionary<string, QuantizedWeight>? rounded, QuantizeOptions options, FallbackSpec fallback,
-        HashSet<string> keepFloat, HashSet<string> wide, string qdqDomain, CandidateWorkspace workspace, Dictionary<string, object> statistics, PassContext context)
+        HashSet<string> keepFloat, HashSet<string> wide, string qdqDomain, CandidateWorkspace workspace, PassContext context)
     {
         var layers = QdqBuilder.Build(prepared, ranges, tapMeans, options, keepFloat, qdqDomain, roundedWeights: rounded).QuantizedNodes
             .Where(n => QuantizableOps.Role(prepared.MainGraph.Nodes.First(node => node.Name == n)) != OpRole.Propagating).ToList();
         var eightBit = options.ActivationType is QuantizedType.U8 or QuantizedType.S8;
-        LayerFallback.Apply(layers, (floatNodes, wideNodes) => QdqBuilder.Build(prepared, ranges, tapMeans, options, floatNodes, qdqDomain, wideNodes, rounded).Model,
-            keepFloat, wide, fallback, workspace, statistics, context, prepared.Path, canWiden: eightBit);
+        return LayerFallback.Apply(layers, (floatNodes, wideNodes) => QdqBuilder.Build(prepared, ranges, tapMeans, options, floatNodes, qdqDomain, wideNodes, rounded).Model,
+            keepFloat, wide, fallback, workspace, context, prepared.Path, canWiden: eightBit);
+    }
+
+    /// <summary>
+    /// A row per quantized node with a constant weight: its integer types, and its weight's bytes in float and in the
+    /// weight type (the scales and zero points aside).
+    /// </summary>
+    private static List<LayerRow> Rows(OnnxModel prepared, IReadOnlyList<string> quantized, IReadOnlySet<string> keepFloat, IReadOnlySet<string> wide, QuantizeOptions options)
+    {
+        var graph = prepared.MainGraph;
+        var byName = graph.Nodes.Where(n => n.Name.Length > 0).GroupBy(n => n.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        var weightBits = options.WeightType is QuantizedType.U16 or QuantizedType.S16 ? 16 : 8;
+        var rows = new List<LayerRow>();
+        foreach (var name in quantized)
+        {
+            if (keepFloat.Contains(name) || !byName.TryGetValue(name, out var node) || QuantizableOps.Role(node) != OpRole.Weighted
+                || node.Input.Count < 2 || ConstantSources.Find(graph, node.Input[1]) is not { } weight)
+            {
+                continue;
+            }
+
+            var activations = wide.Contains(name) ? "16-bit" : OptionNames.EnumName(options.ActivationType);
+            rows.Add(new LayerRow(name, node.OpType, $"{OptionNames.EnumName(options.WeightType)} weights, {activations} activations")
+            {
+                Weight = weight.Name,
+                Shape = weight.Dims.ToArray(),
+                BytesBefore = TensorCodec.StoredByteLength(weight),
+                BytesAfter = TensorCodec.ElementCount(weight.Dims.ToArray()) * weightBits / 8,
+            });
+        }
+
+        return rows;
     }
 
     /// <summary>Nodes matching an exclude entry: a node name with * and ? wildcards, or an op type.</summary>

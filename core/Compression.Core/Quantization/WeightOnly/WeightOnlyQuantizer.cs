@@ -47,24 +47,16 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         var names = GraphScopes.AllValueNames(model);
         var targets = Targets(model, options, exclusion, layouts, names, biases, convs, context.Log);
 
-        var statistics = new Dictionary<string, object>
-        {
-            ["bits"] = options.Bits,
-            ["block_size"] = options.BlockSize,
-            ["algorithm"] = options.Algorithm.ToString().ToLowerInvariant(),
-            ["quantized_matmul"] = targets.Count(t => t.Node.OpType == "MatMul"),
-            ["quantized_gemm"] = targets.Count(t => t.Node.OpType == "Gemm"),
-            ["quantized_conv"] = targets.Count(t => t.IsConv),
-            ["quantized_gather"] = targets.Count(t => t.IsEmbedding),
-        };
-        if (targets.Select(t => t.Layout).Distinct().Count() > 1)
+        var algorithm = options.Algorithm.ToString().ToLowerInvariant();
+        var result = new WeightOnlyQuantizeResult(options.Bits, options.BlockSize, algorithm,
+            targets.Count(t => t.Node.OpType == "MatMul"), targets.Count(t => t.Node.OpType == "Gemm"), targets.Count(t => t.IsConv), targets.Count(t => t.IsEmbedding))
         {
             // How many weights took each bits/block-size pair, e.g. "4/128": 31, "8/128": 6.
-            statistics["layouts"] = targets.GroupBy(t => $"{t.Layout.Bits}/{t.Layout.BlockSize}").OrderBy(g => g.Key, StringComparer.Ordinal)
-                .ToDictionary(g => g.Key, g => g.Count());
-        }
-
-        recurrent.AddTo(statistics);
+            Layouts = targets.Select(t => t.Layout).Distinct().Count() > 1
+                ? targets.GroupBy(t => $"{t.Layout.Bits}/{t.Layout.BlockSize}").OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count())
+                : null,
+            Recurrent = recurrent.Figures,
+        };
         if (targets.Count == 0)
         {
             if (recurrent.Quantized == 0)
@@ -73,29 +65,34 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
                     "Weight-only quantization found no MatMul, Gemm, Conv, Gather, LSTM, GRU or RNN on a constant float weight to quantize; the model is unchanged."));
             }
 
-            statistics["weight_bytes_before"] = 0L;
-            statistics["weight_bytes_after"] = 0L;
-            return new PassResult(model, statistics);
+            return new PassResult(model, result);
         }
 
         // The weights, and a Gemm's C that is replaced by its beta-scaled copy, go after the rewrites unless something else reads them;
         // taken now, as a Conv's weight input is about to name its dequantized weight instead.
         var replaced = targets.GroupBy(t => t.Graph).Select(g => (Graph: g.Key, Inputs: g.SelectMany(t => t.Node.Input).ToList())).ToList();
         long bytesBefore = 0, bytesAfter = 0;
+        var rows = new List<LayerRow>(targets.Count);
         for (var i = 0; i < targets.Count; i++)
         {
             context.Cancellation.ThrowIfCancellationRequested();
             var target = targets[i];
             context.Log.Progress("Weight-only quantization", target.Node.Name.Length > 0 ? target.Node.Name : target.Node.OpType, (double)i / targets.Count);
             var quantized = Round(model, target, hessians, context.Cancellation);
-            bytesBefore += target.FloatBytes;
+            var row = new LayerRow(target.Node.Name, target.Node.OpType, $"{target.Layout.Bits}-bit blocks of {target.Layout.BlockSize} ({algorithm})")
+            {
+                Weight = target.Weight.Name,
+                Shape = target.Weight.Dims.ToArray(),
+                BytesBefore = target.FloatBytes,
+            };
+            long written;
             if (target.IsEmbedding)
             {
-                bytesAfter += EmbeddingRewriter.Rewrite(target, quantized, names);
+                written = EmbeddingRewriter.Rewrite(target, quantized, names);
             }
             else if (target.IsConv)
             {
-                bytesAfter += ConvWeightRewriter.Rewrite(target, quantized, names);
+                written = ConvWeightRewriter.Rewrite(target, quantized, names);
             }
             else
             {
@@ -105,8 +102,12 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
                     target.Graph.SetInitializer(gemm.ScaledBias);
                 }
 
-                bytesAfter += MatMulNBitsRewriter.Rewrite(target, quantized, gemm.Alpha, gemm.Bias, names);
+                written = MatMulNBitsRewriter.Rewrite(target, quantized, gemm.Alpha, gemm.Bias, names);
             }
+
+            bytesBefore += target.FloatBytes;
+            bytesAfter += written;
+            rows.Add(row with { BytesAfter = written });
         }
 
         foreach (var (graph, inputs) in replaced)
@@ -119,11 +120,9 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             model.Proto.OpsetImport.Add(new OperatorSetIdProto { Domain = MatMulNBitsRewriter.Domain, Version = 1 });
         }
 
-        statistics["weight_bytes_before"] = bytesBefore;
-        statistics["weight_bytes_after"] = bytesAfter;
         context.Log.Verbose($"quantize: {targets.Count} weights to {options.Bits} bits ({options.Algorithm}), " +
             $"{TensorCodec.FormatBytes(bytesBefore)} -> {TensorCodec.FormatBytes(bytesAfter)} in {stopwatch.Elapsed.TotalSeconds:F1} s.");
-        return new PassResult(model, statistics);
+        return new PassResult(model, result with { WeightBytesBefore = bytesBefore, WeightBytesAfter = bytesAfter, Layers = rows });
     }
 
     /// <summary>

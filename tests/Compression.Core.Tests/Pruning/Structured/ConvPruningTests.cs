@@ -97,9 +97,9 @@ public sealed class ConvPruningTests(ITestOutputHelper output) : IDisposable
         var size = new FileInfo(path).Length;
         var top1 = report.Candidate!.Task.Top1 ?? double.NaN;
         var layers = StructuredTestData.Layers(result);
-        var worst = layers.Where(l => l.ReconstructionError is not null).Select(l => l.ReconstructionError!.Value).DefaultIfEmpty(double.NaN).Max();
+        var worst = layers.Where(l => l.Error is not null).Select(l => l.Error!.Value).DefaultIfEmpty(double.NaN).Max();
         output.WriteLine($"{(options.Reconstruct ? "reconstructed" : "magnitude-only")} ({options.Criterion}): top-1 {top1:P2}, cosine {report.Fidelity[0].Cosine:F4}, " +
             $"{size} bytes of {new FileInfo(source).Length} ({(double)size / new FileInfo(source).Length:F3}x), pruned in {seconds:F1} s, worst layer error {worst:F4}; {StructuredTestData.Describe(result)}");
-        return (top1, report.Fidelity[0].Cosine, size, Convert.ToInt32(result.Statistics["groups"], System.Globalization.CultureInfo.InvariantCulture));
+        return (top1, report.Fidelity[0].Cosine, size, PassHarness.Result<StructuredPruneResult>(result).Groups);
     }
 }

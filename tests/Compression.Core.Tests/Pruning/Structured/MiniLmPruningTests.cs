@@ -86,7 +86,7 @@ public sealed class MiniLmPruningTests(ITestOutputHelper output) : IDisposable
 
         output.WriteLine($"{tag}: Spearman {spearman:F2} (fp32 {report.Reference.Task.Spearman!.Value * 100:F2}), {new FileInfo(path).Length / 1e6:F2} MB " +
             $"({(double)new FileInfo(path).Length / new FileInfo(original).Length:F3}x), pruned in {seconds:F1} s; {StructuredTestData.Describe(result)}; " +
-            $"layer errors {string.Join(" ", layers.Where(l => l.ReconstructionError is not null).Select(l => $"{l.Node}={l.ReconstructionError:F3}"))}");
+            $"layer errors {string.Join(" ", layers.Where(l => l.Error is not null).Select(l => $"{l.Node}={l.Error:F3}"))}");
         Assert.DoesNotContain(log.Diagnostics, d => d.Severity == DiagnosticSeverity.Error);
         return (spearman, seconds, (double)new FileInfo(path).Length / new FileInfo(original).Length);
     }

@@ -34,8 +34,8 @@ internal static class StructuredTestData
             : null,
     };
 
-    public static IReadOnlyList<PrunedLayer> Layers(PassResult result) => Assert.IsAssignableFrom<IReadOnlyList<PrunedLayer>>(result.Statistics["layers"]);
+    public static IReadOnlyList<LayerRow> Layers(PassResult result) => PassHarness.Result<StructuredPruneResult>(result).Layers;
 
     public static string Describe(PassResult result) =>
-        string.Join(", ", result.Statistics.Where(s => s.Key is not ("layers" or "skipped")).Select(s => $"{s.Key}={s.Value}"));
+        result.Result.ToString();
 }

@@ -35,12 +35,12 @@ public sealed class DynamicQuantizerTests(ITestOutputHelper output) : IDisposabl
         var spearman = report.Candidate!.Task.Spearman!.Value * 100;
         var size = new FileInfo(quantized).Length;
         output.WriteLine($"dynamic int8 MiniLM: Spearman {spearman:F2} (fp32 {report.Reference.Task.Spearman!.Value * 100:F2}), " +
-            $"{size / 1e6:F2} MB, quantized in {elapsed.TotalMilliseconds:F0} ms, {PassHarness.Stat(result, "quantized_nodes")} nodes");
+            $"{size / 1e6:F2} MB, quantized in {elapsed.TotalMilliseconds:F0} ms, {PassHarness.Result<DynamicQuantizeResult>(result).QuantizedNodes} nodes");
         Assert.True(spearman >= 81.95, $"Spearman {spearman:F2} is under 81.95.");
         Assert.True(size <= 23_000_000, $"The file is {size} bytes.");
         // The target is 1 s; this machine is shared, so only a regression by an order of magnitude fails here.
         Assert.True(elapsed.TotalSeconds <= 10, $"Quantizing took {elapsed.TotalMilliseconds:F0} ms.");
-        var byOp = (Dictionary<string, int>)result.Statistics["quantized_by_op"];
+        var byOp = PassHarness.Result<DynamicQuantizeResult>(result).QuantizedByOp;
         Assert.Equal(36, byOp["MatMul"]);
         Assert.Equal(3, byOp["Gather"]);
     }
@@ -55,7 +55,7 @@ public sealed class DynamicQuantizerTests(ITestOutputHelper output) : IDisposabl
         var report = Evaluator.Evaluate(path, quantized, QuantizationAssets.MnistTest(), new EvaluationOptions { BatchSize = 1 }, new CollectingLog());
         var top1 = report.Candidate!.Task.Top1!.Value;
         output.WriteLine($"dynamic mnist-8: top-1 {top1:P2} (fp32 {report.Reference.Task.Top1:P2}), {new FileInfo(quantized).Length} bytes from {new FileInfo(path).Length}");
-        Assert.Equal(1, PassHarness.Stat(result, "quantized_nodes"));
+        Assert.Equal(1, PassHarness.Result<DynamicQuantizeResult>(result).QuantizedNodes);
         Assert.InRange(top1, 0.9870, 0.9910);
         Assert.Contains(harness.Log.Diagnostics, d => d.Code == ErrorCodes.QuantizationFallback && d.Message.Contains("ConvInteger", StringComparison.Ordinal));
     }
@@ -75,7 +75,7 @@ public sealed class DynamicQuantizerTests(ITestOutputHelper output) : IDisposabl
 
             foreach (var fidelity in OutputFidelity.Compare(reference, result.Model, harness.Temp, inputs: 8))
             {
-                output.WriteLine($"dynamic {file} {fidelity.Output}: {fidelity.Metric} {fidelity.Value:F4}, {PassHarness.Stat(result, "quantized_nodes")} nodes quantized");
+                output.WriteLine($"dynamic {file} {fidelity.Output}: {fidelity.Metric} {fidelity.Value:F4}, {PassHarness.Result<DynamicQuantizeResult>(result).QuantizedNodes} nodes quantized");
                 Assert.True(fidelity.Value >= 0.99, $"{file} {fidelity.Output}: {fidelity.Metric} {fidelity.Value}.");
             }
         }

@@ -27,7 +27,7 @@ public sealed class FloatConverterTests(ITestOutputHelper output) : IDisposable
         var report = QuantizationAssets.Stsb(path, converted);
         var spearman = report.Candidate!.Task.Spearman!.Value * 100;
         var size = new FileInfo(converted).Length;
-        output.WriteLine($"fp16 MiniLM: Spearman {spearman:F3}, {size / 1e6:F2} MB, {result.Statistics["casts_inserted"]} Casts, blocked {Blocked(result)}");
+        output.WriteLine($"fp16 MiniLM: Spearman {spearman:F3}, {size / 1e6:F2} MB, {PassHarness.Result<FloatQuantizeResult>(result).CastsInserted} Casts, blocked {Blocked(result)}");
         Assert.InRange(spearman, 82.03 - 0.011, 82.03 + 0.019);
         Assert.InRange(size, 44_000_000, 47_000_000);
     }
@@ -42,7 +42,7 @@ public sealed class FloatConverterTests(ITestOutputHelper output) : IDisposable
         var report = QuantizationAssets.Stsb(path, converted);
         var spearman = report.Candidate!.Task.Spearman!.Value * 100;
         var ratio = (double)new FileInfo(converted).Length / new FileInfo(path).Length;
-        output.WriteLine($"storage-only fp16 MiniLM: Spearman {spearman:F3}, size ratio {ratio:F3}, {result.Statistics["stored_initializers"]} weights");
+        output.WriteLine($"storage-only fp16 MiniLM: Spearman {spearman:F3}, size ratio {ratio:F3}, {PassHarness.Result<FloatQuantizeResult>(result).StoredInitializers} weights");
         Assert.InRange(ratio, 0.49, 0.52);
         Assert.InRange(spearman, 82.0, 82.06);
         Assert.All(result.Model.Proto.Graph.Node.Where(n => n.OpType != "Cast"), n => Assert.NotEqual("Float16", n.OpType));
@@ -58,7 +58,7 @@ public sealed class FloatConverterTests(ITestOutputHelper output) : IDisposable
         var report = QuantizationAssets.Stsb(path, converted);
         var spearman = report.Candidate!.Task.Spearman!.Value * 100;
         output.WriteLine($"bf16 MiniLM: Spearman {spearman:F3}, {new FileInfo(converted).Length / 1e6:F2} MB, blocked {Blocked(result)}, " +
-            $"found without kernels: {string.Join(", ", (List<string>)result.Statistics["blocked_at_load"])}");
+            $"found without kernels: {string.Join(", ", PassHarness.Result<FloatQuantizeResult>(result).BlockedAtLoad!)}");
         Assert.InRange(spearman, 81.0, 83.0);
     }
 
@@ -90,7 +90,7 @@ public sealed class FloatConverterTests(ITestOutputHelper output) : IDisposable
 
             foreach (var fidelity in OutputFidelity.Compare(reference, result.Model, harness.Temp, inputs: 8))
             {
-                output.WriteLine($"fp16 {file} {fidelity.Output}: {fidelity.Metric} {fidelity.Value:F4}; blocked {Blocked(result)}; {result.Statistics["casts_inserted"]} Casts");
+                output.WriteLine($"fp16 {file} {fidelity.Output}: {fidelity.Metric} {fidelity.Value:F4}; blocked {Blocked(result)}; {PassHarness.Result<FloatQuantizeResult>(result).CastsInserted} Casts");
                 Assert.True(fidelity.Value >= 0.99, $"{file} {fidelity.Output}: {fidelity.Metric} {fidelity.Value}.");
             }
         }
@@ -129,5 +129,5 @@ public sealed class FloatConverterTests(ITestOutputHelper output) : IDisposable
         new FloatConverter(target).Quantize(model, options, new PassContext(harness.Log));
 
     private static string Blocked(PassResult result) =>
-        string.Join(", ", ((Dictionary<string, int>)result.Statistics["blocked_nodes"]).Select(b => $"{b.Key} x{b.Value}"));
+        string.Join(", ", PassHarness.Result<FloatQuantizeResult>(result).BlockedNodes!.Select(b => $"{b.Key} x{b.Value}"));
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
 using Compression.Core.Pipeline;
+using Compression.Core.Quantization;
 using Compression.Core.Recipes;
 using Compression.Core.Tests.Corpus;
 using Compression.Core.Tests.Support;
@@ -41,14 +42,14 @@ public sealed class RecurrentCorpusTests(ITestOutputHelper output) : IDisposable
         var evaluation = result.Evaluation!;
         var before = evaluation.Reference.Task.Top1!.Value;
         var after = evaluation.Candidate!.Task.Top1!.Value;
-        var statistics = result.Steps.Single().Statistics;
+        var recurrent = PassHarness.Result<QuantizeResult>(result.Steps.Single()).Recurrent!;
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{model} {step}: top-1 {before:P2} -> {after:P2}, file {result.InputSizeBytes} -> {result.OutputSizeBytes} bytes ({result.SizeRatio:F3}x), " +
-            $"recurrent weights {statistics["recurrent_weight_bytes_before"]} -> {statistics["recurrent_weight_bytes_after"]} bytes"));
-        Assert.Equal(form, Assert.Single((Dictionary<string, int>)statistics["recurrent_forms"]).Key);
+            $"recurrent weights {recurrent.WeightBytesBefore} -> {recurrent.WeightBytesAfter} bytes"));
+        Assert.Equal(form, Assert.Single(recurrent.Forms).Key);
         Assert.True(before - after <= 0.010, $"{model} {step} loses {(before - after) * 100:F1} points (floor 1.0)");
         Assert.True(result.SizeRatio <= maximumRatio, $"{model} {step}: file at {result.SizeRatio:F3}x");
-        Assert.Equal(form.EndsWith("float compute", StringComparison.Ordinal), statistics.ContainsKey("recurrent_storage"));
+        Assert.Equal(form.EndsWith("float compute", StringComparison.Ordinal), recurrent.Storage is not null);
         using (new ModelRunner(outputPath))
         {
             // The written file loads in ONNX Runtime.

@@ -41,8 +41,8 @@ public sealed class RecurrentQuantizationTests(ITestOutputHelper output) : IDisp
         Assert.All(TensorCodec.GetRawBytes(graph.Initializer(lstm.Input[9])!), z => Assert.Equal(128, z));
         Assert.DoesNotContain(graph.Nodes, n => n.OpType == "LSTM");
         Assert.Null(graph.Initializer("W"));
-        Assert.Equal("LSTM: DynamicQuantizeLSTM", Assert.Single((Dictionary<string, int>)result.Statistics["recurrent_forms"]).Key);
-        Assert.False(result.Statistics.ContainsKey("recurrent_storage"));
+        Assert.Equal("LSTM: DynamicQuantizeLSTM", Assert.Single(PassHarness.Result<QuantizeResult>(result).Recurrent!.Forms).Key);
+        Assert.Null(PassHarness.Result<QuantizeResult>(result).Recurrent!.Storage);
         AssertClose(model, result.Model, 0.03);
     }
 
@@ -59,11 +59,11 @@ public sealed class RecurrentQuantizationTests(ITestOutputHelper output) : IDisp
         var result = Quantize(model, new QuantizeOptions { Exclude = ["head"] });
 
         AssertStoredIn8Bits(result.Model, op, "");
-        Assert.Equal(1L, PassHarness.Stat(result, "recurrent_quantized"));
-        Assert.Equal($"{op}: 8-bit storage, float compute", Assert.Single((Dictionary<string, int>)result.Statistics["recurrent_forms"]).Key);
-        Assert.Equal(before, PassHarness.Stat(result, "recurrent_weight_bytes_before"));
-        Assert.InRange(PassHarness.Stat(result, "recurrent_weight_bytes_after"), before / 4, before / 4 + 2048);
-        Assert.Contains("the compute stays float", (string)result.Statistics["recurrent_storage"], StringComparison.Ordinal);
+        Assert.Equal(1L, PassHarness.Result<QuantizeResult>(result).Recurrent!.Quantized);
+        Assert.Equal($"{op}: 8-bit storage, float compute", Assert.Single(PassHarness.Result<QuantizeResult>(result).Recurrent!.Forms).Key);
+        Assert.Equal(before, PassHarness.Result<QuantizeResult>(result).Recurrent!.WeightBytesBefore);
+        Assert.InRange(PassHarness.Result<QuantizeResult>(result).Recurrent!.WeightBytesAfter, before / 4, before / 4 + 2048);
+        Assert.Contains("the compute stays float", PassHarness.Result<QuantizeResult>(result).Recurrent!.Storage, StringComparison.Ordinal);
         Assert.Contains(harness.Log.VerboseLines, m => m.Contains("the compute stays float", StringComparison.Ordinal));
         AssertClose(model, result.Model, 0.02);
     }
@@ -108,7 +108,7 @@ public sealed class RecurrentQuantizationTests(ITestOutputHelper output) : IDisp
         var recurrent = Assert.Single(graph.Nodes, n => n.OpType == (op == "LSTM" ? "DynamicQuantizeLSTM" : op));
         if (op == "LSTM")
         {
-            Assert.Equal("LSTM: DynamicQuantizeLSTM", Assert.Single((Dictionary<string, int>)result.Statistics["recurrent_forms"]).Key);
+            Assert.Equal("LSTM: DynamicQuantizeLSTM", Assert.Single(PassHarness.Result<QuantizeResult>(result).Recurrent!.Forms).Key);
         }
         else
         {
@@ -142,7 +142,7 @@ public sealed class RecurrentQuantizationTests(ITestOutputHelper output) : IDisp
         var warning = Assert.Single(harness.Log.Diagnostics, d => d.Code == ErrorCodes.NodeLeftInFloat);
         Assert.Contains("'lstm_1' (LSTM)", warning.Message, StringComparison.Ordinal);
         Assert.Contains("computed at run time", warning.Message, StringComparison.Ordinal);
-        Assert.Equal(0L, PassHarness.Stat(result, "recurrent_quantized"));
+        Assert.Equal(0L, PassHarness.Result<QuantizeResult>(result).Recurrent!.Quantized);
 
         var batchFirst = RecurrentModels.Classifier("GRU", bidirectional: false, layout: 1);
         var log = new CollectingLog();
@@ -158,7 +158,7 @@ public sealed class RecurrentQuantizationTests(ITestOutputHelper output) : IDisp
 
         Assert.Contains(result.Model.MainGraph.Nodes, n => n.OpType == "LSTM");
         Assert.NotNull(result.Model.MainGraph.Initializer("W"));
-        Assert.Equal(0L, PassHarness.Stat(result, "recurrent_quantized"));
+        Assert.Equal(0L, PassHarness.Result<QuantizeResult>(result).Recurrent!.Quantized);
         Assert.DoesNotContain(harness.Log.Diagnostics, d => d.Code == ErrorCodes.NodeLeftInFloat);
     }
 

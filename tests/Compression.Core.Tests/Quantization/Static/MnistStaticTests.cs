@@ -29,7 +29,7 @@ public sealed class MnistStaticTests(ITestOutputHelper output) : IDisposable
         var report = Evaluator.Evaluate(source, path, StaticTestData.Mnist(null), new EvaluationOptions(), log);
         var top1 = report.Candidate!.Task.Top1!.Value;
         var size = new FileInfo(path).Length;
-        output.WriteLine($"{format} per-channel={perChannel}: top-1 {top1:P2}, {size} bytes, agreement {report.Fidelity[0].Agreement:P2}, sqnr {report.Fidelity[0].SqnrDb:F1} dB; stats {string.Join(", ", result.Statistics.Select(s => $"{s.Key}={s.Value}"))}");
+        output.WriteLine($"{format} per-channel={perChannel}: top-1 {top1:P2}, {size} bytes, agreement {report.Fidelity[0].Agreement:P2}, sqnr {report.Fidelity[0].SqnrDb:F1} dB; stats {result.Result}");
         Assert.Equal(10_000, report.Candidate.Task.Samples);
         Assert.True(top1 >= 0.9885, $"top-1 {top1:P2}");
         Assert.True(size <= 13_312, $"{size} bytes");
@@ -51,7 +51,7 @@ public sealed class MnistStaticTests(ITestOutputHelper output) : IDisposable
         var report = Evaluator.Evaluate(source, path, StaticTestData.Mnist(null), new EvaluationOptions(), log);
         var top1 = report.Candidate!.Task.Top1!.Value;
         output.WriteLine($"gptq {format} {activations}: top-1 {top1:P2}, agreement {report.Fidelity[0].Agreement:P2}, sqnr {report.Fidelity[0].SqnrDb:F1} dB");
-        Assert.Equal("gptq", result.Statistics["algorithm"]);
+        Assert.Equal("gptq", PassHarness.Result<StaticQuantizeResult>(result).Algorithm);
         Assert.True(top1 >= 0.9885, $"top-1 {top1:P2}");
     }
 
@@ -71,12 +71,12 @@ public sealed class MnistStaticTests(ITestOutputHelper output) : IDisposable
         var path = harness.Save(result.Model);
 
         var top1 = Evaluator.Evaluate(source, path, StaticTestData.Mnist(null), new EvaluationOptions(), log).Candidate!.Task.Top1!.Value;
-        output.WriteLine($"{method} {activations}: top-1 {top1:P2}, {new FileInfo(path).Length} bytes, Q/DQ domain {result.Statistics["qdq_domain"]}");
+        output.WriteLine($"{method} {activations}: top-1 {top1:P2}, {new FileInfo(path).Length} bytes, Q/DQ domain {PassHarness.Result<StaticQuantizeResult>(result).QdqDomain}");
         // Without VNNI, ONNX Runtime's x86 int8 kernels add pairs of products in 16 bits (vpmaddubsw), which saturate
         // with signed activations: 98.15 % on an AVX2 machine without VNNI, where this floor was measured with it.
         var floor = activations == QuantizedType.S8 && !System.Runtime.Intrinsics.X86.AvxVnni.IsSupported ? 0.98 : minimumTop1;
         Assert.True(top1 >= floor, $"top-1 {top1:P2}");
-        Assert.Equal(activations == QuantizedType.U16 ? "com.microsoft" : "ai.onnx", result.Statistics["qdq_domain"]);
+        Assert.Equal(activations == QuantizedType.U16 ? "com.microsoft" : "ai.onnx", PassHarness.Result<StaticQuantizeResult>(result).QdqDomain);
     }
 
     [SkippableFact]
@@ -88,18 +88,18 @@ public sealed class MnistStaticTests(ITestOutputHelper output) : IDisposable
         var options = StaticTestData.Options(QuantizationFormat.Qdq) with { Fallback = new FallbackSpec { Target = 200, MaxLayers = 2 } };
         var result = StaticTestData.Quantize(ModelLoader.Load(source), options, StaticTestData.Mnist(256), log);
 
-        var sensitivity = Assert.IsType<Dictionary<string, object>>(result.Statistics["sensitivity"]);
-        var returned = Assert.IsType<List<string>>(result.Statistics["fallback_layers"]);
+        var sensitivity = PassHarness.Result<QuantizeResult>(result).Fallback!.Sensitivity;
+        var returned = PassHarness.Result<QuantizeResult>(result).Fallback!.FallbackLayers;
         output.WriteLine($"sensitivity (SQNR dB, quantized alone): {string.Join(", ", sensitivity.Select(s => $"{s.Key} {s.Value}"))}; returned {string.Join(", ", returned)}");
         Assert.Equal(3, sensitivity.Count); // the two Convs and the Gemm (MaxPool and Reshape only carry scales)
         // 8-bit activations: the fallback widens layers to 16 bits first, then returns to float in their 16-bit order.
-        var ranking = result.Statistics.TryGetValue("wide_sensitivity", out var wide) ? Assert.IsType<Dictionary<string, object>>(wide) : sensitivity;
+        var ranking = PassHarness.Result<QuantizeResult>(result).Fallback!.WideSensitivity ?? sensitivity;
         Assert.Equal(ranking.Keys.Take(2), returned);
         var warning = Assert.Single(log.Diagnostics, d => d.Code == ErrorCodes.QuantizationFallback);
         Assert.Contains("not reached", warning.Message, StringComparison.Ordinal);
         // Left quantized: the first Conv. The MaxPool after it runs on the float values, as everything after it does:
         // kept on integers it would only add a QuantizeLinear/DequantizeLinear pair before float readers.
-        Assert.Equal(1, result.Statistics["quantized_nodes"]);
+        Assert.Equal(1, PassHarness.Result<StaticQuantizeResult>(result).QuantizedNodes);
         // A layer returned to float reads the float value: after a DequantizeLinear, ONNX Runtime would quantize its weight at load.
         var graph = result.Model.MainGraph;
         foreach (var layer in returned)
@@ -119,7 +119,7 @@ public sealed class MnistStaticTests(ITestOutputHelper output) : IDisposable
         var result = StaticTestData.Quantize(ModelLoader.Load(source), options, StaticTestData.Mnist(256), log);
         var path = harness.Save(result.Model);
 
-        Assert.Equal(3, result.Statistics["wide_layers"]);
+        Assert.Equal(3, PassHarness.Result<QuantizeResult>(result).Fallback!.WideLayers);
         var graph = result.Model.MainGraph;
         var wide = graph.Nodes.Where(n => n.OpType == "QuantizeLinear" && n.Domain == "com.microsoft").ToList();
         Assert.NotEmpty(wide);
@@ -140,12 +140,12 @@ public sealed class MnistStaticTests(ITestOutputHelper output) : IDisposable
 
         var result = StaticTestData.Quantize(ModelLoader.Load(source), options, StaticTestData.Mnist(256), new CollectingLog());
 
-        var eightBit = (Dictionary<string, object>)result.Statistics["sensitivity"];
-        var sixteenBit = (Dictionary<string, object>)result.Statistics["wide_sensitivity"];
+        var eightBit = PassHarness.Result<QuantizeResult>(result).Fallback!.Sensitivity;
+        var sixteenBit = PassHarness.Result<QuantizeResult>(result).Fallback!.WideSensitivity!;
         output.WriteLine(string.Join(", ", sixteenBit.Select(s => $"{s.Key}: {eightBit[s.Key]} -> {s.Value} dB")));
         Assert.Equal(eightBit.Keys.Order(), sixteenBit.Keys.Order());
         Assert.All(sixteenBit, s => Assert.True((double)s.Value > (double)eightBit[s.Key], $"{s.Key}: 16-bit {s.Value} dB, 8-bit {eightBit[s.Key]} dB"));
         // The one layer returned to float is the one that loses most in the form it has (16-bit), listed first.
-        Assert.Equal(sixteenBit.Keys.First(), Assert.Single((List<string>)result.Statistics["fallback_layers"]));
+        Assert.Equal(sixteenBit.Keys.First(), Assert.Single(PassHarness.Result<QuantizeResult>(result).Fallback!.FallbackLayers));
     }
 }

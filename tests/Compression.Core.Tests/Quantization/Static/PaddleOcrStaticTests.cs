@@ -36,7 +36,7 @@ public sealed class PaddleOcrStaticTests(ITestOutputHelper output) : IDisposable
         var report = Evaluator.Evaluate(source, path, photos, new EvaluationOptions { BatchSize = 1 }, log);
         var fidelity = report.Fidelity[0];
         output.WriteLine($"{file} exclude=[{exclude}]: agreement {fidelity.Agreement:P2}, cosine {fidelity.Cosine:F5}, sqnr {fidelity.SqnrDb:F1} dB, " +
-            $"{new FileInfo(source).Length} -> {new FileInfo(path).Length} bytes; stats {string.Join(", ", result.Statistics.Select(s => $"{s.Key}={s.Value}"))}; " +
+            $"{new FileInfo(source).Length} -> {new FileInfo(path).Length} bytes; stats {result.Result}; " +
             string.Join(" | ", log.Diagnostics.Select(d => d.Message)));
         Assert.True(fidelity.Agreement >= minimumAgreement, $"agreement {fidelity.Agreement}");
     }
@@ -61,7 +61,7 @@ public sealed class PaddleOcrStaticTests(ITestOutputHelper output) : IDisposable
         var (result, fidelity, _, _) = RecognizerOnDigitLines.Quantize(new StaticQuantizer(), options, harness);
 
         output.WriteLine($"rec on digit lines, exclude=[{exclude}], {activations} activations: agreement {fidelity.Agreement:P2}, cosine {fidelity.Cosine:F5}, " +
-            $"sqnr {fidelity.SqnrDb:F1} dB, quantized nodes {result.Statistics["quantized_nodes"]}");
+            $"sqnr {fidelity.SqnrDb:F1} dB, quantized nodes {PassHarness.Result<StaticQuantizeResult>(result).QuantizedNodes}");
         Assert.True(fidelity.Agreement >= minimumAgreement, $"agreement {fidelity.Agreement}");
     }
 
@@ -81,11 +81,11 @@ public sealed class PaddleOcrStaticTests(ITestOutputHelper output) : IDisposable
         };
         var (result, fidelity, sourceBytes, bytes) = RecognizerOnDigitLines.Quantize(new StaticQuantizer(), options, harness);
 
-        var returned = (List<string>)result.Statistics["fallback_layers"];
+        var returned = PassHarness.Result<QuantizeResult>(result).Fallback!.FallbackLayers;
         output.WriteLine($"rec on digit lines, u16, gptq, fallback: agreement {fidelity.Agreement:P2}, sqnr {fidelity.SqnrDb:F1} dB, {returned.Count} layers float " +
             $"({string.Join(", ", returned)}), {sourceBytes} -> {bytes} bytes");
         Assert.True(fidelity.Agreement >= 0.99, $"agreement {fidelity.Agreement}");
-        Assert.True((double)result.Statistics["fallback_value"] >= 99.5);
+        Assert.True(PassHarness.Result<QuantizeResult>(result).Fallback!.FallbackValue >= 99.5);
         Assert.True(bytes < sourceBytes * 0.6, "Most of the model stays quantized.");
     }
 }

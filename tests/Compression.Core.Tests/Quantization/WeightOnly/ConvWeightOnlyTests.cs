@@ -55,8 +55,8 @@ public sealed class ConvWeightOnlyTests(ITestOutputHelper output) : IDisposable
 
         Assert.DoesNotContain(GraphChecker.Check(result.Model), d => d.Severity == DiagnosticSeverity.Error);
         Assert.Empty(log.Diagnostics);
-        Assert.Equal(3, PassHarness.Stat(result, "quantized_conv"));
-        Assert.Equal(algorithm.ToString().ToLowerInvariant(), result.Statistics["algorithm"]);
+        Assert.Equal(3, PassHarness.Result<WeightOnlyQuantizeResult>(result).QuantizedConv);
+        Assert.Equal(algorithm.ToString().ToLowerInvariant(), PassHarness.Result<WeightOnlyQuantizeResult>(result).Algorithm);
         Assert.Equal(21, result.Model.OpsetVersion(""));
         Assert.Null(result.Model.OpsetVersion("com.microsoft"));
         var graph = result.Model.Proto.Graph;
@@ -72,7 +72,7 @@ public sealed class ConvWeightOnlyTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(symmetric ? 2 : 3, dequantize[0].Input.Count);
         Assert.DoesNotContain(graph.Initializer, t => t.Name is "w_conv" or "w_depthwise" or "w_conv1d");
         Assert.Empty(graph.Node.Single(n => n.OpType == "ReduceMean").Attribute);
-        Assert.True(PassHarness.Stat(result, "weight_bytes_after") * (bits == 4 ? 4 : 2) < PassHarness.Stat(result, "weight_bytes_before"));
+        Assert.True(PassHarness.Result<WeightOnlyQuantizeResult>(result).WeightBytesAfter * (bits == 4 ? 4 : 2) < PassHarness.Result<WeightOnlyQuantizeResult>(result).WeightBytesBefore);
 
         var actual = OrtFloatRunner.Run(result.Model, harness.Temp, inputs);
         for (var i = 0; i < expected.Count; i++)
@@ -119,7 +119,7 @@ public sealed class ConvWeightOnlyTests(ITestOutputHelper output) : IDisposable
 
         var warning = Assert.Single(log.Diagnostics, d => d.Code == ErrorCodes.NodeLeftInFloat);
         Assert.Contains("'pointwise' (Conv) (1 weights per output channel)", warning.Message, StringComparison.Ordinal);
-        Assert.Equal(0, PassHarness.Stat(result, "quantized_conv"));
+        Assert.Equal(0, PassHarness.Result<WeightOnlyQuantizeResult>(result).QuantizedConv);
         Assert.Equal(17, result.Model.OpsetVersion(""));
     }
 
@@ -138,9 +138,9 @@ public sealed class ConvWeightOnlyTests(ITestOutputHelper output) : IDisposable
         var (top1, reference) = (report.Candidate!.Task.Top1!.Value, report.Reference.Task.Top1!.Value);
         var (size, before, original) = (new FileInfo(path).Length, new FileInfo(matMulOnly).Length, new FileInfo(source).Length);
         output.WriteLine($"mnist-8 4-bit: top-1 {top1:P2} (fp32 {reference:P2}), {size} bytes ({(double)size / original:F3}x; MatMul only {before} bytes, " +
-            $"{(double)before / original:F3}x); stats {string.Join(", ", result.Statistics.Select(s => $"{s.Key}={s.Value}"))}; " +
+            $"{(double)before / original:F3}x); stats {result.Result}; " +
             $"warnings {string.Join(" | ", log.Diagnostics.Select(d => d.Message))}");
-        Assert.Equal(2, PassHarness.Stat(result, "quantized_conv"));
+        Assert.Equal(2, PassHarness.Result<WeightOnlyQuantizeResult>(result).QuantizedConv);
         Assert.True(size < before, $"{size} bytes against {before} with the Convs in float");
         Assert.True(top1 >= reference - 0.01, $"top-1 {top1:P2} against {reference:P2}");
     }
@@ -164,8 +164,8 @@ public sealed class ConvWeightOnlyTests(ITestOutputHelper output) : IDisposable
         var fidelity = Evaluator.Evaluate(source, path, StaticTestData.Photos(), new EvaluationOptions { BatchSize = 1 }, log).Fidelity[0];
         var ratio = (double)new FileInfo(path).Length / new FileInfo(source).Length;
         output.WriteLine($"ResNet18 {bits}-bit: cosine {fidelity.Cosine:F5}, sqnr {fidelity.SqnrDb:F1} dB, size ratio {ratio:F4}; " +
-            $"stats {string.Join(", ", result.Statistics.Select(s => $"{s.Key}={s.Value}"))}; warnings {string.Join(" | ", log.Diagnostics.Select(d => d.Message))}");
-        Assert.Equal(22, PassHarness.Stat(result, "quantized_conv"));
+            $"stats {result.Result}; warnings {string.Join(" | ", log.Diagnostics.Select(d => d.Message))}");
+        Assert.Equal(22, PassHarness.Result<WeightOnlyQuantizeResult>(result).QuantizedConv);
         Assert.True(ratio <= maxRatio, $"size ratio {ratio}");
         Assert.True(fidelity.Cosine >= minCosine, $"cosine {fidelity.Cosine}");
     }
@@ -189,8 +189,8 @@ public sealed class ConvWeightOnlyTests(ITestOutputHelper output) : IDisposable
         var (top1, reference) = (report.Candidate!.Task.Top1!.Value, report.Reference.Task.Top1!.Value);
         var ratio = (double)new FileInfo(path).Length / new FileInfo(source).Length;
         output.WriteLine($"residual_cnn 4-bit gptq: top-1 {top1:P2} (fp32 {reference:P2}), size ratio {ratio:F4}; " +
-            $"stats {string.Join(", ", result.Statistics.Select(s => $"{s.Key}={s.Value}"))}; warnings {string.Join(" | ", log.Diagnostics.Select(d => d.Message))}");
-        Assert.Equal("gptq", result.Statistics["algorithm"]);
+            $"stats {result.Result}; warnings {string.Join(" | ", log.Diagnostics.Select(d => d.Message))}");
+        Assert.Equal("gptq", PassHarness.Result<WeightOnlyQuantizeResult>(result).Algorithm);
         Assert.True(ratio <= 0.35, $"size ratio {ratio}");
         Assert.True(top1 >= reference - 0.01, $"top-1 {top1:P2} against {reference:P2}");
     }

@@ -96,7 +96,7 @@ public sealed class MiniLmWeightOnlyTests(ITestOutputHelper output) : IDisposabl
         var spearman = report.Candidate!.Task.Spearman!.Value * 100;
         output.WriteLine($"{options.Bits} bits, block {options.BlockSize}, {options.Algorithm}: {size / 1e6:F2} MB, Spearman {spearman:F2} " +
             $"(fp32 {report.Reference.Task.Spearman!.Value * 100:F2}), quantized in {seconds:F1} s; " +
-            $"{string.Join(", ", result.Statistics.Select(s => $"{s.Key}={s.Value}"))}");
+            $"{result.Result}");
         Assert.DoesNotContain(log.Diagnostics, d => d.Severity != DiagnosticSeverity.Info);
         return (size, spearman, seconds);
     }

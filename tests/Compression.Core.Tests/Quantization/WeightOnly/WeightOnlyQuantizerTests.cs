@@ -41,10 +41,10 @@ public sealed class WeightOnlyQuantizerTests(ITestOutputHelper output) : IDispos
 
         Assert.DoesNotContain(GraphChecker.Check(result.Model), d => d.Severity == DiagnosticSeverity.Error);
         Assert.Empty(log.Diagnostics);
-        Assert.Equal("rtn", result.Statistics["algorithm"]); // auto, without calibration data
-        Assert.Equal(1, PassHarness.Stat(result, "quantized_matmul"));
-        Assert.Equal(3, PassHarness.Stat(result, "quantized_gemm"));
-        Assert.Equal(1, PassHarness.Stat(result, "quantized_gather"));
+        Assert.Equal("rtn", PassHarness.Result<WeightOnlyQuantizeResult>(result).Algorithm); // auto, without calibration data
+        Assert.Equal(1, PassHarness.Result<WeightOnlyQuantizeResult>(result).QuantizedMatMul);
+        Assert.Equal(3, PassHarness.Result<WeightOnlyQuantizeResult>(result).QuantizedGemm);
+        Assert.Equal(1, PassHarness.Result<WeightOnlyQuantizeResult>(result).QuantizedGather);
         var graph = result.Model.Proto.Graph;
         Assert.Equal(4, graph.Node.Count(n => n.OpType == "MatMulNBits"));
         Assert.Single(graph.Node, n => n.OpType == "GatherBlockQuantized");
@@ -72,7 +72,7 @@ public sealed class WeightOnlyQuantizerTests(ITestOutputHelper output) : IDispos
 
         var result = new WeightOnlyQuantizer().Quantize(model, new QuantizeOptions { Mode = QuantizationMode.WeightOnly }, new PassContext(log));
 
-        Assert.Equal(2, PassHarness.Stat(result, "quantized_gemm"));
+        Assert.Equal(2, PassHarness.Result<WeightOnlyQuantizeResult>(result).QuantizedGemm);
         Assert.Contains(result.Model.Proto.Graph.Node, n => n.Name == "gemm_trans_b" && n.OpType == "Gemm");
         var warning = Assert.Single(log.Diagnostics);
         Assert.Equal(ErrorCodes.NodeLeftInFloat, warning.Code);
@@ -105,7 +105,7 @@ public sealed class WeightOnlyQuantizerTests(ITestOutputHelper output) : IDispos
         Assert.Equal((8, 32), (Attribute("matmul", "bits"), Attribute("matmul", "block_size")));
         Assert.Equal((4, 16), (Attribute("gemm_alpha_beta", "bits"), Attribute("gemm_alpha_beta", "block_size")));
         Assert.Equal((8, 64), (Attribute("embedding", "bits"), Attribute("embedding", "block_size")));
-        Assert.Equal(new Dictionary<string, int> { ["4/16"] = 3, ["8/32"] = 1, ["8/64"] = 1 }, (Dictionary<string, int>)result.Statistics["layouts"]);
+        Assert.Equal(new Dictionary<string, int> { ["4/16"] = 3, ["8/32"] = 1, ["8/64"] = 1 }, PassHarness.Result<WeightOnlyQuantizeResult>(result).Layouts);
         var actual = OrtFloatRunner.Run(result.Model, temp, inputs);
         Assert.True(RelativeError(expected[0], actual[0]) < 0.02, "The 8-bit MatMul should be as close as 8 bits allow.");
         for (var i = 1; i < expected.Count; i++)
@@ -131,7 +131,7 @@ public sealed class WeightOnlyQuantizerTests(ITestOutputHelper output) : IDispos
 
         var result = new WeightOnlyQuantizer().Quantize(model, options, new PassContext(new CollectingLog()));
 
-        Assert.Equal(0, PassHarness.Stat(result, "quantized_matmul") + PassHarness.Stat(result, "quantized_gemm") + PassHarness.Stat(result, "quantized_gather"));
+        Assert.Equal(0, PassHarness.Result<WeightOnlyQuantizeResult>(result).QuantizedMatMul + PassHarness.Result<WeightOnlyQuantizeResult>(result).QuantizedGemm + PassHarness.Result<WeightOnlyQuantizeResult>(result).QuantizedGather);
     }
 
     [Fact]
