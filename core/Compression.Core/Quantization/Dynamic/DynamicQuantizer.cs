@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Compression.Core.Diagnostics;
 using Compression.Core.Layers;
 using Compression.Core.Onnx;
-using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Inspection;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
@@ -13,13 +12,12 @@ using Compression.Core.Quantization.Recurrent;
 namespace Compression.Core.Quantization.Dynamic;
 
 /// <summary>
-/// Dynamic int8: weights are quantized offline and activations at run time. MatMul and Gemm with constant float
-/// weights become <see cref="DynamicMatMulForm"/> nodes; embedding tables (Gather on a constant float [V, D]) are
-/// stored in 8 bits and dequantized after the gather, so only the gathered rows are ever expanded. Conv stays float:
-/// ONNX Runtime's ConvInteger has no fast CPU kernel (about 9x slower than float Conv at batch 1, one thread, in the
-/// reference measurements of shared/README.md; not re-measured in this change). LSTM becomes DynamicQuantizeLSTM;
-/// GRU and RNN, which have no integer kernel, keep float compute on 8-bit stored weights (<see cref="RecurrentQuantizer"/>).
-/// Only the main graph is rewritten; operators inside subgraphs keep float and are reported.
+/// Dynamic int8: weights are quantized offline and activations at run time, each node by its op type's entry of
+/// <see cref="DynamicOps"/>. MatMul and Gemm with constant float weights become <see cref="DynamicMatMulForm"/> nodes;
+/// embedding tables (Gather on a constant float [V, D]) are stored in 8 bits and dequantized after the gather, so only
+/// the gathered rows are ever expanded; Conv stays float. LSTM becomes DynamicQuantizeLSTM; GRU and RNN, which have no
+/// integer kernel, keep float compute on 8-bit stored weights (<see cref="RecurrentQuantizer"/>). Only the main graph
+/// is rewritten; operators inside subgraphs keep float and are reported.
 /// </summary>
 internal sealed class DynamicQuantizer(DynamicMatMulForm form = DynamicMatMulForm.DynamicQuantizeMatMul) : IModeQuantizer
 {
@@ -48,7 +46,7 @@ internal sealed class DynamicQuantizer(DynamicMatMulForm form = DynamicMatMulFor
         foreach (var node in graph.Proto.Node.ToList())
         {
             context.Cancellation.ThrowIfCancellationRequested();
-            if (!GraphScopes.IsStandard(node) || node.OpType is not ("MatMul" or "Gemm" or "Gather" or "Conv"))
+            if (DynamicOps.Find(node) is not { } rewrite)
             {
                 continue;
             }
@@ -59,28 +57,20 @@ internal sealed class DynamicQuantizer(DynamicMatMulForm form = DynamicMatMulFor
                 continue;
             }
 
-            var reason = node.OpType switch
-            {
-                "MatMul" => rewriter.TryMatMul(node),
-                "Gemm" => rewriter.TryGemm(node),
-                "Gather" when options.QuantizeEmbeddings => rewriter.TryGather(node),
-                "Gather" => "quantize_embeddings is off",
-                _ => "ConvInteger is slower than float Conv in ONNX Runtime on CPU",
-            };
-            if (reason is not null && !(node.OpType == "Gather" && reason == DynamicRewriter.NotAnEmbedding))
+            if (rewriter.Rewrite(node, rewrite) is { } reason)
             {
                 skipped[Describe(node)] = reason;
             }
         }
 
-        var recurrent = RecurrentQuantizer.Quantize(rewriter.Graph, options, exclusions, context,
-            new Dictionary<string, (string, Func<RecurrentWeights, long>)> { ["LSTM"] = ("DynamicQuantizeLSTM", rewriter.QuantizeLstm) });
+        var recurrent = RecurrentQuantizer.Quantize(rewriter.Graph, options, exclusions, context, DynamicOps.RecurrentForms(rewriter));
         rewriter.Finish();
         ReportSkipped(model, skipped, context);
         if (rewriter.QuantizedNodes == 0 && recurrent.Quantized == 0)
         {
             context.Log.Report(Diagnostic.Warning(ErrorCodes.NothingQuantized,
-                "Dynamic quantization found no MatMul, Gemm, Gather, LSTM, GRU or RNN on constant float weights to quantize; the model is unchanged.", model.Path));
+                $"Dynamic quantization found no {string.Join(", ", DynamicOps.WeightedOpTypes)}, LSTM, GRU or RNN on constant float weights to quantize; " +
+                "the model is unchanged.", model.Path));
         }
 
         var elapsed = Stopwatch.GetElapsedTime(started);
@@ -116,14 +106,15 @@ internal sealed class DynamicQuantizer(DynamicMatMulForm form = DynamicMatMulFor
         {
             foreach (var subgraph in model.MainGraph.Subgraphs(node))
             {
-                inSubgraphs += subgraph.AllNodes().Count(n => n.Node.OpType is "MatMul" or "Gemm" or "Gather");
+                inSubgraphs += subgraph.AllNodes().Count(n => DynamicOps.WeightedOpTypes.Contains(n.Node.OpType));
             }
         }
 
         if (inSubgraphs > 0)
         {
             context.Log.Report(Diagnostic.Warning(ErrorCodes.QuantizationFallback,
-                $"Dynamic quantization left {inSubgraphs} MatMul/Gemm/Gather node(s) inside subgraphs (If, Loop, Scan bodies) in float.", model.Path));
+                $"Dynamic quantization left {inSubgraphs} {string.Join("/", DynamicOps.WeightedOpTypes)} node(s) inside subgraphs (If, Loop, Scan bodies) " +
+                "in float.", model.Path));
         }
     }
 }

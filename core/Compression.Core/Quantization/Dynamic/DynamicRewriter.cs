@@ -9,14 +9,13 @@ using Compression.Core.Quantization.Recurrent;
 namespace Compression.Core.Quantization.Dynamic;
 
 /// <summary>
-/// Rewrites single nodes of the main graph for <see cref="DynamicQuantizer"/>. Each Try method returns null when it
-/// rewrote the node, or why it did not. A weight read by several nodes is quantized once; the float originals go in
-/// <see cref="Finish"/> when nothing reads them any more.
+/// Rewrites single nodes of the main graph for <see cref="DynamicQuantizer"/>, each by its entry of <see cref="DynamicOps"/>,
+/// and holds what the entries share: finding a weight, quantizing it, writing the MatMul form, replacing the node. A
+/// weight read by several nodes is quantized once; the float originals go in <see cref="Finish"/> when nothing reads
+/// them any more.
 /// </summary>
 internal sealed class DynamicRewriter
 {
-    public const string NotAnEmbedding = "not an embedding table";
-
     /// <summary>
     /// Why a MatMul or Gemm was left whose B is computed from the model's inputs: two activations multiplied (attention's
     /// queries by keys, scores by values). There is no weight to quantize offline and nothing for a user to change.
@@ -47,8 +46,14 @@ internal sealed class DynamicRewriter
         lstm = new IntegerLstm(graph, options, names);
     }
 
+    public OnnxModel Model => model;
+
     /// <summary>The main graph it edits; another editor of the graph must use this instance, whose node indexes it keeps current.</summary>
     public OnnxGraph Graph => graph;
+
+    public QuantizeOptions Options => options;
+
+    public DynamicMatMulForm Form => form;
 
     public int QuantizedNodes { get; private set; }
 
@@ -61,156 +66,18 @@ internal sealed class DynamicRewriter
     /// <summary>Smooths the activations layer norms feed to MatMuls (see <see cref="LayerNormSmoothing"/>); returns how many.</summary>
     public int SmoothLayerNormOutputs(NodeExclusions exclusions)
     {
-        var count = LayerNormSmoothing.Apply(graph, Constant, Fresh, exclusions, replacedWeights);
+        var count = LayerNormSmoothing.Apply(graph, Constant, UniqueName, exclusions, replacedWeights);
         ConstantSources.RemoveUnread(graph, replacedWeights);
         graph.SortTopologically();
         return count;
     }
 
-    /// <summary>MatMul(A, B) with B a constant float matrix [K, N]; a following Add of a constant [N] becomes the bias.</summary>
-    public string? TryMatMul(NodeProto node)
-    {
-        if (FloatMatrix(node.Input[1]) is not { } weight)
-        {
-            return NoWeight(node.Input[1]);
-        }
-
-        var (k, n) = ((int)weight.Dims[0], (int)weight.Dims[1]);
-        var quantized = MatMulWeight(weight, transpose: false, k, n);
-        var biasAdd = FindBiasAdd(node, n);
-        var output = biasAdd?.Add.Output[0] ?? node.Output[0];
-        var emitted = EmitMatMul(node, node.Input[0], quantized, quantized.Scale, biasAdd?.Bias, output);
-        if (biasAdd is { } fused)
-        {
-            graph.RemoveNode(fused.Add);
-            GraphScopes.RemoveValueInfo(graph, node.Output[0]);
-            replacedWeights.Add(fused.BiasName);
-        }
-
-        graph.ReplaceNode(node, emitted);
-        Count("MatMul");
-        return null;
-    }
-
-    /// <summary>Gemm with transA 0 and a constant B; transB is undone offline, alpha goes into the scale, beta*C into the bias.</summary>
-    public string? TryGemm(NodeProto node)
-    {
-        if (IntAttribute(node, "transA", 0) != 0)
-        {
-            return "transA is set";
-        }
-
-        if (FloatMatrix(node.Input[1]) is not { } weight)
-        {
-            return NoWeight(node.Input[1]);
-        }
-
-        var transB = IntAttribute(node, "transB", 0) != 0;
-        var (k, n) = transB ? ((int)weight.Dims[1], (int)weight.Dims[0]) : ((int)weight.Dims[0], (int)weight.Dims[1]);
-        var alpha = FloatAttribute(node, "alpha", 1f);
-        var beta = FloatAttribute(node, "beta", 1f);
-        float[]? bias = null;
-        string? biasInput = null;
-        if (node.Input.Count > 2 && node.Input[2].Length > 0 && beta != 0)
-        {
-            if (Constant(node.Input[2]) is { } c && TensorCodec.ElementTypeOf(c) == ElementType.Float)
-            {
-                var values = TensorCodec.ToSingle(c);
-                if (values.Length != n && values.Length != 1)
-                {
-                    return "the bias C is a matrix, not a vector";
-                }
-
-                bias = new float[n];
-                for (var i = 0; i < n; i++)
-                {
-                    bias[i] = beta * values[values.Length == 1 ? 0 : i];
-                }
-
-                replacedWeights.Add(node.Input[2]);
-            }
-            else if (beta == 1)
-            {
-                biasInput = node.Input[2];
-            }
-            else
-            {
-                return "the bias C is not constant and beta is not 1";
-            }
-        }
-
-        var quantized = MatMulWeight(weight, transB, k, n);
-        var scale = quantized.Scale;
-        if (alpha != 1)
-        {
-            var scaled = TensorCodec.ToSingle(graph.Initializer(quantized.Scale)!);
-            for (var i = 0; i < scaled.Length; i++)
-            {
-                scaled[i] *= alpha;
-            }
-
-            scale = AddInitializer(TensorCodec.FromSingle(Fresh(quantized.Scale + "_alpha"), scaled.Length == 1 ? [] : [scaled.Length], scaled, ElementType.Float));
-        }
-
-        var output = biasInput is null ? node.Output[0] : Fresh(node.Output[0] + "_unbiased");
-        var emitted = EmitMatMul(node, node.Input[0], quantized, scale, bias, output);
-        if (biasInput is not null)
-        {
-            emitted = [.. emitted, Node("Add", [output, biasInput], [node.Output[0]], node.Name + "_bias")];
-        }
-
-        graph.ReplaceNode(node, emitted);
-        Count("Gemm");
-        return null;
-    }
-
     /// <summary>
-    /// Gather on axis 0 of a constant float [V, D] table: 8-bit rows, dequantized after the gather with one scale per
-    /// column (per embedding dimension), which broadcasts over the gathered rows with no second Gather and costs D
-    /// floats instead of V.
+    /// Rewrites a node by its entry of <see cref="DynamicOps"/>, handing it the entry's weight input when that is a
+    /// constant float matrix; returns why the node stays float, or null.
     /// </summary>
-    public string? TryGather(NodeProto node)
-    {
-        if (FloatMatrix(node.Input[0]) is not { } table)
-        {
-            return NotAnEmbedding;
-        }
-
-        if (IntAttribute(node, "axis", 0) is not (0 or -2))
-        {
-            return "it gathers columns, not rows";
-        }
-
-        if ((model.OpsetVersion("") ?? 1) < 7)
-        {
-            return "opset 6 and older lack broadcasting Mul";
-        }
-
-        var (rows, columns) = ((int)table.Dims[0], (int)table.Dims[1]);
-        var quantized = Table(table, rows, columns);
-        var indices = node.Input[1];
-        var stem = node.Output[0];
-        var codes = Fresh(stem + "_codes");
-        var widened = Fresh(stem + "_widened");
-        var nodes = new List<NodeProto>
-        {
-            Node("Gather", [quantized.Codes, indices], [codes], node.Name + "_codes", ("axis", 0L)),
-            Node("Cast", [codes], [widened], node.Name + "_cast", ("to", (long)ElementType.Float)),
-        };
-        var scale = quantized.Scale;
-        var zeroPoint = quantized.ZeroPoint;
-        if (zeroPoint is not null)
-        {
-            var centered = Fresh(stem + "_centered");
-            nodes.Add(Node("Sub", [widened, zeroPoint], [centered], node.Name + "_center"));
-            widened = centered;
-        }
-
-        nodes.Add(Node("Mul", [widened, scale], [node.Output[0]], node.Name + "_dequantize"));
-        graph.ReplaceNode(node, [.. nodes]);
-        Count("Gather");
-        return null;
-    }
+    public string? Rewrite(NodeProto node, IDynamicOpRewrite rewrite) =>
+        rewrite.Rewrite(this, node, rewrite.WeightInput is { } input ? FloatMatrix(node.Input[input]) : null);
 
     /// <summary>An LSTM as DynamicQuantizeLSTM (<see cref="IntegerLstm"/>); returns the bytes its quantized W and R take.</summary>
     public long QuantizeLstm(RecurrentWeights weights)
@@ -245,6 +112,137 @@ internal sealed class DynamicRewriter
         }
     }
 
+    /// <summary>
+    /// A constant of the graph. Before IR 4 every initializer had to be listed as a graph input too, so there the
+    /// listing says nothing about intent to override and the initializer counts as a weight.
+    /// </summary>
+    public TensorProto? Constant(string name) =>
+        ConstantSources.Find(graph, name) ?? (model.Proto.IrVersion < 4 && name.Length > 0 ? graph.Initializer(name) : null);
+
+    /// <summary>Why B is no weight: an activation (<see cref="ActivationTimesActivation"/>), or a constant of another kind.</summary>
+    public string NoWeight(string b) =>
+        Constant(b) is null && ComputedFromInputs(b) ? ActivationTimesActivation : "the weight (B) is not a constant float matrix";
+
+    /// <summary>A MatMul's B [K, N] (stored [N, K] when <paramref name="transpose"/>) in 8 bits, quantized once however many nodes read it.</summary>
+    public QuantizedInitializers MatMulWeight(TensorProto weight, bool transpose, int k, int n)
+    {
+        var key = weight.Name.Length > 0 ? weight.Name : Guid.NewGuid().ToString("N");
+        var source = transpose ? key + "_transposed" : key;
+        if (matMulWeights.TryGetValue(source, out var known))
+        {
+            return known;
+        }
+
+        var values = WeightQuantizer.FloatBytes(weight);
+        if (transpose)
+        {
+            values = WeightQuantizer.Transpose(values.Span, n, k);
+        }
+
+        var quantized = WeightQuantizer.QuantizeColumns(values, k, n, options.WeightType, options.Symmetric, options.ReduceRange, options.PerChannel);
+        var result = Store(weight.Name, quantized, [k, n], quantized.PerChannel ? [n] : []);
+        replacedWeights.Add(weight.Name);
+        matMulWeights[source] = result;
+        return result;
+    }
+
+    /// <summary>An embedding table [rows, columns] in 8 bits, quantized once however many Gathers read it.</summary>
+    public QuantizedInitializers EmbeddingTable(TensorProto table, int rows, int columns)
+    {
+        if (tables.TryGetValue(table.Name, out var known))
+        {
+            return known;
+        }
+
+        // No reduced range: a table is only gathered, never multiplied in 8 bits, so the 8th bit costs nothing.
+        var values = WeightQuantizer.FloatBytes(table);
+        var quantized = WeightQuantizer.QuantizeColumns(values, rows, columns, options.WeightType, options.Symmetric, reduceRange: false, options.PerChannel);
+        var result = StoreTable(table.Name, quantized, rows, columns);
+        replacedWeights.Add(table.Name);
+        tables[table.Name] = result;
+        return result;
+    }
+
+    /// <summary>
+    /// The nodes that multiply <paramref name="input"/> by a quantized weight in this rewriter's form and add the bias if
+    /// any, writing <paramref name="output"/>.
+    /// </summary>
+    public NodeProto[] EmitMatMul(NodeProto node, string input, QuantizedInitializers weight, string scale, float[]? bias, string output)
+    {
+        string? biasName = bias is null ? null : AddInitializer(TensorCodec.FromSingle(UniqueName(output + "_bias"), [bias.Length], bias, ElementType.Float));
+        if (form == DynamicMatMulForm.DynamicQuantizeMatMul)
+        {
+            usesMicrosoftDomain = true;
+            var inputs = new List<string> { input, weight.Codes, scale, weight.ZeroPoint ?? "", biasName ?? "" };
+            while (inputs[^1].Length == 0)
+            {
+                inputs.RemoveAt(inputs.Count - 1);
+            }
+
+            var fused = Node("DynamicQuantizeMatMul", [.. inputs], [output], node.Name + "_quant");
+            fused.Domain = MicrosoftDomain;
+            return [fused];
+        }
+
+        // The pattern ONNX Runtime's MatMulIntegerToFloat fusion recognizes: the two scales multiplied first.
+        var stem = node.Output[0];
+        var (activation, activationScale, activationZeroPoint) = (UniqueName(stem + "_a_quantized"), UniqueName(stem + "_a_scale"), UniqueName(stem + "_a_zero_point"));
+        var (product, widened, combinedScale) = (UniqueName(stem + "_int32"), UniqueName(stem + "_int32_float"), UniqueName(stem + "_scale"));
+        var unbiased = biasName is null ? output : UniqueName(stem + "_unbiased");
+        var integerInputs = weight.ZeroPoint is null
+            ? new[] { activation, weight.Codes, activationZeroPoint }
+            : [activation, weight.Codes, activationZeroPoint, weight.ZeroPoint];
+        var nodes = new List<NodeProto>
+        {
+            Node("DynamicQuantizeLinear", [input], [activation, activationScale, activationZeroPoint], node.Name + "_quantize_a"),
+            Node("MatMulInteger", integerInputs, [product], node.Name + "_integer"),
+            Node("Cast", [product], [widened], node.Name + "_cast", ("to", (long)ElementType.Float)),
+            Node("Mul", [activationScale, scale], [combinedScale], node.Name + "_scales"),
+            Node("Mul", [widened, combinedScale], [unbiased], node.Name + "_rescale"),
+        };
+        if (biasName is not null)
+        {
+            nodes.Add(Node("Add", [unbiased, biasName], [output], node.Name + "_bias"));
+        }
+
+        return [.. nodes];
+    }
+
+    public string AddInitializer(TensorProto tensor)
+    {
+        graph.SetInitializer(tensor);
+        return tensor.Name;
+    }
+
+    public string UniqueName(string stem) => GraphScopes.UniqueName(names, stem);
+
+    /// <summary>A float constant a rewrite no longer reads: it goes in <see cref="Finish"/> once nothing else does.</summary>
+    public void MarkReplaced(string name) => replacedWeights.Add(name);
+
+    /// <summary>Puts <paramref name="nodes"/> in the place of <paramref name="node"/> and counts it as quantized.</summary>
+    public void Replace(NodeProto node, NodeProto[] nodes)
+    {
+        graph.ReplaceNode(node, nodes);
+        Count(node.OpType);
+    }
+
+    /// <summary>
+    /// A standard-domain node with int attributes. Not <see cref="GraphEdits.Node"/>: that sets the domain to "", which
+    /// proto2 writes out, so the output's bytes would change.
+    /// </summary>
+    public static NodeProto Node(string opType, string[] inputs, string[] outputs, string name, params (string Name, long Value)[] attributes)
+    {
+        var node = new NodeProto { OpType = opType, Name = name };
+        node.Input.AddRange(inputs);
+        node.Output.AddRange(outputs);
+        foreach (var (attributeName, value) in attributes)
+        {
+            node.Attribute.Add(new AttributeProto { Name = attributeName, Type = AttributeProto.Types.AttributeType.Int, I = value });
+        }
+
+        return node;
+    }
+
     /// <summary>Before IR 4, a replaced initializer is also a graph input: both go once nothing reads them.</summary>
     private void RemoveUnreadListedInitializers()
     {
@@ -270,71 +268,6 @@ internal sealed class DynamicRewriter
             }
         }
     }
-
-    private NodeProto[] EmitMatMul(NodeProto node, string input, QuantizedInitializers weight, string scale, float[]? bias, string output)
-    {
-        string? biasName = bias is null ? null : AddInitializer(TensorCodec.FromSingle(Fresh(output + "_bias"), [bias.Length], bias, ElementType.Float));
-        if (form == DynamicMatMulForm.DynamicQuantizeMatMul)
-        {
-            usesMicrosoftDomain = true;
-            var inputs = new List<string> { input, weight.Codes, scale, weight.ZeroPoint ?? "", biasName ?? "" };
-            while (inputs[^1].Length == 0)
-            {
-                inputs.RemoveAt(inputs.Count - 1);
-            }
-
-            var fused = Node("DynamicQuantizeMatMul", [.. inputs], [output], node.Name + "_quant");
-            fused.Domain = MicrosoftDomain;
-            return [fused];
-        }
-
-        // The pattern ONNX Runtime's MatMulIntegerToFloat fusion recognizes: the two scales multiplied first.
-        var stem = node.Output[0];
-        var (activation, activationScale, activationZeroPoint) = (Fresh(stem + "_a_quantized"), Fresh(stem + "_a_scale"), Fresh(stem + "_a_zero_point"));
-        var (product, widened, combinedScale) = (Fresh(stem + "_int32"), Fresh(stem + "_int32_float"), Fresh(stem + "_scale"));
-        var unbiased = biasName is null ? output : Fresh(stem + "_unbiased");
-        var integerInputs = weight.ZeroPoint is null
-            ? new[] { activation, weight.Codes, activationZeroPoint }
-            : [activation, weight.Codes, activationZeroPoint, weight.ZeroPoint];
-        var nodes = new List<NodeProto>
-        {
-            Node("DynamicQuantizeLinear", [input], [activation, activationScale, activationZeroPoint], node.Name + "_quantize_a"),
-            Node("MatMulInteger", integerInputs, [product], node.Name + "_integer"),
-            Node("Cast", [product], [widened], node.Name + "_cast", ("to", (long)ElementType.Float)),
-            Node("Mul", [activationScale, scale], [combinedScale], node.Name + "_scales"),
-            Node("Mul", [widened, combinedScale], [unbiased], node.Name + "_rescale"),
-        };
-        if (biasName is not null)
-        {
-            nodes.Add(Node("Add", [unbiased, biasName], [output], node.Name + "_bias"));
-        }
-
-        return [.. nodes];
-    }
-
-    /// <summary>An Add right after the MatMul (its only reader) of a constant float vector as long as the output row.</summary>
-    private (NodeProto Add, float[] Bias, string BiasName)? FindBiasAdd(NodeProto matMul, int columns)
-    {
-        var output = matMul.Output[0];
-        if (form != DynamicMatMulForm.DynamicQuantizeMatMul || graph.IsGraphOutput(output) || graph.Consumers(output) is not [{ OpType: "Add" } add]
-            || !GraphScopes.IsStandard(add))
-        {
-            return null;
-        }
-
-        var other = add.Input[0] == output ? add.Input[1] : add.Input[0];
-        if (other == output || Constant(other) is not { } bias || TensorCodec.ElementTypeOf(bias) != ElementType.Float
-            || bias.Dims.Count != 1 || bias.Dims[0] != columns)
-        {
-            return null;
-        }
-
-        return (add, TensorCodec.ToSingle(bias), other);
-    }
-
-    /// <summary>Why B is no weight: an activation (<see cref="ActivationTimesActivation"/>), or a constant of another kind.</summary>
-    private string NoWeight(string b) =>
-        Constant(b) is null && ComputedFromInputs(b) ? ActivationTimesActivation : "the weight (B) is not a constant float matrix";
 
     /// <summary>Whether a value depends on a graph input (or an outer-scope value) through any chain of nodes.</summary>
     private bool ComputedFromInputs(string name)
@@ -375,13 +308,6 @@ internal sealed class DynamicRewriter
     }
 
     /// <summary>
-    /// A constant of the graph. Before IR 4 every initializer had to be listed as a graph input too, so there the
-    /// listing says nothing about intent to override and the initializer counts as a weight.
-    /// </summary>
-    private TensorProto? Constant(string name) =>
-        ConstantSources.Find(graph, name) ?? (model.Proto.IrVersion < 4 && name.Length > 0 ? graph.Initializer(name) : null);
-
-    /// <summary>
     /// A constant reshaped by a Reshape node (CNTK and some PyTorch exports store the classifier's weight in the
     /// conv layout and reshape it in the graph), as a tensor named after the Reshape's output. The Reshape goes in
     /// <see cref="Finish"/> once nothing reads it.
@@ -390,7 +316,7 @@ internal sealed class DynamicRewriter
     {
         if (graph.Producer(name) is not { OpType: "Reshape" } reshape || !GraphScopes.IsStandard(reshape) || reshape.Input.Count < 2
             || Constant(reshape.Input[0]) is not { } data || Constant(reshape.Input[1]) is not { } shapeTensor
-            || IntAttribute(reshape, "allowzero", 0) != 0)
+            || GraphEdits.IntAttribute(reshape, "allowzero", 0) != 0)
         {
             return null;
         }
@@ -434,48 +360,10 @@ internal sealed class DynamicRewriter
         return reshaped;
     }
 
-    private QuantizedInitializers MatMulWeight(TensorProto weight, bool transpose, int k, int n)
-    {
-        var key = weight.Name.Length > 0 ? weight.Name : Guid.NewGuid().ToString("N");
-        var source = transpose ? key + "_transposed" : key;
-        if (matMulWeights.TryGetValue(source, out var known))
-        {
-            return known;
-        }
-
-        var values = WeightQuantizer.FloatBytes(weight);
-        if (transpose)
-        {
-            values = WeightQuantizer.Transpose(values.Span, n, k);
-        }
-
-        var quantized = WeightQuantizer.QuantizeColumns(values, k, n, options.WeightType, options.Symmetric, options.ReduceRange, options.PerChannel);
-        var result = Store(weight.Name, quantized, [k, n], quantized.PerChannel ? [n] : []);
-        replacedWeights.Add(weight.Name);
-        matMulWeights[source] = result;
-        return result;
-    }
-
-    private QuantizedInitializers Table(TensorProto table, int rows, int columns)
-    {
-        if (tables.TryGetValue(table.Name, out var known))
-        {
-            return known;
-        }
-
-        // No reduced range: a table is only gathered, never multiplied in 8 bits, so the 8th bit costs nothing.
-        var values = WeightQuantizer.FloatBytes(table);
-        var quantized = WeightQuantizer.QuantizeColumns(values, rows, columns, options.WeightType, options.Symmetric, reduceRange: false, options.PerChannel);
-        var result = StoreTable(table.Name, quantized, rows, columns);
-        replacedWeights.Add(table.Name);
-        tables[table.Name] = result;
-        return result;
-    }
-
     private QuantizedInitializers Store(string stem, QuantizedWeight weight, long[] dims, long[] parameterDims)
     {
-        var codes = AddInitializer(Codes(Fresh(stem + "_quantized"), dims, weight.Codes, CodeType));
-        var scale = AddInitializer(TensorCodec.FromSingle(Fresh(stem + "_scale"), parameterDims, weight.Scales, ElementType.Float));
+        var codes = AddInitializer(Codes(UniqueName(stem + "_quantized"), dims, weight.Codes, CodeType));
+        var scale = AddInitializer(TensorCodec.FromSingle(UniqueName(stem + "_scale"), parameterDims, weight.Scales, ElementType.Float));
         string? zeroPoint = null;
         if (weight.HasNonZeroZeroPoint)
         {
@@ -485,7 +373,7 @@ internal sealed class DynamicRewriter
                 bytes[i] = (byte)weight.ZeroPoints[i];
             }
 
-            zeroPoint = AddInitializer(TensorCodec.FromRaw(Fresh(stem + "_zero_point"), parameterDims, CodeType, bytes));
+            zeroPoint = AddInitializer(TensorCodec.FromRaw(UniqueName(stem + "_zero_point"), parameterDims, CodeType, bytes));
         }
 
         return new QuantizedInitializers(codes, scale, zeroPoint);
@@ -495,8 +383,8 @@ internal sealed class DynamicRewriter
     private QuantizedInitializers StoreTable(string stem, QuantizedWeight weight, int rows, int columns)
     {
         long[] parameterDims = weight.PerChannel ? [columns] : [];
-        var codes = AddInitializer(Codes(Fresh(stem + "_quantized"), [rows, columns], weight.Codes, CodeType));
-        var scale = AddInitializer(TensorCodec.FromSingle(Fresh(stem + "_scale"), parameterDims, weight.Scales, ElementType.Float));
+        var codes = AddInitializer(Codes(UniqueName(stem + "_quantized"), [rows, columns], weight.Codes, CodeType));
+        var scale = AddInitializer(TensorCodec.FromSingle(UniqueName(stem + "_scale"), parameterDims, weight.Scales, ElementType.Float));
         string? zeroPoint = null;
         if (weight.HasNonZeroZeroPoint)
         {
@@ -506,7 +394,7 @@ internal sealed class DynamicRewriter
                 zeroPoints[i] = weight.ZeroPoints[i];
             }
 
-            zeroPoint = AddInitializer(TensorCodec.FromSingle(Fresh(stem + "_zero_point"), parameterDims, zeroPoints, ElementType.Float));
+            zeroPoint = AddInitializer(TensorCodec.FromSingle(UniqueName(stem + "_zero_point"), parameterDims, zeroPoints, ElementType.Float));
         }
 
         return new QuantizedInitializers(codes, scale, zeroPoint);
@@ -520,59 +408,9 @@ internal sealed class DynamicRewriter
         return tensor;
     }
 
-    private string AddInitializer(TensorProto tensor)
-    {
-        graph.SetInitializer(tensor);
-        return tensor.Name;
-    }
-
-    private string Fresh(string stem) => GraphScopes.UniqueName(names, stem);
-
     private void Count(string opType)
     {
         QuantizedNodes++;
         QuantizedByOp[opType] = QuantizedByOp.GetValueOrDefault(opType) + 1;
     }
-
-    private static NodeProto Node(string opType, string[] inputs, string[] outputs, string name, params (string Name, long Value)[] attributes)
-    {
-        var node = new NodeProto { OpType = opType, Name = name };
-        node.Input.AddRange(inputs);
-        node.Output.AddRange(outputs);
-        foreach (var (attributeName, value) in attributes)
-        {
-            node.Attribute.Add(new AttributeProto { Name = attributeName, Type = AttributeProto.Types.AttributeType.Int, I = value });
-        }
-
-        return node;
-    }
-
-    private static long IntAttribute(NodeProto node, string name, long fallback)
-    {
-        foreach (var attribute in node.Attribute)
-        {
-            if (attribute.Name == name)
-            {
-                return attribute.I;
-            }
-        }
-
-        return fallback;
-    }
-
-    private static float FloatAttribute(NodeProto node, string name, float fallback)
-    {
-        foreach (var attribute in node.Attribute)
-        {
-            if (attribute.Name == name)
-            {
-                return attribute.F;
-            }
-        }
-
-        return fallback;
-    }
-
-    /// <summary>The initializer names of one quantized weight.</summary>
-    private sealed record QuantizedInitializers(string Codes, string Scale, string? ZeroPoint);
 }
