@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Compression.Core.Diagnostics;
 using Compression.Core.Layers;
 using Compression.Core.Onnx;
+using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Inspection;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
@@ -43,6 +44,7 @@ internal sealed class DynamicQuantizer(DynamicMatMulForm form = DynamicMatMulFor
         var smoothed = rewriter.SmoothLayerNormOutputs(exclusions);
         var skipped = new Dictionary<string, string>(StringComparer.Ordinal);
         var graph = model.MainGraph;
+        var rows = new List<LayerRow>();
         foreach (var node in graph.Proto.Node.ToList())
         {
             context.Cancellation.ThrowIfCancellationRequested();
@@ -57,9 +59,15 @@ internal sealed class DynamicQuantizer(DynamicMatMulForm form = DynamicMatMulFor
                 continue;
             }
 
+            var weight = rewrite.WeightInput is { } input && input < node.Input.Count ? ConstantSources.Find(graph, node.Input[input]) : null;
+            var quantizedBefore = rewriter.QuantizedNodes;
             if (rewriter.Rewrite(node, rewrite) is { } reason)
             {
                 skipped[Describe(node)] = reason;
+            }
+            else if (rewriter.QuantizedNodes > quantizedBefore && weight is not null)
+            {
+                rows.Add(Row(node, weight, effectiveForm));
             }
         }
 
@@ -78,8 +86,19 @@ internal sealed class DynamicQuantizer(DynamicMatMulForm form = DynamicMatMulFor
         return new PassResult(model, new DynamicQuantizeResult(effectiveForm.ToString(), rewriter.QuantizedNodes, rewriter.QuantizedWeights, rewriter.QuantizedByOp, smoothed, skipped)
         {
             Recurrent = recurrent.Figures,
+            Layers = rows,
         });
     }
+
+    /// <summary>A quantized node's row: its weight's bytes in float and in int8 (the scales and zero points aside).</summary>
+    private static LayerRow Row(NodeProto node, TensorProto weight, DynamicMatMulForm form) =>
+        new(Describe(node), node.OpType, node.OpType == "Gather" ? "int8 table, dequantized after the gather" : $"int8 weights, activations quantized as it runs ({form})")
+        {
+            Weight = weight.Name,
+            Shape = weight.Dims.ToArray(),
+            BytesBefore = TensorCodec.StoredByteLength(weight),
+            BytesAfter = TensorCodec.ElementCount(weight),
+        };
 
     private static string Describe(NodeProto node) => node.Name.Length > 0 ? node.Name : $"{node.OpType}:{node.Output[0]}";
 

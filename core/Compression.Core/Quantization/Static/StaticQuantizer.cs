@@ -380,7 +380,7 @@ internal sealed class StaticQuantizer : IModeQuantizer
                 Weight = weight.Name,
                 Shape = weight.Dims.ToArray(),
                 BytesBefore = TensorCodec.StoredByteLength(weight),
-                BytesAfter = TensorCodec.ElementCount(weight.Dims.ToArray()) * weightBits / 8,
+                BytesAfter = TensorCodec.ElementCount(weight) * weightBits / 8,
             });
         }
 
