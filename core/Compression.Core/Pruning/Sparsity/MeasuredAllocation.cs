@@ -23,16 +23,16 @@ internal static class MeasuredAllocation
         var segments = new List<(double Slope, int Layer, double From, double To)>();
         for (var i = 0; i < targets.Count; i++)
         {
-            total += targets[i].Count;
+            total += targets[i].Weight.Count;
             if (pinned[i] is { } fixedSparsity)
             {
                 sparsities[i] = fixedSparsity;
-                zeros += fixedSparsity * targets[i].Count;
+                zeros += fixedSparsity * targets[i].Weight.Count;
                 continue;
             }
 
             sparsities[i] = options.MinRatio;
-            zeros += options.MinRatio * targets[i].Count;
+            zeros += options.MinRatio * targets[i].Weight.Count;
             var points = new List<(double Sparsity, double Error)> { (options.MinRatio, options.MinRatio > 0 ? errorAt(i, options.MinRatio) : 0) };
             foreach (var level in Levels)
             {
@@ -50,7 +50,7 @@ internal static class MeasuredAllocation
 
             foreach (var (from, to) in LowerHull(points))
             {
-                segments.Add(((to.Error - from.Error) / ((to.Sparsity - from.Sparsity) * targets[i].Count), i, from.Sparsity, to.Sparsity));
+                segments.Add(((to.Error - from.Error) / ((to.Sparsity - from.Sparsity) * targets[i].Weight.Count), i, from.Sparsity, to.Sparsity));
             }
         }
 
@@ -63,7 +63,7 @@ internal static class MeasuredAllocation
                 break;
             }
 
-            var count = targets[layer].Count;
+            var count = targets[layer].Weight.Count;
             var step = Math.Min(to - from, (goal - zeros) / count);
             sparsities[layer] = from + step;
             zeros += step * count;

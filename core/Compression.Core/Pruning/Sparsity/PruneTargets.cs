@@ -80,9 +80,10 @@ internal static class PruneTargets
             return null;
         }
 
+        var layerWeight = new LayerWeight(node, weight);
         return main
-            ? new PruneTarget(graph, node, weight, Transposed: true, new HessianInput(node.Input[0], (int)weight.Dims[0]), null)
-            : new PruneTarget(graph, node, weight, Transposed: true, null, "it is inside a subgraph");
+            ? new PruneTarget(graph, layerWeight, new HessianInput(node.Input[0], layerWeight.RowLength), null)
+            : new PruneTarget(graph, layerWeight, null, "it is inside a subgraph");
     }
 
     private static PruneTarget? Gemm(OnnxGraph graph, NodeProto node, bool main)
@@ -92,10 +93,9 @@ internal static class PruneTargets
             return null;
         }
 
-        var transB = Attribute(node, "transB")?.I is 1;
-        var length = (int)(transB ? weight.Dims[1] : weight.Dims[0]);
+        var layerWeight = new LayerWeight(node, weight);
         var reason = !main ? "it is inside a subgraph" : Attribute(node, "transA")?.I is 1 ? "its A is transposed (transA = 1)" : null;
-        return new PruneTarget(graph, node, weight, Transposed: !transB, reason is null ? new HessianInput(node.Input[0], length) : null, reason);
+        return new PruneTarget(graph, layerWeight, reason is null ? new HessianInput(node.Input[0], layerWeight.RowLength) : null, reason);
     }
 
     private static PruneTarget? Conv(OnnxGraph graph, NodeProto node, bool main)
@@ -105,9 +105,9 @@ internal static class PruneTargets
             return null;
         }
 
-        var group = Attribute(node, "group")?.I ?? 1;
+        var layerWeight = new LayerWeight(node, weight);
         var reason = !main ? "it is inside a subgraph"
-            : group != 1 ? $"it is a grouped Conv (group {group})"
+            : layerWeight.Groups != 1 ? $"it is a grouped Conv (group {layerWeight.Groups})"
             : null;
         HessianInput? input = null;
         if (reason is null)
@@ -116,7 +116,7 @@ internal static class PruneTargets
             input = new HessianInput(node.Input[0], patches.Size, patches);
         }
 
-        return new PruneTarget(graph, node, weight, Transposed: false, input, reason);
+        return new PruneTarget(graph, layerWeight, input, reason);
     }
 
     private static AttributeProto? Attribute(NodeProto node, string name) => node.Attribute.FirstOrDefault(a => a.Name == name);

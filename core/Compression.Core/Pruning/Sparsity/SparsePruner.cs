@@ -52,7 +52,7 @@ internal sealed class SparsePruner : IPruner
         var layerStatistics = options.Calibration is { } calibration ? Collect(model, targets, calibration, context) : [];
         WarnUncalibrated(targets, options, layerStatistics, context.Log);
         var reconstruct = options.Reconstruct && layerStatistics.Count > 0;
-        var rowsByTarget = targets.Select(t => t.ReadRows()).ToList();
+        var rowsByTarget = targets.Select(t => t.Weight.ReadRows()).ToList();
         var sparsities = pattern is not null ? targets.Select(_ => pattern.Sparsity).ToArray()
             : options.Scope == PruningScope.Global && layerStatistics.Count > 0
                 ? MeasuredAllocation.Allocate(targets, options, pinned,
@@ -83,8 +83,8 @@ internal sealed class SparsePruner : IPruner
             float[]? shift = null;
             if (layer is not null)
             {
-                shift = reconstruct ? layer.MeanShift(before, after, target.Rows) : null;
-                error = layer.RelativeError(before, after, target.Rows, shift);
+                shift = reconstruct ? layer.MeanShift(before, after, target.Weight.Rows) : null;
+                error = layer.RelativeError(before, after, target.Weight.Rows, shift);
             }
 
             if (pattern is not null && options.Calibration is not null && (error ?? WeightError(before, after)) is var cost && cost > options.MaxLayerError)
@@ -97,7 +97,7 @@ internal sealed class SparsePruner : IPruner
 
             if (shift is not null && !BiasCorrection.Apply(target, shift, names))
             {
-                error = layer!.RelativeError(before, after, target.Rows, null);
+                error = layer!.RelativeError(before, after, target.Weight.Rows, null);
             }
 
             target.WriteRows(after);
@@ -160,14 +160,14 @@ internal sealed class SparsePruner : IPruner
         long total = 0, free = 0;
         foreach (var target in targets)
         {
-            total += target.Count;
+            total += target.Weight.Count;
             if (rules.For(target.Node)?.Value.Sparsity is { } fixedSparsity)
             {
-                pinnedZeros += fixedSparsity * target.Count;
+                pinnedZeros += fixedSparsity * target.Weight.Count;
             }
             else
             {
-                free += target.Count;
+                free += target.Weight.Count;
             }
         }
 
@@ -179,15 +179,15 @@ internal sealed class SparsePruner : IPruner
             var own = rule?.Value.Sparsity;
             var why = rule is { } r && own is not null ? $" (layers '{r.Pattern}')" : "";
             lines.Add(own == 0 ? $"{target.Describe} [{shape}]: left dense{why}"
-                : pattern is not null && target.Length % pattern.Group != 0
-                    ? $"{target.Describe} [{shape}]: left dense (K = {target.Length} is not a multiple of {pattern.Group})"
+                : pattern is not null && target.Weight.RowLength % pattern.Group != 0
+                    ? $"{target.Describe} [{shape}]: left dense (K = {target.Weight.RowLength} is not a multiple of {pattern.Group})"
                 : pattern is not null
-                    ? $"{target.Describe} [{shape}]: {pattern} along K = {target.Length}, {(long)(target.Count * pattern.Sparsity)} of {target.Count} weights zeroed"
+                    ? $"{target.Describe} [{shape}]: {pattern} along K = {target.Weight.RowLength}, {(long)(target.Weight.Count * pattern.Sparsity)} of {target.Weight.Count} weights zeroed"
                 : own is { } sparsity
-                    ? $"{target.Describe} [{shape}]: {(long)Math.Round(target.Count * sparsity)} of {target.Count} weights zeroed{why}"
+                    ? $"{target.Describe} [{shape}]: {(long)Math.Round(target.Weight.Count * sparsity)} of {target.Weight.Count} weights zeroed{why}"
                 : options.Scope == PruningScope.Global
-                    ? $"{target.Describe} [{shape}]: about {(long)Math.Round(target.Count * shared)} of {target.Count} weights zeroed"
-                    : $"{target.Describe} [{shape}]: {(long)Math.Round(target.Count * options.Sparsity)} of {target.Count} weights zeroed");
+                    ? $"{target.Describe} [{shape}]: about {(long)Math.Round(target.Weight.Count * shared)} of {target.Weight.Count} weights zeroed"
+                    : $"{target.Describe} [{shape}]: {(long)Math.Round(target.Weight.Count * options.Sparsity)} of {target.Weight.Count} weights zeroed");
         }
 
         lines.AddRange(rules.Unmatched.Select(p => $"layers '{p}': matches no layer pruning can prune, so it has no effect"));
@@ -232,12 +232,12 @@ internal sealed class SparsePruner : IPruner
         double freeZeros = 0, zeros = 0;
         for (var i = 0; i < targets.Count; i++)
         {
-            total += targets[i].Count;
-            zeros += sparsities[i] * targets[i].Count;
+            total += targets[i].Weight.Count;
+            zeros += sparsities[i] * targets[i].Weight.Count;
             if (pinned[i] is null)
             {
-                free += targets[i].Count;
-                freeZeros += sparsities[i] * targets[i].Count;
+                free += targets[i].Weight.Count;
+                freeZeros += sparsities[i] * targets[i].Weight.Count;
             }
         }
 
@@ -266,13 +266,13 @@ internal sealed class SparsePruner : IPruner
 
     private static bool FitsPattern(PruneTarget target, NmPattern pattern, ICompressionLog log)
     {
-        if (target.Length % pattern.Group == 0)
+        if (target.Weight.RowLength % pattern.Group == 0)
         {
             return true;
         }
 
         log.Report(Diagnostic.Warning(ErrorCodes.LayerLeftDense,
-            $"{target.Describe} is left dense: its reduction dimension ({target.Length}) is not a multiple of {pattern.Group} for the {pattern} pattern."));
+            $"{target.Describe} is left dense: its reduction dimension ({target.Weight.RowLength}) is not a multiple of {pattern.Group} for the {pattern} pattern."));
         return false;
     }
 
@@ -320,7 +320,7 @@ internal sealed class SparsePruner : IPruner
         var after = (float[])before.Clone();
         Prune(after, target, layer, sparsity, null, options, reconstruct, cancellation);
         return layer is not null
-            ? layer.RelativeError(before, after, target.Rows, reconstruct ? layer.MeanShift(before, after, target.Rows) : null)
+            ? layer.RelativeError(before, after, target.Weight.Rows, reconstruct ? layer.MeanShift(before, after, target.Weight.Rows) : null)
             : WeightError(before, after);
     }
 
@@ -347,23 +347,23 @@ internal sealed class SparsePruner : IPruner
         {
             if (pattern is null)
             {
-                SparseReconstructor.Adaptive(rows, target.Rows, layer, sparsity, cancellation);
+                SparseReconstructor.Adaptive(rows, target.Weight.Rows, layer, sparsity, cancellation);
             }
             else
             {
-                SparseReconstructor.Adaptive(rows, target.Rows, layer, pattern, cancellation);
+                SparseReconstructor.Adaptive(rows, target.Weight.Rows, layer, pattern, cancellation);
             }
 
             return;
         }
 
-        var scores = WeightScores.Score(rows, target.Length, criterion, layer);
+        var scores = WeightScores.Score(rows, target.Weight.RowLength, criterion, layer);
         var mask = pattern is null
-            ? PruneMasks.Unstructured(scores, target.Rows, target.Length, sparsity, WeightScores.RanksPerRow(criterion, layer))
+            ? PruneMasks.Unstructured(scores, target.Weight.Rows, target.Weight.RowLength, sparsity, WeightScores.RanksPerRow(criterion, layer))
             : PruneMasks.SemiStructured(scores, pattern);
         if (reconstruct && layer is not null)
         {
-            SparseReconstructor.WithMask(rows, target.Rows, layer, mask, cancellation);
+            SparseReconstructor.WithMask(rows, target.Weight.Rows, layer, mask, cancellation);
             return;
         }
 

@@ -26,7 +26,7 @@ internal static class SparsityAllocation
             }
 
             var layer = statistics.GetValueOrDefault(targets[i]);
-            sorted[i] = WeightScores.Score(rows[i], targets[i].Length, layer is null ? ImportanceCriterion.L1 : options.Criterion, layer);
+            sorted[i] = WeightScores.Score(rows[i], targets[i].Weight.RowLength, layer is null ? ImportanceCriterion.L1 : options.Criterion, layer);
             Array.Sort(sorted[i]);
             total += sorted[i].Length;
             highest = Math.Max(highest, sorted[i][^1]);

@@ -3,6 +3,7 @@ using Compression.Core.Calibration;
 using Compression.Core.Data;
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
+using Compression.Core.Layers;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;
@@ -98,9 +99,9 @@ internal static class ConsumerStatisticsCollector
         var accumulators = new List<(HessianAccumulator Moment, ProductAccumulator Cross)>();
         foreach (var consumer in group.Consumers)
         {
-            var weight = ConstantSources.Find(graph, consumer.Node.Input[1])!;
-            var features = (int)FeatureCount(consumer, weight.Dims);
-            var outputs = (int)OutputCount(reference, consumer);
+            var weight = new LayerWeight(consumer.Node, ConstantSources.Find(graph, consumer.Node.Input[1])!);
+            var features = weight.RowLength;
+            var outputs = new LayerWeight(consumer.Node, ConstantSources.Find(reference.MainGraph, consumer.Node.Input[1])!).Rows;
             var featureUnits = FeatureUnits(consumer, weight.Dims, features);
             var counts = new int[group.Units];
             foreach (var unit in featureUnits.Where(u => u >= 0))
@@ -206,14 +207,6 @@ internal static class ConsumerStatisticsCollector
         return finished;
     }
 
-    /// <summary>Rows of the consumer's weight as a [features, outputs] matrix: C x kh x kw for a Conv, K for MatMul/Gemm.</summary>
-    public static long FeatureCount(GroupConsumer consumer, IReadOnlyList<long> dims) => consumer.Node.OpType switch
-    {
-        "Conv" => dims.Skip(1).Aggregate(1L, (a, b) => a * b),
-        "Gemm" when GroupFinder.IntAttribute(consumer.Node, "transB", 0) != 0 => dims[1],
-        _ => dims[0],
-    };
-
     /// <summary>The unit of each feature (-1: not the group's): features run along the weight's group axis, a block of features per axis index.</summary>
     public static int[] FeatureUnits(GroupConsumer consumer, IReadOnlyList<long> dims, int features)
     {
@@ -227,14 +220,6 @@ internal static class ConsumerStatisticsCollector
         }
 
         return units;
-    }
-
-    private static long OutputCount(OnnxModel reference, GroupConsumer consumer)
-    {
-        var weight = ConstantSources.Find(reference.MainGraph, consumer.Node.Input[1])!;
-        return consumer.Node.OpType == "Conv" || (consumer.Node.OpType == "Gemm" && GroupFinder.IntAttribute(consumer.Node, "transB", 0) != 0)
-            ? weight.Dims[0]
-            : weight.Dims[1];
     }
 
     private static double[] Scaled(double[] sums, double total) => sums.Select(v => v / total).ToArray();

@@ -36,7 +36,7 @@ internal static class LayerRefit
     {
         if (statistics is null)
         {
-            return new Result(Rows(weights, outputs, kept), null, null);
+            return new Result(KeptFeatures(weights, outputs, kept), null, null);
         }
 
         var s = statistics;
@@ -157,7 +157,8 @@ internal static class LayerRefit
         return lower;
     }
 
-    private static float[] Rows(float[] weights, int outputs, int[] kept)
+    /// <summary>The kept features of the [features, outputs] weight as they are: without statistics there is no refit.</summary>
+    private static float[] KeptFeatures(float[] weights, int outputs, int[] kept)
     {
         var result = new float[(long)kept.Length * outputs];
         for (var i = 0; i < kept.Length; i++)

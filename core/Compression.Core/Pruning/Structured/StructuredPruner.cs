@@ -388,17 +388,17 @@ public sealed class StructuredPruner : IPruner
         var node = consumer.Node;
         var current = ConstantSources.Find(graph, node.Input[1])!;
         var dims = current.Dims.ToArray();
-        var weights = WeightMatrix.Read(graph, consumer, out var outputs);
+        var weight = new LayerWeight(node, current);
+        var outputs = weight.Rows;
         var keptSet = new HashSet<int>(kept);
-        var featureUnits = ConsumerStatisticsCollector.FeatureUnits(consumer, dims, weights.Length / outputs);
+        var featureUnits = ConsumerStatisticsCollector.FeatureUnits(consumer, dims, weight.RowLength);
         var features = Enumerable.Range(0, featureUnits.Length).Where(f => featureUnits[f] < 0 || keptSet.Contains(featureUnits[f])).ToArray();
         var outputMap = outputMaps.TryGetValue(node, out var map) ? map : Enumerable.Range(0, outputs).ToArray();
-        var refit = LayerRefit.Apply(weights, outputs, features, statistics, reconstruct, outputMap, OwnBias(graph, node, outputs));
+        var refit = LayerRefit.Apply(weight.ReadColumns(), outputs, features, statistics, reconstruct, outputMap, OwnBias(graph, node, outputs));
         var after = (long[])dims.Clone();
         var axis = consumer.Weight.Axis;
         after[axis] = UnitSlices.KeptIndices(consumer.Weight.AxisUnits(dims[axis]), keptSet).Length;
-        var stored = WeightMatrix.ToStored(consumer, refit.Matrix, outputs);
-        TensorEdits.Replace(graph, node.Input[1], [(node, 1)], TensorCodec.FromSingle("", after, stored, TensorCodec.ElementTypeOf(current)), names);
+        TensorEdits.Replace(graph, node.Input[1], [(node, 1)], weight.WriteColumns(refit.Matrix, after), names);
         if (refit.BiasDelta is { } delta)
         {
             CorrectBias(graph, node, delta, names);

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Compression.Core.Layers;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Passes.Graph;
 
@@ -101,7 +102,10 @@ internal static class UnitImportance
     /// </summary>
     private static double[] OutputEnergy(OnnxGraph graph, ConsumerStatistics statistics, int units)
     {
-        var weights = WeightMatrix.Read(graph, statistics.Consumer, out var outputs);
+        var node = statistics.Consumer.Node;
+        var weight = new LayerWeight(node, ConstantSources.Find(graph, node.Input[1])!); // the current weight: an earlier edit may have renamed it
+        var weights = weight.ReadColumns();
+        var outputs = weight.Rows;
         var features = new List<int>[units];
         for (var u = 0; u < units; u++)
         {

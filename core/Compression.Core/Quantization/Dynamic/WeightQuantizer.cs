@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
+using Compression.Core.Numerics;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
 
@@ -83,17 +84,9 @@ internal static class WeightQuantizer
     /// <summary>Transposes a row-major [rows, columns] matrix (Gemm's transB weights become [K, N]).</summary>
     public static byte[] Transpose(ReadOnlySpan<byte> matrixBytes, int rows, int columns)
     {
-        var matrix = MemoryMarshal.Cast<byte, float>(matrixBytes);
-        var result = new float[matrix.Length];
-        for (var r = 0; r < rows; r++)
-        {
-            for (var c = 0; c < columns; c++)
-            {
-                result[c * rows + r] = matrix[r * columns + c];
-            }
-        }
-
-        return MemoryMarshal.AsBytes(result.AsSpan()).ToArray();
+        var result = new byte[matrixBytes.Length];
+        Transposition.Transpose(MemoryMarshal.Cast<byte, float>(matrixBytes), rows, columns, MemoryMarshal.Cast<byte, float>(result.AsSpan()));
+        return result;
     }
 
     private static QuantizedWeight ToWeight(QuantParams[] parameters, byte[] codes)

@@ -1,3 +1,4 @@
+using Compression.Core.Layers;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Protobuf;
@@ -224,7 +225,7 @@ internal sealed class QdqBuilder
         // A dense Conv whose output channels read a handful of weights each (a first layer on one image channel, 3x3)
         // runs slower in ONNX Runtime's integer kernel than in float (7.6 us float, 24 us QLinearConv on a 28x28 image),
         // and its weights are too few to matter for the size.
-        if (node.OpType == "Conv" && GraphEdits.IntAttribute(node, "group", 1) == 1 && ReductionLength(weight) <= ShortConvReduction)
+        if (node.OpType == "Conv" && new LayerWeight(node, weight) is { Groups: 1, RowLength: <= ShortConvReduction })
         {
             return false;
         }
@@ -235,17 +236,6 @@ internal sealed class QdqBuilder
 
     /// <summary>Weights per output channel at or under which a dense Conv stays float.</summary>
     public const int ShortConvReduction = 16;
-
-    private static long ReductionLength(TensorProto weight)
-    {
-        var length = 1L;
-        for (var i = 1; i < weight.Dims.Count; i++)
-        {
-            length *= weight.Dims[i];
-        }
-
-        return length;
-    }
 
     private bool PlanActivation(NodeProto node)
     {
@@ -484,12 +474,7 @@ internal sealed class QdqBuilder
             return; // MatMul of two activations: both are quantized as activations.
         }
 
-        var axis = node.OpType switch
-        {
-            "Conv" => 0,
-            "Gemm" => GraphEdits.IntAttribute(node, "transB", 0) != 0 ? 0 : 1,
-            _ => 1,
-        };
+        var axis = LayerWeight.OutputAxisOf(node); // as StaticGptq's precomputed rounding has it
         var weight = TensorCodec.ToSingle(weightTensor);
         var dims = weightTensor.Dims.ToArray();
         // A copy of a precomputed rounding: QuantizeBias may raise its scales, and other builds reuse it.

@@ -1,4 +1,5 @@
 using Compression.Core.Calibration;
+using Compression.Core.Layers;
 using Compression.Core.Numerics;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
@@ -24,12 +25,12 @@ internal static class StaticGptq
     public static Dictionary<string, QuantizedWeight> Quantize(OnnxModel prepared, QuantizeOptions options, PassContext context)
     {
         var graph = prepared.MainGraph;
-        var targets = new List<(NodeProto Node, TensorProto Weight, int Axis, HessianInput[] Inputs)>();
+        var targets = new List<(LayerWeight Weight, HessianInput[] Inputs)>();
         foreach (var node in graph.Nodes)
         {
             if (Target(graph, node) is { } target)
             {
-                targets.Add((node, target.Weight, target.Axis, target.Inputs));
+                targets.Add(target);
             }
         }
 
@@ -37,64 +38,65 @@ internal static class StaticGptq
         var hessians = HessianCollector.Collect(prepared, targets.SelectMany(t => t.Inputs).ToList(),
             new CalibrationWindow(spec.Data, spec.Samples, spec.BatchSize), context.DataSets[spec.Data], "static GPTQ", context.Log, context.Cancellation);
         var result = new Dictionary<string, QuantizedWeight>(StringComparer.Ordinal);
-        foreach (var (node, weightTensor, axis, inputs) in targets)
+        foreach (var (weight, inputs) in targets)
         {
-            var weight = TensorCodec.ToSingle(weightTensor);
-            var dims = weightTensor.Dims.ToArray();
-            var rounded = WeightQuantizer.Quantize(weight, dims, axis, options.PerChannel, options.WeightType, options.Symmetric, options.ReduceRange);
-            var rows = (int)dims[axis];
-            var rowsPerGroup = rows / inputs.Length;
+            var stored = TensorCodec.ToSingle(weight.Tensor);
+            var rounded = WeightQuantizer.Quantize(stored, weight.Dims, weight.OutputAxis, options.PerChannel, options.WeightType, options.Symmetric, options.ReduceRange);
+            var rows = new float[stored.Length];
+            weight.ToRows<float>(stored, rows);
+            var codes = new int[stored.Length];
+            var rowsPerGroup = weight.Rows / inputs.Length;
             for (var g = 0; g < inputs.Length; g++)
             {
-                Round(weight, rows, axis, g * rowsPerGroup, rowsPerGroup, hessians[inputs[g].Key].Hessian(), rounded, options.WeightType, options.ReduceRange,
-                    context.Cancellation);
+                var matrix = inputs.Length == 1 ? rows : rows.AsSpan(g * rowsPerGroup * weight.RowLength, rowsPerGroup * weight.RowLength).ToArray();
+                Round(matrix, weight.RowLength, g * rowsPerGroup, rowsPerGroup, hessians[inputs[g].Key].Hessian(), rounded, codes, options.WeightType,
+                    options.ReduceRange, context.Cancellation);
             }
 
-            result[node.Name] = rounded;
+            weight.ToStored<int>(codes, rounded.Values);
+            result[weight.Node.Name] = rounded;
         }
 
         context.Log.Verbose($"static GPTQ: {result.Count} weights rounded with Hessians of {hessians.Count} inputs.");
         return result;
     }
 
-    /// <summary>The weight, its channel axis and the inputs read (one per group), of a node GPTQ handles; null for the others.</summary>
-    private static (TensorProto Weight, int Axis, HessianInput[] Inputs)? Target(OnnxGraph graph, NodeProto node)
+    /// <summary>The weight and the inputs read (one per group) of a node GPTQ handles; null for the others.</summary>
+    private static (LayerWeight Weight, HessianInput[] Inputs)? Target(OnnxGraph graph, NodeProto node)
     {
-        if (node.Input.Count < 2 || graph.Initializer(node.Input[1]) is not { } weight || TensorCodec.ElementTypeOf(weight) != ElementType.Float)
+        if (node.Input.Count < 2 || graph.Initializer(node.Input[1]) is not { } tensor || TensorCodec.ElementTypeOf(tensor) != ElementType.Float)
         {
             return null;
         }
 
         switch (node.OpType)
         {
-            case "Conv" when weight.Dims.Count == 4 && GraphEdits.IntAttribute(node, "group", 1) is var groups and > 0 && weight.Dims[0] % groups == 0:
+            case "Conv" when tensor.Dims.Count == 4 && new LayerWeight(node, tensor) is { Groups: > 0 and var groups } conv && conv.Rows % groups == 0:
                 var inputs = new HessianInput[groups];
                 for (var g = 0; g < groups; g++)
                 {
-                    var patches = ConvPatches.Of(node, weight.Dims, (int)groups, g);
+                    var patches = ConvPatches.Of(node, tensor.Dims, groups, g);
                     inputs[g] = new HessianInput(node.Input[0], patches.Size, patches);
                 }
 
-                return (weight, 0, inputs);
-            case "MatMul" when weight.Dims.Count == 2:
-                return (weight, 1, [new HessianInput(node.Input[0], (int)weight.Dims[0])]);
-            case "Gemm" when weight.Dims.Count == 2 && GraphEdits.IntAttribute(node, "transA", 0) == 0:
-                var transB = GraphEdits.IntAttribute(node, "transB", 0) != 0;
-                return (weight, transB ? 0 : 1, [new HessianInput(node.Input[0], (int)(transB ? weight.Dims[1] : weight.Dims[0]))]);
+                return (conv, inputs);
+            case "MatMul" or "Gemm" when tensor.Dims.Count == 2 && GraphEdits.IntAttribute(node, "transA", 0) == 0:
+                var weight = new LayerWeight(node, tensor);
+                return (weight, [new HessianInput(node.Input[0], weight.RowLength)]);
             default:
                 return null;
         }
     }
 
     /// <summary>
-    /// Rewrites <paramref name="rounded"/>'s integers of rows [<paramref name="firstRow"/>, + <paramref name="count"/>) with
-    /// GPTQ on its scales and zero points. Rows are output channels (along <paramref name="axis"/>: 0 for [out, in...],
-    /// 1 for a MatMul's [in, out]); features are visited by decreasing Hessian diagonal (act order).
+    /// Writes the integers of the weight's rows [<paramref name="firstRow"/>, + <paramref name="count"/>) (output channels),
+    /// given as the [<paramref name="count"/>, <paramref name="length"/>] <paramref name="matrix"/>, to the same rows of
+    /// <paramref name="codes"/>: GPTQ on <paramref name="rounded"/>'s scales and zero points, features visited by decreasing
+    /// Hessian diagonal (act order). UpperFactor zeroes the features of <paramref name="matrix"/> that never fire.
     /// </summary>
-    private static void Round(float[] weight, int rows, int axis, int firstRow, int count, double[] hessian, QuantizedWeight rounded, QuantizedType type,
+    private static void Round(float[] matrix, int length, int firstRow, int count, double[] hessian, QuantizedWeight rounded, int[] codes, QuantizedType type,
         bool reduceRange, CancellationToken cancellation)
     {
-        var length = weight.Length / rows;
         var order = new int[length];
         var keys = new double[length];
         for (var i = 0; i < length; i++)
@@ -104,16 +106,6 @@ internal static class StaticGptq
         }
 
         Array.Sort(keys, order);
-        // Row-major [count, length] copy: UpperFactor zeroes the features that never fire in it.
-        var matrix = new float[count * length];
-        for (var r = 0; r < count; r++)
-        {
-            for (var k = 0; k < length; k++)
-            {
-                matrix[r * length + k] = weight[Index(firstRow + r, k, rows, length, axis)];
-            }
-        }
-
         var upper = GptqQuantizer.UpperFactor(GptqQuantizer.Permuted(hessian, length, order), length, matrix, count, order);
         var (qmin, qmax) = QuantMath.Range(type, reduceRange);
         Parallel.For(0, count, new ParallelOptions { CancellationToken = cancellation }, () => new float[length], (local, _, row) =>
@@ -130,13 +122,11 @@ internal static class StaticGptq
             for (var i = 0; i < length; i++)
             {
                 var code = QuantMath.Quantize(row[i], p, qmin, qmax);
-                rounded.Values[Index(r, order[i], rows, length, axis)] = code;
+                codes[r * length + order[i]] = code;
                 InverseCholesky.Compensate(row, i, row[i] - p.Scale * (code - p.ZeroPoint), upper, length);
             }
 
             return row;
         }, _ => { });
     }
-
-    private static int Index(int row, int feature, int rows, int length, int axis) => axis == 0 ? row * length + feature : feature * rows + row;
 }

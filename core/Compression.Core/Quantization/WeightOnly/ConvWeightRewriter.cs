@@ -26,8 +26,8 @@ internal static class ConvWeightRewriter
     public static long StoredBytes(WeightTarget target)
     {
         var layout = target.Layout;
-        long blocks = (long)target.RowCount * layout.BlockCount(target.Length);
-        var codes = ((long)target.RowCount * target.Length * layout.Bits + 7) / 8;
+        long blocks = (long)target.Weight.Rows * layout.BlockCount(target.Weight.RowLength);
+        var codes = ((long)target.Weight.Rows * target.Weight.RowLength * layout.Bits + 7) / 8;
         var zeroPoints = layout.Symmetric ? 0 : (blocks * layout.Bits + 7) / 8;
         return codes + blocks * sizeof(float) + zeroPoints + target.Weight.Dims.Count * sizeof(long);
     }

@@ -164,7 +164,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         {
             log.Report(Diagnostic.Warning(ErrorCodes.NodeLeftInFloat,
                 $"{tiny.Count} Conv(s) stay in float, their weights too small for blocked integers and a scale per block to take fewer bytes: " +
-                string.Join(", ", tiny.Select(t => $"'{OnnxGraph.Describe(t.Node)} ({t.Length} weights per output channel)")) + "."));
+                string.Join(", ", tiny.Select(t => $"'{OnnxGraph.Describe(t.Node)} ({t.Weight.RowLength} weights per output channel)")) + "."));
         }
 
         return targets;
@@ -260,7 +260,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
                     : options.Bits,
                 options.BlockSize, options.Symmetric);
 
-        public BlockLayout For(WeightTarget target) => For(target.Node, target.IsConv ? target.Length : long.MaxValue);
+        public BlockLayout For(WeightTarget target) => For(target.Node, target.IsConv ? target.Weight.RowLength : long.MaxValue);
     }
 
     /// <summary>A constant float 2-D weight of this graph, or null.</summary>
@@ -270,7 +270,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
 
     private static WeightTarget? MatMulTarget(OnnxGraph graph, NodeProto node) =>
         FloatMatrix(graph, node.Input[1]) is { } weight && ConstantSources.Find(graph, node.Input[0]) is null
-            ? new WeightTarget(graph, node, weight, StoredAsRows: false)
+            ? new WeightTarget(graph, new LayerWeight(node, weight))
             : null;
 
     /// <summary>
@@ -280,7 +280,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
     private static WeightTarget? ConvTarget(OnnxGraph graph, NodeProto node) =>
         node.Input.Count > 1 && ConstantSources.Find(graph, node.Input[1]) is { } weight && TensorCodec.ElementTypeOf(weight) == ElementType.Float
             && weight.Dims.Count is >= 3 and <= 5 && weight.Dims.All(d => d > 0) && ConstantSources.Find(graph, node.Input[0]) is null
-            ? new WeightTarget(graph, node, weight, StoredAsRows: true)
+            ? new WeightTarget(graph, new LayerWeight(node, weight))
             : null;
 
     /// <summary>
@@ -332,7 +332,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
         }
 
         biases[node] = new GemmBias(alpha, bias, scaled);
-        return new WeightTarget(graph, node, weight, StoredAsRows: Attribute(node, "transB")?.I is 1);
+        return new WeightTarget(graph, new LayerWeight(node, weight));
     }
 
     private static WeightTarget? EmbeddingTarget(OnnxGraph graph, NodeProto node, BlockLayout layout, ICompressionLog log)
@@ -350,7 +350,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             return null;
         }
 
-        return new WeightTarget(graph, node, table, StoredAsRows: true);
+        return new WeightTarget(graph, new LayerWeight(node, table));
     }
 
     /// <summary>
@@ -360,23 +360,24 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
     /// </summary>
     private static QuantizedRows Round(OnnxModel model, WeightTarget target, Dictionary<string, HessianAccumulator> hessians, CancellationToken cancellation)
     {
-        var rows = target.Rows();
+        var (rowCount, length) = (target.Weight.Rows, target.Weight.RowLength);
+        var rows = target.Weight.ReadRows();
         if (!ReferenceEquals(target.Graph.Proto, model.Proto.Graph) || HessianInputs(target) is not { } inputs || !inputs.All(i => hessians.ContainsKey(i.Key)))
         {
-            return BlockQuantizer.QuantizeRows(rows, target.RowCount, target.Length, target.Layout, cancellation);
+            return BlockQuantizer.QuantizeRows(rows, rowCount, length, target.Layout, cancellation);
         }
 
         if (inputs.Length == 1)
         {
-            return GptqQuantizer.Quantize(rows, target.RowCount, target.Length, hessians[inputs[0].Key].Hessian(), target.Layout, cancellation);
+            return GptqQuantizer.Quantize(rows, rowCount, length, hessians[inputs[0].Key].Hessian(), target.Layout, cancellation);
         }
 
-        var result = new QuantizedRows(target.RowCount, target.Length, target.Layout);
-        var groupRows = target.RowCount / inputs.Length;
+        var result = new QuantizedRows(rowCount, length, target.Layout);
+        var groupRows = rowCount / inputs.Length;
         for (var g = 0; g < inputs.Length; g++)
         {
-            var weight = rows.AsSpan(g * groupRows * target.Length, groupRows * target.Length).ToArray();
-            result.CopyRows(GptqQuantizer.Quantize(weight, groupRows, target.Length, hessians[inputs[g].Key].Hessian(), target.Layout, cancellation), g * groupRows);
+            var weight = rows.AsSpan(g * groupRows * length, groupRows * length).ToArray();
+            result.CopyRows(GptqQuantizer.Quantize(weight, groupRows, length, hessians[inputs[g].Key].Hessian(), target.Layout, cancellation), g * groupRows);
         }
 
         return result;
@@ -396,11 +397,11 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
 
         if (!target.IsConv)
         {
-            return [new HessianInput(target.Node.Input[0], target.Length)];
+            return [new HessianInput(target.Node.Input[0], target.Weight.RowLength)];
         }
 
-        var groups = (int)GraphEdits.IntAttribute(target.Node, "group", 1);
-        if (target.Weight.Dims.Count > 4 || groups < 1 || target.RowCount % groups != 0)
+        var groups = target.Weight.Groups;
+        if (target.Weight.Dims.Count > 4 || groups < 1 || target.Weight.Rows % groups != 0)
         {
             return null;
         }
