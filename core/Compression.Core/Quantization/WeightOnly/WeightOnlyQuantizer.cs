@@ -81,7 +81,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             var quantized = Round(model, target, hessians, context.Cancellation);
             var row = new LayerRow(target.Node.Name, target.Node.OpType, $"{target.Layout.Bits}-bit blocks of {target.Layout.BlockSize} ({algorithm})")
             {
-                Weight = target.Weight.Name,
+                Weight = target.Weight.Tensor.Name,
                 Shape = target.Weight.Dims.ToArray(),
                 BytesBefore = target.FloatBytes,
             };
