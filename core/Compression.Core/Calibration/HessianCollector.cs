@@ -65,7 +65,7 @@ internal static class HessianCollector
     {
         var values = inputs.Select(i => i.Value).Distinct(StringComparer.Ordinal).ToList();
         var samples = 0;
-        foreach (var (batch, outputs) in ActivationCapture.Capture(model, values, data, window.BatchSize, Environment.ProcessorCount, cancellation))
+        foreach (var (batch, outputs) in ActivationCapture.Capture(model, values, data.FirstSamples(window.Samples), window.BatchSize, Environment.ProcessorCount, cancellation))
         {
             var decoded = new DecodedOnce(outputs); // a depthwise Conv reads its input once per group (hundreds of Hessians)
             foreach (var input in inputs)

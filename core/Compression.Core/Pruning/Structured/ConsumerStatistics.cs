@@ -236,7 +236,7 @@ internal static class ConsumerStatisticsCollector
         }
 
         trimmed.MainGraph.RemoveDeadNodes();
-        using var batches = ActivationCapture.Capture(trimmed, values, context.DataSets[calibration.Data], calibration.BatchSize, Environment.ProcessorCount,
+        using var batches = ActivationCapture.Capture(trimmed, values, context.DataSets[calibration.Data].FirstSamples(calibration.Samples), calibration.BatchSize, Environment.ProcessorCount,
             context.Cancellation).GetEnumerator();
         for (var samples = 0; samples < calibration.Samples && Next(batches, calibration);)
         {

@@ -29,9 +29,9 @@ public static class ActivationRangeCollector
         var seen = 0;
         try
         {
-            foreach (var (batch, values) in ActivationCapture.Capture(model, tensors, data, spec.BatchSize, cancellation: cancellation))
+            foreach (var (batch, values) in ActivationCapture.Capture(model, tensors, data.FirstSamples(spec.Samples), spec.BatchSize, cancellation: cancellation))
             {
-                // The last batch may run past the sample budget: only its first samples count.
+                // A model with a fixed batch dimension reads whole batches (SampleBudget): only the first samples count.
                 var used = Math.Min(batch.Count, spec.Samples - seen);
                 for (var i = 0; i < values.Count; i++)
                 {

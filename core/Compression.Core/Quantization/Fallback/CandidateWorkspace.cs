@@ -40,7 +40,7 @@ internal sealed class CandidateWorkspace : IDisposable
         using var candidate = new ModelRunner(candidatePath);
         var accumulators = reference.OutputNames.Select(n => new FidelityAccumulator(n)).ToList();
         var seen = 0;
-        foreach (var batch in data.ReadBatches(ModelSignature.Of(ModelLoader.Load(ReferencePath, LoadOptions.MetadataOnly)), spec.BatchSize, cancellation))
+        foreach (var batch in data.FirstSamples(spec.Samples).ReadBatches(ModelSignature.Of(ModelLoader.Load(ReferencePath, LoadOptions.MetadataOnly)), spec.BatchSize, cancellation))
         {
             var expected = reference.Run(batch);
             var actual = candidate.Run(batch);
