@@ -13,4 +13,5 @@ public static partial class ErrorCodes
     public const string QuantizationFallback = "CMP3208";
     public const string NodeLeftInFloat = "CMP3209";
     public const string StaticFormatNotUsed = "CMP3210";
+    public const string FallbackMetricNotApplicable = "CMP3211";
 }

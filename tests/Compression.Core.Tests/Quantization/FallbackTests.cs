@@ -71,6 +71,30 @@ public sealed class FallbackTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(ErrorCodes.CalibrationDataMissing, error.Code);
     }
 
+    /// <summary>Agreement is a figure of class scores: on a model whose output is an embedding it cannot guide fallback, and says so.</summary>
+    [SkippableFact]
+    public void Agreement_on_a_model_without_class_scores_is_CMP3211()
+    {
+        var model = ModelLoader.Load(TestAssets.Require(TestAssets.Mnist, "mnist-8"));
+        var graphOutput = model.Proto.Graph.Output[0];
+        foreach (var node in model.Proto.Graph.Node)
+        {
+            for (var i = 0; i < node.Output.Count; i++)
+            {
+                node.Output[i] = node.Output[i] == graphOutput.Name ? "image_embedding" : node.Output[i];
+            }
+        }
+
+        graphOutput.Name = "image_embedding";
+        var source = harness.Save(model);
+
+        var error = Assert.Throws<CompressionException>(() => Quantize(source, StaticTestData.Mnist(64), QuantizationMode.Dynamic,
+            new FallbackSpec { Metric = FallbackMetric.Agreement, Target = 99 }));
+
+        Assert.Equal(ErrorCodes.FallbackMetricNotApplicable, error.Code);
+        Assert.Contains("image_embedding", error.Message, StringComparison.Ordinal);
+    }
+
     private static (string Source, IDataSource Data) ModelAndData(QuantizationMode mode) => mode == QuantizationMode.Dynamic
         ? (TestAssets.Require(TestAssets.Mnist, "mnist-8"), StaticTestData.Mnist(64))
         : (TestAssets.Require(TestAssets.PaddleOcr("ch_ppocr_mobile_v2.0_cls_infer.onnx"), "PaddleOCR cls"), StaticTestData.Photos(resize: "192x48", crop: null, imageNet: false));

@@ -26,12 +26,6 @@ public sealed class FidelityAccumulator
     private long vectors;
     private double sumVectorCosine;
 
-    /// <summary>An output taken as class scores along its last axis (what the quantizer's fallback measures).</summary>
-    public FidelityAccumulator(string output)
-        : this(new OutputRole(output, OutputKind.ClassScores, -1, "taken as class scores along the last axis"))
-    {
-    }
-
     /// <summary>An output compared as its role says; hidden states pool as <paramref name="pooling"/> says.</summary>
     public FidelityAccumulator(OutputRole role, Pooling pooling = Pooling.Mean)
     {

@@ -14,6 +14,7 @@ internal sealed class CandidateWorkspace : IDisposable
     private readonly string folder = Path.Combine(Path.GetTempPath(), "compression", $"quantize-{Environment.ProcessId}-{Guid.NewGuid():N}");
     private readonly IDataSource data;
     private readonly CalibrationSpec spec;
+    private readonly IReadOnlyDictionary<string, OutputRole> roles;
     private int saved;
 
     public CandidateWorkspace(OnnxModel reference, IDataSource data, CalibrationSpec spec)
@@ -21,6 +22,7 @@ internal sealed class CandidateWorkspace : IDisposable
         Directory.CreateDirectory(folder);
         this.data = data;
         this.spec = spec;
+        roles = OutputRoles.Of(reference);
         ReferencePath = Save(reference);
     }
 
@@ -33,12 +35,16 @@ internal sealed class CandidateWorkspace : IDisposable
         return path;
     }
 
-    /// <summary>The candidate against the float model on the calibration samples, the worst output first.</summary>
-    public FidelityMetrics Fidelity(string candidatePath, CancellationToken cancellation)
+    /// <summary>The candidate against the float model on the calibration samples: the output with the lowest SQNR.</summary>
+    public FidelityMetrics Fidelity(string candidatePath, CancellationToken cancellation) => Outputs(candidatePath, cancellation).MinBy(r => r.SqnrDb)!;
+
+    /// <summary>The candidate against the float model on the calibration samples, one entry per output.</summary>
+    public IReadOnlyList<FidelityMetrics> Outputs(string candidatePath, CancellationToken cancellation)
     {
         using var reference = new ModelRunner(ReferencePath);
         using var candidate = new ModelRunner(candidatePath);
-        var accumulators = reference.OutputNames.Select(n => new FidelityAccumulator(n)).ToList();
+        // Each output compared as what it holds: top-1 agreement only for class scores (OutputRoles).
+        var accumulators = reference.OutputNames.Select(n => new FidelityAccumulator(roles.GetValueOrDefault(n) ?? OutputRoles.Unknown(n))).ToList();
         var seen = 0;
         foreach (var batch in data.FirstSamples(spec.Samples).ReadBatches(ModelSignature.Of(ModelLoader.Load(ReferencePath, LoadOptions.MetadataOnly)), spec.BatchSize, cancellation))
         {
@@ -56,7 +62,7 @@ internal sealed class CandidateWorkspace : IDisposable
             }
         }
 
-        return accumulators.Select(a => a.Result()).MinBy(r => r.SqnrDb)!;
+        return accumulators.Select(a => a.Result()).ToList();
     }
 
     /// <summary>Median latency of each model (batch 1, one thread), timed side by side in alternating rounds (<see cref="Evaluator.MeasureLatencies"/>).</summary>

@@ -35,9 +35,13 @@ internal static class LayerFallback
     public static FallbackFigures Apply(IReadOnlyList<string> layers, Func<IReadOnlySet<string>, IReadOnlySet<string>, OnnxModel?> build, HashSet<string> keepFloat,
         HashSet<string> wide, FallbackSpec fallback, CandidateWorkspace workspace, PassContext context, string? path, bool canWiden = false)
     {
-        double Score(FidelityMetrics f) => fallback.Metric == FallbackMetric.Sqnr ? f.SqnrDb : f.Agreement.GetValueOrDefault() * 100;
+        double Score(IReadOnlyList<FidelityMetrics> outputs) => fallback.Metric == FallbackMetric.Sqnr
+            ? outputs.Min(o => o.SqnrDb)
+            // Agreement is a figure of class scores only: the lowest over those outputs; an embedding model has none.
+            : (outputs.Where(o => o.Agreement is not null).Min(o => o.Agreement) ?? throw new CompressionException(Diagnostic.Error(ErrorCodes.FallbackMetricNotApplicable,
+                $"Fallback's metric 'agreement' is the share of top-1 decisions kept, and no output of this model is class scores ({string.Join(", ", outputs.Select(o => o.Output))}); use metric: sqnr.", path))) * 100;
         double? Measure(IReadOnlySet<string> floatNodes, IReadOnlySet<string> wideNodes) =>
-            build(floatNodes, wideNodes) is { } candidate ? Score(workspace.Fidelity(workspace.Save(candidate), context.Cancellation)) : null;
+            build(floatNodes, wideNodes) is { } candidate ? Score(workspace.Outputs(workspace.Save(candidate), context.Cancellation)) : null;
 
         // Each layer quantized alone, every other one float; with 16-bit activations when widened.
         Dictionary<string, double> Alone(IReadOnlyList<string> measuredLayers, bool widened, string stage)
