@@ -69,6 +69,12 @@ internal static class Cholesky
             x[i] = (x[i] - TensorPrimitives.Dot(lower.AsSpan((int)((long)i * n), i), x[..i])) / lower[(long)i * n + i];
         }
 
+        SolveUpper(upper, n, x);
+    }
+
+    /// <summary>Solves U x = b in place in <paramref name="x"/> (which holds b) for an upper-triangular row-major U: a back substitution.</summary>
+    public static void SolveUpper(double[] upper, int n, Span<double> x)
+    {
         for (var i = n - 1; i >= 0; i--)
         {
             var tail = n - i - 1;

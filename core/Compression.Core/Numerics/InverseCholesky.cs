@@ -1,5 +1,4 @@
 using System.Numerics.Tensors;
-using Compression.Core.Diagnostics;
 
 namespace Compression.Core.Numerics;
 
@@ -32,39 +31,8 @@ internal static class InverseCholesky
     /// ten times) while the sum is not positive definite: features that never vary make H singular. A zero on H's
     /// diagonal (a feature that is always 0) becomes 1 first. H is changed in place.
     /// </summary>
-    public static float[] DampedUpperFactorOfInverse(double[] hessian, int n, double relativeDamping = Damping)
-    {
-        var meanDiagonal = 0.0;
-        for (var i = 0; i < n; i++)
-        {
-            if (hessian[i * n + i] == 0)
-            {
-                hessian[i * n + i] = 1;
-            }
-
-            meanDiagonal += hessian[i * n + i] / n;
-        }
-
-        var damping = relativeDamping * meanDiagonal;
-        for (var attempt = 0; ; attempt++)
-        {
-            for (var i = 0; i < n; i++)
-            {
-                hessian[i * n + i] += damping;
-            }
-
-            if (TryUpperFactorOfInverse(hessian, n, out var upper))
-            {
-                return upper;
-            }
-
-            if (attempt == 10)
-            {
-                throw new CompressionException(Diagnostic.Error(ErrorCodes.HessianSingular,
-                    $"The calibration data's Hessian of a {n}-feature layer is not positive definite even with {attempt + 1} times {relativeDamping:P0} of its mean diagonal added: give more or more varied calibration samples."));
-            }
-        }
-    }
+    public static float[] DampedUpperFactorOfInverse(double[] hessian, int n, double relativeDamping = Damping) =>
+        DiagonalDamping.Factor(hessian, n, relativeDamping, "Hessian", (double[] matrix, int size, out float[] upper) => TryUpperFactorOfInverse(matrix, size, out upper));
 
     /// <summary>U as a row-major float [n, n]; false when H is not positive definite.</summary>
     public static bool TryUpperFactorOfInverse(ReadOnlySpan<double> hessian, int n, out float[] upper)
