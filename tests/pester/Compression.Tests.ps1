@@ -300,7 +300,7 @@ Describe 'Invoke-ModelPrune' -Skip:(-not $HasShared) {
         (Get-ChildItem $Folder).Name | Should -Be 'mnist-8.onnx'
 
         $result = Invoke-ModelPrune $Model -LayerSparsity @{ Times212 = 0.7; Convolution28 = 0.3 } -OutputPath (Join-Path $Folder 'layers.onnx')
-        ($result.Steps[0].Statistics['layers'] | ForEach-Object { '{0} {1}' -f $_.Node, $_.Sparsity }) |
+        ($result.Steps[0].Result.Layers | ForEach-Object { '{0} {1}' -f $_.Node, $_.Sparsity }) |
             Should -Be @('Convolution28 0.3', 'Convolution110 0.5', 'Times212 0.7')
         Remove-Item (Join-Path $Folder 'layers.onnx*')
     }

@@ -2,6 +2,7 @@ using Compression.Core.Data;
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
 using Compression.Core.Onnx;
+using Compression.Core.Onnx.Protobuf;
 
 namespace Compression.Core.Calibration;
 
@@ -14,6 +15,19 @@ internal sealed record HessianInput(string Value, int Size, ConvPatches? Patches
 {
     /// <summary>Layers reading the same value the same way share one Hessian.</summary>
     public string Key => Patches is null ? Value : $"{Value}|{Patches.Key}";
+
+    /// <summary>A Conv's inputs, one per group: each group's filters read only its own C/group input channels.</summary>
+    public static HessianInput[] OfConvGroups(NodeProto conv, IReadOnlyList<long> weightDims, int groups)
+    {
+        var inputs = new HessianInput[groups];
+        for (var g = 0; g < groups; g++)
+        {
+            var patches = ConvPatches.Of(conv, weightDims, groups, g);
+            inputs[g] = new HessianInput(conv.Input[0], patches.Size, patches);
+        }
+
+        return inputs;
+    }
 }
 
 /// <summary>Which calibration samples are run, and in what batches.</summary>

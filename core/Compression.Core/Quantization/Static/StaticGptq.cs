@@ -72,14 +72,7 @@ internal static class StaticGptq
         switch (node.OpType)
         {
             case "Conv" when tensor.Dims.Count == 4 && new LayerWeight(node, tensor) is { Groups: > 0 and var groups } conv && conv.Rows % groups == 0:
-                var inputs = new HessianInput[groups];
-                for (var g = 0; g < groups; g++)
-                {
-                    var patches = ConvPatches.Of(node, tensor.Dims, groups, g);
-                    inputs[g] = new HessianInput(node.Input[0], patches.Size, patches);
-                }
-
-                return (conv, inputs);
+                return (conv, HessianInput.OfConvGroups(node, tensor.Dims, groups));
             case "MatMul" or "Gemm" when tensor.Dims.Count == 2 && GraphEdits.IntAttribute(node, "transA", 0) == 0:
                 var weight = new LayerWeight(node, tensor);
                 return (weight, [new HessianInput(node.Input[0], weight.RowLength)]);

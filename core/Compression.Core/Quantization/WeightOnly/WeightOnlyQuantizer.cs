@@ -406,14 +406,7 @@ internal sealed class WeightOnlyQuantizer : IModeQuantizer
             return null;
         }
 
-        var inputs = new HessianInput[groups];
-        for (var g = 0; g < groups; g++)
-        {
-            var patches = ConvPatches.Of(target.Node, target.Weight.Dims, groups, g);
-            inputs[g] = new HessianInput(target.Node.Input[0], patches.Size, patches);
-        }
-
-        return inputs;
+        return HessianInput.OfConvGroups(target.Node, target.Weight.Dims, groups);
     }
 
     /// <summary>What a Gemm adds to its product: alpha (into the scales) and the value an Add applies, maybe a new beta-scaled C.</summary>
