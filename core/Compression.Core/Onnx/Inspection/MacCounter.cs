@@ -26,7 +26,7 @@ public static class MacCounter
                 continue;
             }
 
-            if (rule(node, shapes) is { } nodeMacs)
+            if (Apply(rule, node, shapes) is { } nodeMacs && long.MaxValue - macs >= nodeMacs)
             {
                 macs += nodeMacs;
                 counted++;
@@ -51,6 +51,19 @@ public static class MacCounter
         }
 
         return new MacCount(macs, counted, uncounted);
+    }
+
+    /// <summary>The rule's count; null when the shapes overflow it (a malformed graph), as for unknown shapes.</summary>
+    private static long? Apply(MacRule rule, NodeProto node, StaticShapes shapes)
+    {
+        try
+        {
+            return rule(node, shapes);
+        }
+        catch (OverflowException)
+        {
+            return null;
+        }
     }
 
     private static string NodeName(NodeProto node) => node.Name.Length > 0 ? node.Name : $"{node.OpType} -> {node.Output.FirstOrDefault()}";
@@ -99,7 +112,7 @@ public static class MacCounter
                 return null;
             }
 
-            product *= d;
+            product = checked(product * d);
         }
 
         return product;
@@ -112,30 +125,30 @@ public static class MacCounter
     private static MacRule MatMul(int a, int b) => (node, shapes) =>
         Input(node, shapes, a) is { Length: > 0 } left
         && Elements(StaticShapes.MatMulShape(left, Input(node, shapes, b))) is { } outputs
-            ? outputs * left[^1]
+            ? checked(outputs * left[^1])
             : null;
 
     /// <summary>B is packed 4-bit: K and N come from the attributes, A's rows times N outputs each K long.</summary>
     private static long? MatMulNBits(NodeProto node, StaticShapes shapes) =>
         Elements(Input(node, shapes, 0)) is { } inputs && Graphs.GraphEdits.IntAttribute(node, "N", -1) is var n and > 0
-            ? inputs * n
+            ? checked(inputs * n)
             : null;
 
     private static MacRule Gemm(int a) => (node, shapes) =>
         Input(node, shapes, a) is { Length: 2 } left && Elements(shapes.KnownShape(node.Output[0])) is { } outputs
-            ? outputs * (Graphs.GraphEdits.IntAttribute(node, "transA", 0) != 0 ? left[0] : left[1])
+            ? checked(outputs * (Graphs.GraphEdits.IntAttribute(node, "transA", 0) != 0 ? left[0] : left[1]))
             : null;
 
     /// <summary>Each output element sums over W's [C/group, kernel...] window.</summary>
     private static MacRule Conv(int w) => (node, shapes) =>
         Elements(shapes.KnownShape(node.Output[0])) is { } outputs && Input(node, shapes, w) is { Length: > 2 } weight
-            ? outputs * Elements(weight[1..])
+            ? checked(outputs * Elements(weight[1..]))
             : null;
 
     /// <summary>Each input element is scattered through W's [C_out/group, kernel...] window.</summary>
     private static long? ConvTranspose(NodeProto node, StaticShapes shapes) =>
         Elements(Input(node, shapes, 0)) is { } inputs && Input(node, shapes, 1) is { Length: > 2 } weight
-            ? inputs * Elements(weight[1..])
+            ? checked(inputs * Elements(weight[1..]))
             : null;
 
     /// <summary>
@@ -145,7 +158,7 @@ public static class MacCounter
     private static long? Recurrent(NodeProto node, StaticShapes shapes) =>
         Input(node, shapes, 0) is { Length: 3 } x
         && Elements(Input(node, shapes, 1)) is { } w && Elements(Input(node, shapes, 2)) is { } r
-            ? x[0] * x[1] * (w + r)
+            ? checked(x[0] * x[1] * (w + r))
             : null;
 }
 

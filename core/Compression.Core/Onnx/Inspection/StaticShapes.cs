@@ -72,7 +72,14 @@ public sealed class StaticShapes
 
             if (ShapeRules.TryGetValue(OpKey(node), out var rule))
             {
-                rule(node, result);
+                try
+                {
+                    rule(node, result);
+                }
+                catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or DivideByZeroException or OverflowException)
+                {
+                    // Attributes that contradict the shapes (a malformed graph): the outputs stay unknown.
+                }
             }
         }
 
