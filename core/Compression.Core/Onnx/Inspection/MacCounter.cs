@@ -171,6 +171,10 @@ public sealed record MacCount(long Macs, int CountedNodes, IReadOnlyList<string>
     /// <summary>Whether every linear layer was counted.</summary>
     public bool IsComplete => UncountedNodes.Count == 0;
 
+    /// <summary>After over before; null unless both counts are complete (1 when both are 0).</summary>
+    public static double? Ratio(MacCount before, MacCount after) =>
+        !before.IsComplete || !after.IsComplete ? null : before.Macs == 0 ? (after.Macs == 0 ? 1 : null) : (double)after.Macs / before.Macs;
+
     public override string ToString() => IsComplete
         ? Macs.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)
         : $"{Macs.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} ({UncountedNodes.Count} linear nodes not counted)";
