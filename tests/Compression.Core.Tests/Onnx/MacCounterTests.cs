@@ -4,6 +4,7 @@ using Compression.Core.Onnx.Inspection;
 using Compression.Core.Passes;
 using Compression.Core.Quantization;
 using Compression.Core.Quantization.Dynamic;
+using Compression.Core.Tests.Quantization.Static;
 using Compression.Core.Tests.Support;
 using Xunit.Abstractions;
 
@@ -113,5 +114,20 @@ public sealed class MacCounterTests(ITestOutputHelper output)
             Assert.True(count.IsComplete, $"{path}: {string.Join(", ", count.UncountedNodes)}");
             Assert.Equal(floatCount.Macs, count.Macs);
         }
+    }
+
+    [SkippableFact]
+    public void Integer_operators_keep_the_float_count()
+    {
+        var source = TestAssets.Require(TestAssets.Mnist, "mnist-8");
+        var options = StaticTestData.Options(QuantizationFormat.QOperator, true);
+
+        var quantized = StaticTestData.Quantize(ModelLoader.Load(source), options, StaticTestData.Mnist(32), new CollectingLog()).Model.Proto;
+
+        // Both convolutions become QLinearConv; the classifier is a Gemm over its dequantized weight.
+        Assert.Equal(2, quantized.Graph.Node.Count(n => n.OpType == "QLinearConv"));
+        var count = MacCounter.Count(quantized);
+        Assert.True(count.IsComplete, string.Join(", ", count.UncountedNodes));
+        Assert.Equal(MnistMacs, count.Macs);
     }
 }
