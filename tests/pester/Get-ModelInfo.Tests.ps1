@@ -23,12 +23,14 @@ Describe 'The module' {
 }
 
 Describe 'Get-ModelInfo' {
-    It 'reports mnist-8 as IR 3, opset 8, 12 nodes, 5,998 parameters' -Skip:(-not $HasShared) {
+    It 'reports mnist-8 as IR 3, opset 8, 12 nodes, 5,998 parameters, 786,560 MACs' -Skip:(-not $HasShared) {
         $info = Get-ModelInfo $Mnist
         $info.IrVersion | Should -Be 3
         $info.Opsets[0].Version | Should -Be 8
         $info.NodeCount | Should -Be 12
         $info.ParameterCount | Should -Be 5998
+        $info.Macs.Macs | Should -Be 786560
+        $info.Macs.IsComplete | Should -BeTrue
         $info.PSObject.TypeNames[0] | Should -Be 'Compression.Core.Onnx.Inspection.ModelInfo'
     }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Compression.Core.Onnx.Inspection;
 using Compression.Core.Options;
 
 namespace Compression.Core.Evaluation;
@@ -24,6 +25,9 @@ public sealed record GateSpec
     [Option("Largest allowed output size as a fraction of the input size (0.3 = 30 %).", Minimum = 0)]
     public double? MaxSizeRatio { get; init; }
 
+    [Option("Largest allowed MACs per sample as a fraction of the input's (0.5 = half the multiply-accumulates).", Minimum = 0)]
+    public double? MaxMacsRatio { get; init; }
+
     [Option("Largest allowed latency as a fraction of the original's (needs evaluate.latency).", Minimum = 0)]
     public double? MaxLatencyRatio { get; init; }
 
@@ -37,13 +41,13 @@ public sealed record GateVerdict(string Gate, double Limit, double? Value, bool 
 /// <summary>The gates of a recipe checked against the measured figures.</summary>
 public static class Gates
 {
-    public static IReadOnlyList<GateVerdict> Check(GateSpec gates, long inputSize, long outputSize, EvaluationReport? evaluation)
+    public static IReadOnlyList<GateVerdict> Check(GateSpec gates, long inputSize, long outputSize, MacCount inputMacs, MacCount outputMacs, EvaluationReport? evaluation)
     {
         var verdicts = new List<GateVerdict>();
         var before = evaluation?.Reference.Task;
         var after = evaluation?.Candidate?.Task;
 
-        void AtMost(string gate, double? limit, double? value, string what, Func<double, string> format)
+        void AtMost(string gate, double? limit, double? value, string what, Func<double, string> format, string unmeasured = "the evaluation does not produce it")
         {
             if (limit is not { } l)
             {
@@ -52,7 +56,7 @@ public static class Gates
 
             var passed = value is { } v && v <= l + 1e-12;
             verdicts.Add(new GateVerdict(gate, l, value, passed, value is null
-                ? $"Gate {gate}: {what} could not be measured (the evaluation does not produce it)."
+                ? $"Gate {gate}: {what} could not be measured ({unmeasured})."
                 : $"Gate {gate}: {what} is {format(value.Value)}, limit {format(l)}{(passed ? "" : " — failed")}."));
         }
 
@@ -73,6 +77,9 @@ public static class Gates
         static string Points(double x) => x.ToString("0.00", CultureInfo.InvariantCulture);
 
         AtMost("max_size_ratio", gates.MaxSizeRatio, (double)outputSize / Math.Max(1, inputSize), "the size ratio", Percent);
+        // A ratio of partial counts could pass a model whose uncounted layers grew: only complete counts are judged.
+        AtMost("max_macs_ratio", gates.MaxMacsRatio, MacCount.Ratio(inputMacs, outputMacs), "the MACs ratio", Percent,
+            $"{inputMacs.UncountedNodes.Count + outputMacs.UncountedNodes.Count} linear nodes of unknown shape: {string.Join(", ", inputMacs.UncountedNodes.Concat(outputMacs.UncountedNodes).Distinct().Take(5))}");
         AtMost("accuracy_drop", gates.AccuracyDrop, before?.Top1 is { } a && after?.Top1 is { } b ? a - b : null, "the top-1 accuracy drop", Percent);
         AtMost("spearman_drop", gates.SpearmanDrop, before?.Spearman is { } s && after?.Spearman is { } t ? (s - t) * 100 : null, "the Spearman drop (x100)", Points);
         var fidelity = evaluation?.Fidelity ?? [];

@@ -5,6 +5,7 @@ using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
 using Compression.Core.Onnx;
 using Compression.Core.Onnx.Graphs;
+using Compression.Core.Onnx.Inspection;
 using Compression.Core.Passes;
 using Compression.Core.Recipes;
 using Compression.Core.Reports;
@@ -66,6 +67,7 @@ public static class CompressionPipeline
 
         var model = ModelLoader.Load(input);
         var dataSets = recipe.Data.ToDictionary(d => d.Key, d => DataSourceFactory.Create(d.Value with { Name = d.Value.Name ?? d.Key }, recipe.BaseDirectory));
+        var inputMacs = MacCounter.Count(model.Proto); // before the steps: some edit the graph in place
         (model, var steps) = RunSteps(input, model, recipe, dataSets, log, cancellation);
 
         // The candidate is evaluated from a temporary file (ONNX Runtime loads files), then saved for real.
@@ -92,13 +94,14 @@ public static class CompressionPipeline
             }
 
             // The size gate judges the file as it will be written, metadata summary included.
-            var summary = new ReportSummary(input, output, inputSize, OutputSize: 0, steps, evaluation, [], recipe);
+            var outputMacs = MacCounter.Count(model.Proto);
+            var summary = new ReportSummary(input, output, inputSize, OutputSize: 0, inputMacs, outputMacs, steps, evaluation, [], recipe);
             ReportWriter.StampMetadata(model, summary);
             var stampedPath = Path.Combine(scratch.FullName, "stamped-" + Path.GetFileName(output));
             ModelWriter.Save(model, stampedPath);
             var outputSize = ModelLoader.Load(stampedPath, LoadOptions.MetadataOnly).SizeOnDisk;
 
-            var gates = Gates.Check(recipe.Gates, inputSize, outputSize, evaluation);
+            var gates = Gates.Check(recipe.Gates, inputSize, outputSize, inputMacs, outputMacs, evaluation);
             var diagnostics = gates.Where(g => !g.Passed)
                 .Select(g => Diagnostic.Error(ErrorCodes.GateFailed, g.Message, recipe.File))
                 .ToList();
@@ -116,6 +119,8 @@ public static class CompressionPipeline
                 OutputPath = write ? output : null,
                 InputSizeBytes = inputSize,
                 OutputSizeBytes = outputSize,
+                InputMacs = inputMacs,
+                OutputMacs = outputMacs,
                 Steps = steps,
                 Evaluation = evaluation,
                 Gates = gates,

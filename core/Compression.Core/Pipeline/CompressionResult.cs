@@ -1,5 +1,6 @@
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
+using Compression.Core.Onnx.Inspection;
 using Compression.Core.Reports;
 
 namespace Compression.Core.Pipeline;
@@ -18,6 +19,14 @@ public sealed class CompressionResult
 
     /// <summary>Output size over input size.</summary>
     public double SizeRatio => InputSizeBytes == 0 ? 1 : (double)OutputSizeBytes / InputSizeBytes;
+
+    /// <summary>Multiply-accumulates per sample of the input model's linear layers (<see cref="MacCounter"/>).</summary>
+    public required MacCount InputMacs { get; init; }
+
+    public required MacCount OutputMacs { get; init; }
+
+    /// <summary>Output MACs over input MACs; null when a linear layer's shape is unknown in either model.</summary>
+    public double? MacsRatio => MacCount.Ratio(InputMacs, OutputMacs);
 
     public required IReadOnlyList<StepSummary> Steps { get; init; }
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
 using Compression.Core.Onnx;
+using Compression.Core.Onnx.Inspection;
 using Compression.Core.Passes;
 
 namespace Compression.Core.Pruning;
@@ -25,6 +26,7 @@ internal static class IterativePruning
                 $"A schedule of {schedule.Steps} steps needs {(schedule.StopWhen is null ? "schedule.stop_when (e.g. { accuracy_drop: 0.01 })" : "the recipe's evaluate section")} to judge each step by."));
         }
 
+        var modelMacs = MacCounter.Count(model.Proto);
         PassResult? kept = null;
         var current = model;
         var steps = new List<ScheduleStep>();
@@ -45,7 +47,7 @@ internal static class IterativePruning
             var result = pruner.Prune(candidate, stepOptions, context);
             // The step's file against the model the recipe was given: a size or latency limit reads the real figures.
             var report = evaluate(result.Model);
-            var verdicts = Gates.Check(stopWhen, report.Reference.SizeBytes, report.Candidate!.SizeBytes, report);
+            var verdicts = Gates.Check(stopWhen, report.Reference.SizeBytes, report.Candidate!.SizeBytes, modelMacs, MacCounter.Count(result.Model.Proto), report);
             var met = verdicts.All(v => v.Passed);
             var record = new ScheduleStep(step, met, verdicts.Select(v => v.Message).ToList()) { Sparsity = Math.Round(stepOptions.Sparsity, 4) };
             var described = stepOptions.Sparsity.ToString("P1", CultureInfo.InvariantCulture);

@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Compression.Core.Evaluation;
 using Compression.Core.Onnx;
+using Compression.Core.Onnx.Inspection;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Options;
 using Compression.Core.Passes;
@@ -15,7 +16,7 @@ using Compression.Core.Recipes;
 namespace Compression.Core.Reports;
 
 /// <summary>Everything a report says about a run, apart from when it ran.</summary>
-public sealed record ReportSummary(string Input, string Output, long InputSize, long OutputSize, IReadOnlyList<StepSummary> Steps,
+public sealed record ReportSummary(string Input, string Output, long InputSize, long OutputSize, MacCount InputMacs, MacCount OutputMacs, IReadOnlyList<StepSummary> Steps,
     EvaluationReport? Evaluation, IReadOnlyList<GateVerdict> Gates, Recipe Recipe);
 
 /// <summary>
@@ -144,6 +145,13 @@ public static class ReportWriter
     public static IReadOnlyDictionary<string, object?> OptionsOf(PassOptions options) =>
         OptionBinder.Options(options.GetType()).ToDictionary(p => OptionNames.SnakeCase(p.Name), p => Plain(p.GetValue(options)));
 
+    /// <summary>The count with the linear layers it leaves out, so a partial count never reads as a whole one.</summary>
+    private static JsonObject Macs(MacCount count) => new()
+    {
+        ["macs"] = count.Macs,
+        ["uncounted_nodes"] = new JsonArray(count.UncountedNodes.Select(n => (JsonNode)n).ToArray()),
+    };
+
     private static JsonObject Deterministic(ReportSummary s) => new()
     {
         ["tool"] = "Compression",
@@ -155,6 +163,8 @@ public static class ReportWriter
         ["output"] = s.Output,
         ["input_size"] = s.InputSize,
         ["output_size"] = s.OutputSize,
+        ["input_macs"] = Macs(s.InputMacs),
+        ["output_macs"] = Macs(s.OutputMacs),
         ["steps"] = new JsonArray(s.Steps.Select(step => (JsonNode)new JsonObject
         {
             ["name"] = step.Name,

@@ -67,12 +67,19 @@ internal sealed class TrialEvaluator(string inputPath, Recipe recipe, string? da
     public static IReadOnlyDictionary<string, double> MeasureOriginal(string inputPath, Recipe recipe, string? dataSet, EvaluationOptions? evaluation, bool sparsity,
         ICompressionLog log, CancellationToken cancellation)
     {
+        var info = ModelInspector.Inspect(inputPath);
         var metrics = new Dictionary<string, double>(StringComparer.Ordinal)
         {
             ["size"] = ModelLoader.Load(inputPath, LoadOptions.MetadataOnly).SizeOnDisk,
             ["size_ratio"] = 1,
-            ["parameters"] = ModelInspector.Inspect(inputPath).ParameterCount,
+            ["parameters"] = info.ParameterCount,
         };
+        if (info.Macs.IsComplete)
+        {
+            metrics["macs"] = info.Macs.Macs;
+            metrics["macs_ratio"] = 1;
+        }
+
         if (sparsity)
         {
             metrics["sparsity"] = ModelInspector.WeightSparsity(ModelLoader.Load(inputPath));
@@ -96,12 +103,23 @@ internal sealed class TrialEvaluator(string inputPath, Recipe recipe, string? da
     private IReadOnlyDictionary<string, double> Measure(string candidate, IReadOnlyDictionary<string, IDataSource> dataSets, ICompressionLog log, CancellationToken cancellation)
     {
         var size = (double)ModelLoader.Load(candidate, LoadOptions.MetadataOnly).SizeOnDisk;
+        var info = ModelInspector.Inspect(candidate);
         var metrics = new Dictionary<string, double>(StringComparer.Ordinal)
         {
             ["size"] = size,
             ["size_ratio"] = size / baseline["size"],
-            ["parameters"] = ModelInspector.Inspect(candidate).ParameterCount,
+            ["parameters"] = info.ParameterCount,
         };
+        // A partial count is no measure: left absent, it ranks last and meets no constraint.
+        if (info.Macs.IsComplete)
+        {
+            metrics["macs"] = info.Macs.Macs;
+            if (baseline.TryGetValue("macs", out var originalMacs) && originalMacs > 0)
+            {
+                metrics["macs_ratio"] = info.Macs.Macs / originalMacs;
+            }
+        }
+
         if (sparsity)
         {
             metrics["sparsity"] = ModelInspector.WeightSparsity(ModelLoader.Load(candidate));

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
 using Compression.Core.Onnx;
+using Compression.Core.Onnx.Inspection;
 using Compression.Core.Pipeline;
 using Compression.Core.Recipes;
 using Compression.Core.Tests.Support;
@@ -96,6 +97,48 @@ public sealed class PipelineTests : IDisposable
 
         CompressionPipeline.Run(new CompressionRequest(model, recipe) { OutputPath = existing, Force = true }, new CollectingLog());
         Assert.NotEqual("keep", File.ReadAllText(existing));
+    }
+
+    [Fact]
+    public void Structured_pruning_reports_the_MACs_it_removes_and_the_MACs_gate_judges_them()
+    {
+        var model = Path.Combine(folder, "mlp_gemm.onnx");
+        File.Copy(Path.Combine(TestAssets.Corpus, "mlp_gemm.onnx"), model);
+        string Recipe(double limit) => WriteRecipe($$"""
+            steps:
+              - prune: { method: structured, sparsity: 0.5 }
+            gates: { max_macs_ratio: {{limit.ToString(System.Globalization.CultureInfo.InvariantCulture)}} }
+            """);
+
+        var result = CompressionPipeline.Run(new CompressionRequest(model, RecipeParser.Load(Recipe(0.6))), new CollectingLog());
+
+        Assert.Equal(784 * 160 + 160 * 96 + 96 * 10, result.InputMacs.Macs);
+        // Half the neurons of both hidden layers: 80 and 48 remain.
+        Assert.Equal(784 * 80 + 80 * 48 + 48 * 10, result.OutputMacs.Macs);
+        Assert.True(result.Passed, string.Join("; ", result.Gates.Select(g => g.Message)));
+        Assert.Equal((double)result.OutputMacs.Macs / result.InputMacs.Macs, result.MacsRatio);
+        using (var report = JsonDocument.Parse(File.ReadAllText(result.ReportPath!)))
+        {
+            Assert.Equal(result.InputMacs.Macs, report.RootElement.GetProperty("input_macs").GetProperty("macs").GetInt64());
+            Assert.Equal(result.OutputMacs.Macs, report.RootElement.GetProperty("output_macs").GetProperty("macs").GetInt64());
+            Assert.Equal(0, report.RootElement.GetProperty("output_macs").GetProperty("uncounted_nodes").GetArrayLength());
+        }
+
+        var failed = CompressionPipeline.Run(new CompressionRequest(model, RecipeParser.Load(Recipe(0.4))) { Force = true }, new CollectingLog());
+        Assert.Contains("Gate max_macs_ratio: the MACs ratio is 47.29 %, limit 40.00 % — failed.", Assert.Single(failed.Diagnostics).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_MACs_gate_does_not_judge_a_partial_count()
+    {
+        var complete = new MacCount(100, 1, []);
+        var partial = new MacCount(10, 1, ["/Einsum"]);
+
+        var verdict = Assert.Single(Gates.Check(new GateSpec { MaxMacsRatio = 1 }, 1, 1, complete, partial, evaluation: null));
+
+        Assert.False(verdict.Passed);
+        Assert.Null(verdict.Value);
+        Assert.Contains("could not be measured (1 linear nodes of unknown shape: /Einsum)", verdict.Message, StringComparison.Ordinal);
     }
 
     private string CopyMnist()

@@ -115,6 +115,35 @@ public sealed class SearchRunnerTests : IDisposable
         Assert.True(File.Exists(result.PlotPath));
     }
 
+    [Fact]
+    public void Minimizing_MACs_chooses_the_sparsest_structured_pruning_that_meets_the_MACs_limit()
+    {
+        var text = """
+            steps:
+              - prune: { method: structured, sparsity: 0.25 }
+            search:
+              space:
+                prune.sparsity: [0.25, 0.5, 0.75]
+              objectives: [minimize macs]
+              constraints: ["macs_ratio >= 0.4"]
+              strategy: grid
+              budget: { trials: 3 }
+            """;
+        var (recipe, diagnostics) = RecipeParser.Parse(text, Path.Combine(folder, "recipe.yaml"), folder);
+        Assert.Empty(diagnostics);
+
+        var result = SearchRunner.Run(new SearchRequest(Path.Combine(TestAssets.Corpus, "mlp_gemm.onnx"), recipe!)
+        {
+            OutputPath = Path.Combine(folder, "macs.onnx"),
+        }, new CollectingLog());
+
+        Assert.Equal(784 * 160 + 160 * 96 + 96 * 10, result.Baseline["macs"]);
+        // 0.75 keeps 40 and 24 neurons, under 40 % of the MACs; 0.5 keeps 80 and 48: 47.29 %.
+        Assert.Equal(784 * 80 + 80 * 48 + 48 * 10, result.Chosen!.Metric("macs"));
+        Assert.Equal(result.Chosen.Metric("macs") / result.Baseline["macs"], result.Chosen.Metric("macs_ratio"));
+        Assert.Equal(result.Chosen.Metric("macs"), result.Final!.OutputMacs.Macs);
+    }
+
     [SkippableFact]
     public void A_metric_the_evaluation_does_not_produce_is_refused_before_any_trial()
     {

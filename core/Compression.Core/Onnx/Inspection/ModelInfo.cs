@@ -36,6 +36,12 @@ public sealed class ModelInfo
     /// <summary>Weights grouped by element type, largest first.</summary>
     public required IReadOnlyList<ParameterGroup> ParametersByType { get; init; }
 
+    /// <summary>
+    /// Multiply-accumulates per sample of the linear layers (<see cref="MacCounter"/>), the symbolic batch taken as 1;
+    /// names the layers whose shapes the graph does not tell.
+    /// </summary>
+    public required MacCount Macs { get; init; }
+
     public required IReadOnlyList<string> ExternalDataFiles { get; init; }
 
     public override string ToString() => Path;

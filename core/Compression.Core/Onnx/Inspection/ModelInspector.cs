@@ -57,6 +57,7 @@ public static class ModelInspector
             ParameterCount = byType.Sum(g => g.Count),
             ParameterBytes = byType.Sum(g => g.Bytes),
             ParametersByType = byType,
+            Macs = MacCounter.Count(proto),
             ExternalDataFiles = model.ExternalDataFiles,
         };
     }

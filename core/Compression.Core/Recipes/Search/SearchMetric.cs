@@ -26,6 +26,8 @@ public sealed record SearchMetric(string Name, bool HigherIsBetter, MetricSource
         new("size", false, MetricSource.File, "bytes of the model file (constraints take 12 MB, 900 KB: decimal units)"),
         new("size_ratio", false, MetricSource.File, "size over the original's size"),
         new("parameters", false, MetricSource.File, "weight values stored (elements of initializers and constant tensors)"),
+        new("macs", false, MetricSource.File, "multiply-accumulates per sample of the linear layers, counted from the graph (absent when a linear layer's shape is unknown)"),
+        new("macs_ratio", false, MetricSource.File, "MACs over the original's"),
         new("sparsity", true, MetricSource.File, "fraction of zeros in the float weights of rank 2 and up (matrices and kernels, dense or sparse), e.g. after pruning"),
         new("accuracy", true, MetricSource.Task, "top-1 accuracy, a fraction (0.989)"),
         new("accuracy_drop", false, MetricSource.Task, "the original's top-1 accuracy minus the trial's, a fraction (0.002 = 0.2 points)"),
@@ -48,9 +50,9 @@ public sealed record SearchMetric(string Name, bool HigherIsBetter, MetricSource
     public string Format(double value) => Name switch
     {
         "size" => FormatSize(value),
-        "size_ratio" or "accuracy" or "top_k" or "agreement" or "latency_ratio" => value.ToString("0.00 %", CultureInfo.InvariantCulture),
+        "size_ratio" or "macs_ratio" or "accuracy" or "top_k" or "agreement" or "latency_ratio" => value.ToString("0.00 %", CultureInfo.InvariantCulture),
         "accuracy_drop" => (value * 100).ToString("0.00", CultureInfo.InvariantCulture) + " pt",
-        "parameters" => value.ToString("N0", CultureInfo.InvariantCulture),
+        "parameters" or "macs" => value.ToString("N0", CultureInfo.InvariantCulture),
         "spearman" or "spearman_drop" or "pearson" => value.ToString("0.00", CultureInfo.InvariantCulture),
         "latency_ms" => value.ToString("0.000", CultureInfo.InvariantCulture) + " ms",
         "sqnr" => value.ToString("0.0", CultureInfo.InvariantCulture) + " dB",
