@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Compression.Core.Diagnostics;
 using Compression.Core.Layers;
 using Compression.Core.Onnx;
-using Compression.Core.Onnx.Graphs;
 using Compression.Core.Onnx.Inspection;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
@@ -59,9 +58,8 @@ internal sealed class DynamicQuantizer(DynamicMatMulForm form = DynamicMatMulFor
                 continue;
             }
 
-            var weight = rewrite.WeightInput is { } input && input < node.Input.Count ? ConstantSources.Find(graph, node.Input[input]) : null;
             var quantizedBefore = rewriter.QuantizedNodes;
-            if (rewriter.Rewrite(node, rewrite) is { } reason)
+            if (rewriter.Rewrite(node, rewrite, out var weight) is { } reason)
             {
                 skipped[Describe(node)] = reason;
             }

@@ -74,10 +74,14 @@ internal sealed class DynamicRewriter
 
     /// <summary>
     /// Rewrites a node by its entry of <see cref="DynamicOps"/>, handing it the entry's weight input when that is a
-    /// constant float matrix; returns why the node stays float, or null.
+    /// constant float matrix (also given back in <paramref name="weight"/>, for the step's row); returns why the node
+    /// stays float, or null.
     /// </summary>
-    public string? Rewrite(NodeProto node, IDynamicOpRewrite rewrite) =>
-        rewrite.Rewrite(this, node, rewrite.WeightInput is { } input ? FloatMatrix(node.Input[input]) : null);
+    public string? Rewrite(NodeProto node, IDynamicOpRewrite rewrite, out TensorProto? weight)
+    {
+        weight = rewrite.WeightInput is { } input ? FloatMatrix(node.Input[input]) : null;
+        return rewrite.Rewrite(this, node, weight);
+    }
 
     /// <summary>An LSTM as DynamicQuantizeLSTM (<see cref="IntegerLstm"/>); returns the bytes its quantized W and R take.</summary>
     public long QuantizeLstm(RecurrentWeights weights)
