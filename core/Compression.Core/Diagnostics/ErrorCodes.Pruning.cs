@@ -13,7 +13,7 @@ public static partial class ErrorCodes
     public const string PruneScheduleNeedsEvaluation = "CMP3408";
     public const string PruneScheduleNoStep = "CMP3409";
     public const string PruneLayersUnmatched = "CMP3410";
-    public const string PruneQuantizedModel = "CMP3411";
+    public const string QuantizedModelRefused = "CMP3411";
     public const string PruneLayersPinned = "CMP3412";
 
     // 3450-3499: structured pruning

@@ -1,25 +1,34 @@
 using MathNet.Numerics.LinearAlgebra;
+using MathNet.Numerics.LinearAlgebra.Factorization;
 
 namespace Compression.Core.Numerics;
 
 /// <summary>
 /// The spectrum of a layer's weight W [inputs, outputs] (row-major, y = x W), optionally whitened by the second
 /// moment of the layer's input C = X^T X on calibration data (SVD-LLM's truncation-aware whitening): with C = L L^T,
-/// ||X (W - W')|| = ||L^T (W - W')||, so the best rank-r W' in the layer's output error is L^-T times the rank-r SVD
-/// of L^T W, and each dropped singular value is exactly the output error it costs. Without C it is the plain SVD.
+/// ||X (W - W')|| = ||L^T (W - W')||, so the best rank-r W' in the layer's output error comes from the rank-r SVD of
+/// L^T W, and each dropped singular value is exactly the output error it costs. Without C it is the plain SVD.
+/// The SVD is read from the symmetric eigenproblem on the smaller side, which costs a fraction of a full SVD:
+/// outputs &lt;= inputs: W^T C W = V S^2 V^T, and W' = W V_r V_r^T (the projection of the layer's outputs on their top
+/// principal directions, exact for any C, singular included); outputs &gt; inputs: L^T W W^T L = U S^2 U^T, and
+/// W' = L^-T U_r U_r^T L^T W (C damped where it is singular).
 /// </summary>
 public sealed class LowRankSpectrum
 {
-    private readonly Matrix<double> left;   // U of the (whitened) SVD, [inputs, k]
-    private readonly Matrix<double> right;  // V^T, [k, outputs]
-    private readonly double[]? whiteningUpper; // L^T, row-major [inputs, inputs]; null for the plain SVD
+    private readonly Matrix<double> weight;         // W, or L^T W on the input route
+    private readonly Matrix<double> vectors;        // V [outputs, k] (output route) or U [inputs, k] (input route)
+    private readonly double[]? whiteningUpper;      // L^T, row-major [inputs, inputs]; input route with C only
+    private readonly bool outputRoute;
     private readonly double total;
 
-    private LowRankSpectrum(Matrix<double> left, double[] singular, Matrix<double> right, double[]? whiteningUpper, int inputs, int outputs)
+    private LowRankSpectrum(Matrix<double> weight, Matrix<double> vectors, double[] singular, bool outputRoute, double[]? whiteningUpper,
+        bool whitened, int inputs, int outputs)
     {
-        this.left = left;
-        this.right = right;
+        this.weight = weight;
+        this.vectors = vectors;
+        this.outputRoute = outputRoute;
         this.whiteningUpper = whiteningUpper;
+        Whitened = whitened;
         SingularValues = singular;
         Inputs = inputs;
         Outputs = outputs;
@@ -37,22 +46,33 @@ public sealed class LowRankSpectrum
     public IReadOnlyList<double> SingularValues { get; }
 
     /// <summary>Whether the spectrum was whitened by the input's second moment (data-aware).</summary>
-    public bool Whitened => whiteningUpper is not null;
+    public bool Whitened { get; }
 
     /// <summary>
     /// Decomposes <paramref name="weight"/>; with <paramref name="inputMoment"/> (X^T X, row-major [inputs, inputs],
-    /// changed in place by the damping) the spectrum is whitened. A moment that is singular (features that never
-    /// vary) is damped by <paramref name="relativeDamping"/> of its mean diagonal until it factors.
+    /// changed in place by the damping when it must be factored) the spectrum is whitened. A moment that is singular
+    /// (features that never vary) is damped by <paramref name="relativeDamping"/> of its mean diagonal until it factors.
     /// </summary>
     public static LowRankSpectrum Of(ReadOnlySpan<float> weight, int inputs, int outputs, double[]? inputMoment, double relativeDamping = InverseCholesky.Damping)
     {
         var w = Matrix<double>.Build.Dense(inputs, outputs);
+        var storage = w.AsColumnMajorArray();
         for (var i = 0; i < inputs; i++)
         {
             for (var o = 0; o < outputs; o++)
             {
-                w[i, o] = weight[i * outputs + o];
+                storage[(long)o * inputs + i] = weight[i * outputs + o];
             }
+        }
+
+        var k = Math.Min(inputs, outputs);
+        if (outputs <= inputs)
+        {
+            var gram = inputMoment is null
+                ? w.TransposeThisAndMultiply(w)
+                : w.TransposeThisAndMultiply(Symmetric(inputMoment, inputs) * w);
+            var (values, vectors) = Descending(gram, k);
+            return new LowRankSpectrum(w, vectors, values, outputRoute: true, null, inputMoment is not null, inputs, outputs);
         }
 
         double[]? upper = null;
@@ -60,14 +80,41 @@ public sealed class LowRankSpectrum
         {
             var lower = DiagonalDamping.Factor<double[]>(inputMoment, inputs, relativeDamping, "second moment of the input", TryLower);
             upper = Cholesky.Transposed(lower, inputs);
-            w = Matrix<double>.Build.Dense(inputs, inputs, (i, j) => upper[(long)i * inputs + j]) * w;
+            w = Symmetric(upper, inputs, upperOnly: true) * w; // L^T W
         }
 
-        var svd = w.Svd(computeVectors: true);
-        var k = Math.Min(inputs, outputs);
-        var u = svd.U.SubMatrix(0, inputs, 0, k);
-        var vt = svd.VT.SubMatrix(0, k, 0, outputs);
-        return new LowRankSpectrum(u, svd.S.ToArray()[..k], vt, upper, inputs, outputs);
+        var (inputValues, inputVectors) = Descending(w.TransposeAndMultiply(w), k);
+        return new LowRankSpectrum(w, inputVectors, inputValues, outputRoute: false, upper, upper is not null, inputs, outputs);
+    }
+
+    /// <summary>A row-major [n, n] array as a matrix (symmetric, or the upper triangle of L^T).</summary>
+    private static Matrix<double> Symmetric(double[] values, int n, bool upperOnly = false) =>
+        Matrix<double>.Build.Dense(n, n, (i, j) => upperOnly && j < i ? 0 : values[(long)i * n + j]);
+
+    /// <summary>The k largest eigenvalues of a symmetric positive semi-definite matrix as singular values (square roots), with their eigenvectors.</summary>
+    private static (double[] Values, Matrix<double> Vectors) Descending(Matrix<double> gram, int k)
+    {
+        var evd = gram.Evd(Symmetricity.Symmetric);
+        var n = gram.RowCount;
+        var order = new int[n];
+        var eigen = new double[n];
+        for (var i = 0; i < n; i++)
+        {
+            order[i] = i;
+            eigen[i] = evd.EigenValues[i].Real;
+        }
+
+        Array.Sort(eigen, order); // ascending; ties keep no particular order, but the sort is deterministic
+        var values = new double[k];
+        var vectors = Matrix<double>.Build.Dense(n, k);
+        for (var r = 0; r < k; r++)
+        {
+            var source = order[n - 1 - r];
+            values[r] = Math.Sqrt(Math.Max(0, eigen[n - 1 - r]));
+            vectors.SetColumn(r, evd.EigenVectors.Column(source));
+        }
+
+        return (values, vectors);
     }
 
     private static bool TryLower(double[] moment, int n, out double[] lower)
@@ -122,15 +169,36 @@ public sealed class LowRankSpectrum
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(rank, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(rank, SingularValues.Count);
+        var basis = vectors.SubMatrix(0, vectors.RowCount, 0, rank);
+        // Output route: W V_r is L^-T U_r S_r; input route: U_r^T L^T W is S_r V_r^T. Each side then takes sqrt(S_r).
+        var projected = outputRoute ? weight * basis : basis.TransposeThisAndMultiply(weight);
         var a = new float[(long)Inputs * rank];
         var b = new float[(long)rank * Outputs];
+        var floor = SingularValues[0] * 1e-12;
         Parallel.For(0, rank, r =>
         {
-            var scale = Math.Sqrt(SingularValues[r]);
+            var singular = SingularValues[r];
+            var root = Math.Sqrt(Math.Max(singular, floor));
+            var inverseRoot = singular > floor ? 1 / root : 0;
+            if (outputRoute)
+            {
+                for (var i = 0; i < Inputs; i++)
+                {
+                    a[(long)i * rank + r] = (float)(projected[i, r] * inverseRoot);
+                }
+
+                for (var o = 0; o < Outputs; o++)
+                {
+                    b[(long)r * Outputs + o] = (float)(basis[o, r] * root);
+                }
+
+                return;
+            }
+
             var column = new double[Inputs];
             for (var i = 0; i < Inputs; i++)
             {
-                column[i] = left[i, r] * scale;
+                column[i] = basis[i, r] * root;
             }
 
             if (whiteningUpper is not null)
@@ -145,7 +213,7 @@ public sealed class LowRankSpectrum
 
             for (var o = 0; o < Outputs; o++)
             {
-                b[(long)r * Outputs + o] = (float)(right[r, o] * scale);
+                b[(long)r * Outputs + o] = (float)(projected[r, o] * inverseRoot);
             }
         });
 

@@ -63,62 +63,9 @@ public sealed class PrunePass : Pass<PruneOptions>
         return lines;
     }
 
-    /// <summary>
-    /// The element type a layer reads its weight in: a constant's own, or the target of a Cast, looking through
-    /// Reshape and Transpose (float16 conversion may keep float32 initializers behind Casts); null when unknown.
-    /// </summary>
-    private static ElementType? WeightType(OnnxGraph graph, string name)
-    {
-        for (var hop = 0; hop < 4; hop++)
-        {
-            if (ConstantSources.Find(graph, name) is { } tensor)
-            {
-                return TensorCodec.ElementTypeOf(tensor);
-            }
-
-            var producer = graph.Producer(name);
-            if (producer is { OpType: "Cast" })
-            {
-                return (ElementType)(producer.Attribute.FirstOrDefault(a => a.Name == "to")?.I ?? 0);
-            }
-
-            if (producer is not { OpType: "Reshape" or "Transpose" or "Squeeze" or "Unsqueeze" or "Flatten" })
-            {
-                return null;
-            }
-
-            name = producer.Input[0];
-        }
-
-        return null;
-    }
-
-    /// <summary>
-    /// Refuses a quantized model (CMP3411): pruning reads and writes float32 weights, and integer or 16-bit weights
-    /// would be passed over, or folded back to float32 (a Cast of a float16 initializer is folded like any computed weight).
-    /// Even one such layer refuses the model: the float model is the one to prune. A pipeline that quantizes first (e.g. a search over the order of steps)
-    /// fails here, with the fix, instead of returning the model unpruned.
-    /// </summary>
-    private static void ThrowIfQuantized(OnnxModel model)
-    {
-        const string fix = "Pruning works on float32 weights: prune the float model, then quantize (put prune before quantize in the steps).";
-        if (QuantizedModelCheck.FirstQuantizedNode(model) is { } quantized)
-        {
-            throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneQuantizedModel,
-                $"The model is quantized: node '{OnnxGraph.Describe(quantized)} is a quantized operator. {fix}", model.Path));
-        }
-
-        var graph = model.MainGraph;
-        foreach (var node in graph.Nodes)
-        {
-            if (node.OpType is "MatMul" or "Gemm" or "Conv" && node.Input.Count > 1
-                && WeightType(graph, node.Input[1]) is { } type and (ElementType.Float16 or ElementType.BFloat16))
-            {
-                throw new CompressionException(Diagnostic.Error(ErrorCodes.PruneQuantizedModel,
-                    $"The model computes in {type.ToString().ToLowerInvariant()}: '{OnnxGraph.Describe(node)} reads its weight '{node.Input[1]}' as {type.ToString().ToLowerInvariant()}. {fix}", model.Path));
-            }
-        }
-    }
+    private static void ThrowIfQuantized(OnnxModel model) =>
+        QuantizedModelCheck.ThrowIfNotFloat(model, ErrorCodes.QuantizedModelRefused, "Pruning",
+            "prune the float model, then quantize (put prune before quantize in the steps).");
 }
 
 /// <summary>Prunes a model by one method; the <c>prune</c> pass picks the pruner by <see cref="PruneOptions.Method"/>.</summary>

@@ -215,7 +215,7 @@ public sealed class LayerPruningTests(ITestOutputHelper output) : IDisposable
         var quantized = new QuantizePass().Run(ModelLoader.Load(mnist), new QuantizeOptions { Mode = mode }, new PassContext(new CollectingLog())).Model;
 
         var error = Assert.Throws<CompressionException>(() => new PrunePass().Run(quantized, new PruneOptions(), new PassContext(new CollectingLog())));
-        Assert.Equal(ErrorCodes.PruneQuantizedModel, error.Code);
+        Assert.Equal(ErrorCodes.QuantizedModelRefused, error.Code);
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
         Assert.Contains("prune the float model, then quantize", error.Message, StringComparison.Ordinal);
     }

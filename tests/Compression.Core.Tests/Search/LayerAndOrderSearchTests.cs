@@ -285,7 +285,7 @@ public sealed class LayerAndOrderSearchTests(ITestOutputHelper output) : IDispos
         var failed = result.Trials.Where(t => t.Error is not null).ToList();
         Assert.Equal(2, failed.Count);
         Assert.All(failed, t => Assert.Equal("[quantize, prune]", t.Values["order"]));
-        Assert.All(failed, t => Assert.StartsWith($"{ErrorCodes.PruneQuantizedModel}: The model is quantized", t.Error, StringComparison.Ordinal));
+        Assert.All(failed, t => Assert.StartsWith($"{ErrorCodes.QuantizedModelRefused}: The model is quantized", t.Error, StringComparison.Ordinal));
         Assert.All(result.Trials.Except(failed), t => Assert.True(t.Metric("accuracy") > 0.9));
 
         var journal = File.ReadAllLines(result.JournalPath).Skip(1).Select(l => JsonNode.Parse(l)!).ToList();

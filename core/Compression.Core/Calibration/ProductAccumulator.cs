@@ -1,6 +1,6 @@
 using System.Numerics.Tensors;
 
-namespace Compression.Core.Pruning.Structured;
+namespace Compression.Core.Calibration;
 
 /// <summary>Sums Xᵀ Y of two row-aligned activations ([rows, left] and [rows, right]) in double, a batch of rows at a time.</summary>
 internal sealed class ProductAccumulator(int left, int right)
