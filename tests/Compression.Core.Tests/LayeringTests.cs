@@ -30,6 +30,7 @@ public sealed class LayeringTests
         ["Passes"] = 6,
         ["Quantization"] = 7,
         ["Pruning"] = 7,
+        ["Factorization"] = 7,
         ["Recipes"] = 8,
         ["Reports"] = 9,
         ["Pipeline"] = 10,

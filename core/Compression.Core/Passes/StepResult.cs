@@ -69,6 +69,17 @@ public sealed record LayerRow(string Node, string OpType, string Action)
     public long? BytesBefore { get; init; }
 
     public long? BytesAfter { get; init; }
+
+    /// <summary>Factorization: the rank of the split ("96", or a Tucker-2 Conv's input x output ranks "64x128").</summary>
+    public string? Rank { get; init; }
+
+    /// <summary>Factorization: the layer's parameters before the step and after (its factors; biases aside).</summary>
+    public long? ParametersBefore { get; init; }
+
+    public long? ParametersAfter { get; init; }
+
+    /// <summary>Factorization: the dense layer's time over its factors' on this machine (above 1: the factors are faster); null when not timed.</summary>
+    public double? Speedup { get; init; }
 }
 
 /// <summary>What a step that found nothing to do, or has no figures, reports.</summary>

@@ -1,5 +1,6 @@
 using Compression.Core.Passes;
 using Compression.Core.Passes.Graph;
+using Compression.Core.Factorization;
 using Compression.Core.Pruning;
 using Compression.Core.Quantization;
 
@@ -19,6 +20,7 @@ public static class PassRegistry
         new FoldConstantsPass(),
         new QuantizePass(),
         new PrunePass(),
+        new FactorizePass(),
     ];
 
     public static IPass? Find(string name) => All.FirstOrDefault(p => p.Name == name);
