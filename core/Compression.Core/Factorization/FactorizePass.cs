@@ -81,13 +81,17 @@ public sealed class FactorizePass : Pass<FactorizeOptions>
         if (refit)
         {
             var calibration = options.Calibration!;
-            var measured = FactorRefit.Run(original, model, split.Select(s => new FactorRefit.Layer(s.Plan.Layer.Target, s.Nodes[^1])).ToList(),
-                new CalibrationWindow(calibration.Data, calibration.Samples, calibration.BatchSize), context.DataSets[calibration.Data], context.Log, context.Cancellation);
-            for (var i = 0; i < split.Count; i++)
+            // In graph order, each on the model with the layers before it refit: refit together, a layer would also
+            // correct for errors its inputs no longer have once the layers before it are refit (measured: the residual
+            // CNN lost 2.3 points that way against 1.0 without refit).
+            var window = new CalibrationWindow(calibration.Data, calibration.Samples, calibration.BatchSize);
+            foreach (var (plan, _, nodes, _) in split)
             {
-                if (!double.IsNaN(measured[i].After))
+                var (_, refitError) = FactorRefit.Run(original, model, [new FactorRefit.Layer(plan.Layer.Target, nodes[^1])], window,
+                    context.DataSets[calibration.Data], context.Log, context.Cancellation)[0];
+                if (!double.IsNaN(refitError))
                 {
-                    errors[split[i].Plan.Layer.Target] = measured[i].After;
+                    errors[plan.Layer.Target] = refitError;
                 }
             }
         }
@@ -185,7 +189,7 @@ public sealed class FactorizePass : Pass<FactorizeOptions>
                 new CalibrationWindow(calibration.Data, calibration.Samples, calibration.BatchSize), dataSets[calibration.Data], Purpose, log, cancellation);
             foreach (var (key, accumulator) in accumulators)
             {
-                moments[key] = accumulator.Hessian();
+                moments[key] = Shrunk(accumulator.Hessian(), accumulator.Size, accumulator.Rows);
             }
         }
 
@@ -197,6 +201,22 @@ public sealed class FactorizePass : Pass<FactorizeOptions>
         }
 
         return (plans, result);
+    }
+
+    /// <summary>
+    /// The input moment shrunk toward its diagonal by features / rows (at most 1): from fewer rows than features (128
+    /// images for a 784-pixel layer) X^T X has a null space the held-out data does not, and whitening by it alone fits
+    /// the factors to the calibration samples; with many rows per feature (Conv patches, tokens) it is barely changed.
+    /// </summary>
+    private static double[] Shrunk(double[] moment, int size, long rows)
+    {
+        var weight = Math.Min(1.0, (double)size / Math.Max(1, rows));
+        for (var i = 0; i < size; i++)
+        {
+            moment[(long)i * size + i] *= 1 + weight;
+        }
+
+        return moment;
     }
 
     /// <summary>
