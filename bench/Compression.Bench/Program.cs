@@ -37,6 +37,11 @@ using Compression.Core.Onnx;
 //
 //   dotnet run -c Release --project bench/Compression.Bench -- corpus-sweep tests/fixtures/corpus tests/fixtures/sweep [model,model] [step,step]
 //
+//   dotnet run -c Release --project bench/Compression.Bench -- factorize-minilm <model.onnx> <vocab.txt> <stsb folder> [keep]
+//
+// factorize-minilm: every attention and FFN matrix at keep (0.5), plain SVD beside the whitened factors, calibrated on
+// 128 STS-B dev sentences: factorizing time, STS-B test Spearman, file ratio, and all of it again after 4-bit weight-only.
+//
 // corpus-sweep: every sweep step (quantize in each mode and format, prune in each method, the cmdlet's defaults) on
 // every export-corpus model: top-1 change on held-back Fashion-MNIST, file ratio, batch-1 latency ratio.
 return args switch
@@ -47,6 +52,7 @@ return args switch
     ["evaluate-memory", var model, var data] => EvaluationMemory.Drive(Path.GetFullPath(model), Path.GetFullPath(data)),
     ["prune-minilm", var model, var vocab, var stsb] => PruneFigures.MiniLm(Path.GetFullPath(model), Path.GetFullPath(vocab), Path.GetFullPath(stsb)),
     ["prune-structured-minilm", var model, var vocab, var stsb, .. var rest] => StructuredPruneFigures.MiniLm(Path.GetFullPath(model), Path.GetFullPath(vocab), Path.GetFullPath(stsb), rest),
+    ["factorize-minilm", var model, var vocab, var stsb, .. var rest] => FactorizeFigures.MiniLm(Path.GetFullPath(model), Path.GetFullPath(vocab), Path.GetFullPath(stsb), rest),
     ["prune-mnist", var model, var folder] => PruneFigures.Mnist(Path.GetFullPath(model), Path.GetFullPath(folder)),
     ["calibration-memory", var model, var data, .. var rest] => CalibrationMemory.Drive(Path.GetFullPath(model), Path.GetFullPath(data), rest.Length > 0 ? int.Parse(rest[0], CultureInfo.InvariantCulture) : 1000),
     ["child", "calibrate", var mode, var model, var data, var take] => CalibrationMemory.Child(mode, model, data, int.Parse(take, CultureInfo.InvariantCulture)),
@@ -57,7 +63,7 @@ return args switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Compression.Bench model-io <model.onnx> [runs] | evaluate-memory <model.onnx> <images> | calibration-memory <model.onnx> <sts.tsv> [sentences] | prune-minilm <model.onnx> <vocab.txt> <stsb folder> | prune-mnist <mnist-8.onnx> <mnist folder> | prune-structured-minilm <model.onnx> <vocab.txt> <stsb folder> [runs] [heads] [neurons] [criterion] | search <model.onnx> <recipe.yaml> <output.onnx> | corpus-sweep <corpus folder> <sweep folder> [models] [steps]");
+    Console.Error.WriteLine("usage: Compression.Bench model-io <model.onnx> [runs] | evaluate-memory <model.onnx> <images> | calibration-memory <model.onnx> <sts.tsv> [sentences] | prune-minilm <model.onnx> <vocab.txt> <stsb folder> | prune-mnist <mnist-8.onnx> <mnist folder> | prune-structured-minilm <model.onnx> <vocab.txt> <stsb folder> [runs] [heads] [neurons] [criterion] | search <model.onnx> <recipe.yaml> <output.onnx> | corpus-sweep <corpus folder> <sweep folder> [models] [steps] | factorize-minilm <model.onnx> <vocab.txt> <stsb folder> [keep]");
     return 2;
 }
 
