@@ -59,6 +59,24 @@ BeforeDiscovery {
             Exclude = 'String[]', '__AllParameterSets:o'
             Force = 'SwitchParameter', '__AllParameterSets:o'
         }
+        'Invoke-ModelFactorize'   = [ordered]@{
+            Path = 'String[]', 'Path:MVP0'
+            LiteralPath = 'String[]', 'LiteralPath:MP'
+            OutputPath = 'String', '__AllParameterSets:o'
+            Keep = 'Nullable`1', '__AllParameterSets:o'
+            Rank = 'Nullable`1', '__AllParameterSets:o'
+            Energy = 'Nullable`1', '__AllParameterSets:o'
+            RoundTo = 'Int32', '__AllParameterSets:o'
+            Method = 'String', '__AllParameterSets:o'
+            Allocation = 'String', '__AllParameterSets:o'
+            Refit = 'SwitchParameter', '__AllParameterSets:o'
+            Conv = 'String', '__AllParameterSets:o'
+            MinSpeedup = 'Double', '__AllParameterSets:o'
+            Exclude = 'String[]', '__AllParameterSets:o'
+            CalibrationData = 'String', '__AllParameterSets:o'
+            CalibrationSamples = 'Int32', '__AllParameterSets:o'
+            Force = 'SwitchParameter', '__AllParameterSets:o'
+        }
         'Invoke-ModelPrune'       = [ordered]@{
             Path = 'String[]', 'Path:MVP0'
             LiteralPath = 'String[]', 'LiteralPath:MP'
@@ -87,7 +105,7 @@ BeforeDiscovery {
             LiteralPath = 'String[]', 'LiteralPath:MP'
         }
     }
-    $script:Writers = @('Find-ModelCompression', 'Invoke-ModelCompression', 'Invoke-ModelPrune', 'Invoke-ModelQuantize')
+    $script:Writers = @('Find-ModelCompression', 'Invoke-ModelCompression', 'Invoke-ModelFactorize', 'Invoke-ModelPrune', 'Invoke-ModelQuantize')
     $ModulePath = $env:COMPRESSION_MODULE ?? (Join-Path $PSScriptRoot '../../out/Compression/Compression.psd1')
     Import-Module $ModulePath -Force
     $script:Exported = (Get-Command -Module Compression).Name | Sort-Object

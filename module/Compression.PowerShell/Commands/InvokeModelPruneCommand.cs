@@ -4,6 +4,7 @@ using System.Management.Automation;
 using Compression.Core.Onnx;
 using Compression.Core.Passes;
 using Compression.Core.Pruning;
+using Compression.Core.Recipes;
 
 namespace Compression.PowerShell.Commands;
 
@@ -103,7 +104,7 @@ public sealed class InvokeModelPruneCommand : OneStepCmdlet
         return layers;
     }
 
-    protected override IReadOnlyList<string> Plan(string input, PassOptions options) => PrunePass.PlanLayers(ModelLoader.Load(input), (PruneOptions)options);
+    protected override IReadOnlyList<string> Plan(string input, PassOptions options, Recipe recipe) => PrunePass.PlanLayers(ModelLoader.Load(input), (PruneOptions)options);
 
     /// <summary>The default output name says what was done: model.pruned50.onnx, model.pruned2of4.onnx, model.slim.onnx (structured: smaller tensors).</summary>
     protected override string Suffix() => Method switch

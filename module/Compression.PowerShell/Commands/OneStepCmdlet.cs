@@ -8,7 +8,7 @@ using Compression.Core.Recipes;
 namespace Compression.PowerShell.Commands;
 
 /// <summary>
-/// The cmdlets that run one step (quantize, prune) as a one-step recipe, so their result and report are those of
+/// The cmdlets that run one step (quantize, prune, factorize) as a one-step recipe, so their result and report are those of
 /// <c>Invoke-ModelCompression</c>: <c>-OutputPath</c> (default: a name that says what was done), <c>-CalibrationData</c>
 /// (also what the result is checked on; random inputs without it), <c>-Force</c>, and <c>-WhatIf</c>.
 /// </summary>
@@ -46,8 +46,11 @@ public abstract class OneStepCmdlet : ModelCmdlet
     /// <summary>The settings in words, for -WhatIf.</summary>
     protected abstract string Describe();
 
-    /// <summary>Lines that detail what would be done to one model, for -WhatIf (e.g. one per layer).</summary>
-    protected virtual IReadOnlyList<string> Plan(string input, PassOptions options) => [];
+    /// <summary>
+    /// Lines that detail what would be done to one model, for -WhatIf and -Confirm (e.g. one per layer); computed only
+    /// then, so a plan that reads calibration data costs nothing on a plain run.
+    /// </summary>
+    protected virtual IReadOnlyList<string> Plan(string input, PassOptions options, Recipe recipe) => [];
 
     protected override void ProcessRecord()
     {
@@ -66,13 +69,23 @@ public abstract class OneStepCmdlet : ModelCmdlet
                 var request = new CompressionRequest(input, recipe) { OutputPath = OutputPath is null ? null : ResolveOtherPath(OutputPath), Force = Force };
                 var plan = CompressionPipeline.Plan(request);
                 var action = $"{Action} {plan.InputPath} ({Describe()}), check it against the original on {CalibrationData ?? "random inputs"}, and write the result"
-                    + string.Concat(Plan(input, options).Select(line => Environment.NewLine + "  " + line));
+                    + (Asks() ? string.Concat(Plan(input, options, recipe).Select(line => Environment.NewLine + "  " + line)) : "");
                 if (ShouldProcess(plan.OutputPath, action))
                 {
                     WriteObject(CompressionPipeline.Run(request, Log, Cancellation));
                 }
             });
         }
+    }
+
+    /// <summary>Whether ShouldProcess will show its message: -WhatIf or -Confirm, given or through their preference variables.</summary>
+    private bool Asks()
+    {
+        var bound = MyInvocation.BoundParameters;
+        var whatIf = bound.TryGetValue("WhatIf", out var w) ? LanguagePrimitives.IsTrue(w) : LanguagePrimitives.IsTrue(GetVariableValue("WhatIfPreference"));
+        var confirm = bound.TryGetValue("Confirm", out var c) ? LanguagePrimitives.IsTrue(c)
+            : GetVariableValue("ConfirmPreference") is ConfirmImpact preference && preference != ConfirmImpact.None && preference <= ConfirmImpact.Medium;
+        return whatIf || confirm;
     }
 
     protected static T Parse<T>(string value)
