@@ -29,8 +29,9 @@ internal static class FactorizeFigures
         var variants = new (string Name, FactorizeOptions Options)[]
         {
             ("plain SVD, uniform", new FactorizeOptions { Keep = keep, Method = FactorizeMethod.Svd, MinSpeedup = 0 }),
-            ("whitened, uniform, refit", new FactorizeOptions { Keep = keep, MinSpeedup = 0, Calibration = spec }),
-            ("whitened, sensitivity, refit", new FactorizeOptions { Keep = keep, Allocation = RankAllocation.Sensitivity, MinSpeedup = 0, Calibration = spec }),
+            ("whitened, uniform", new FactorizeOptions { Keep = keep, MinSpeedup = 0, Calibration = spec }),
+            ("whitened, sensitivity", new FactorizeOptions { Keep = keep, Allocation = RankAllocation.Sensitivity, MinSpeedup = 0, Calibration = spec }),
+            ("whitened, uniform, refit", new FactorizeOptions { Keep = keep, MinSpeedup = 0, Refit = true, Calibration = spec }),
         };
         var folder = Directory.CreateTempSubdirectory("factorize-bench-");
         try

@@ -107,8 +107,8 @@ Describe 'Invoke-ModelFactorize with calibration data' {
         (Get-ChildItem $Folder).Name | Sort-Object | Should -Be @('data.yaml', 'mlp_gemm.onnx')
     }
 
-    It 'whitens and refits on the data' {
-        $result = Invoke-ModelFactorize $Model -CalibrationData $Data -CalibrationSamples 32 -MinSpeedup 0
+    It 'whitens on the data, and refits when asked' {
+        $result = Invoke-ModelFactorize $Model -CalibrationData $Data -CalibrationSamples 32 -MinSpeedup 0 -Refit
         $factored = $result.Steps[0].Result
         $factored.Method | Should -Be 'whitened'
         $factored.Refit | Should -BeTrue

@@ -10,4 +10,5 @@ public static partial class ErrorCodes
     public const string FactorizeWithoutData = "CMP3505";
     public const string NothingFactorized = "CMP3506";
     public const string FactorizeLayersUnmatched = "CMP3507";
+    public const string FactorizeRefitMismatch = "CMP3508";
 }

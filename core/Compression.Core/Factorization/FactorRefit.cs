@@ -99,7 +99,7 @@ internal static class FactorRefit
             bool[] keep = z.Shape.Length == 3 ? HessianCollector.TokenMask(batch, z.Shape) : [];
             if (zRows.Length / inputs != yRows.Length / outputs)
             {
-                throw new CompressionException(Diagnostic.Error(ErrorCodes.FactorizeLayerLeftDense,
+                throw new CompressionException(Diagnostic.Error(ErrorCodes.FactorizeRefitMismatch,
                     $"{layer.Target.Describe} gave {zRows.Length / inputs} rows in the factored model and {yRows.Length / outputs} in the original; they cannot be refit."));
             }
 

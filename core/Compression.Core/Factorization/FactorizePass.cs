@@ -77,7 +77,7 @@ public sealed class FactorizePass : Pass<FactorizeOptions>
         }
 
         var errors = new Dictionary<FactorTarget, double>(ReferenceEqualityComparer.Instance);
-        var refit = options.ConcreteRefit && options.Calibration is not null && split.Count > 0;
+        var refit = options.Refit && options.Calibration is not null && split.Count > 0;
         if (refit)
         {
             var calibration = options.Calibration!;

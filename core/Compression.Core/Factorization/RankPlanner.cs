@@ -73,7 +73,9 @@ internal static class RankPlanner
 
         var breakEven = Numerics.LowRankSpectrum.BreakEvenRank(target.Inputs, target.Outputs);
         return new Plan(layer, null, target.Kind == FactorKind.ConvTucker2
-            ? $"ranks {choice} hold {parameters:N0} parameters, no fewer than the layer's {target.Parameters:N0}: splitting saves nothing"
+            ? choice.InputRank == 0 && choice.OutputRank == 0
+                ? $"its input and output ranks would be its full {target.Channels} and {target.Outputs} channels: splitting saves nothing"
+                : $"ranks {choice} (output rank {(choice.OutputRank > 0 ? choice.OutputRank : target.Outputs)}, input rank {(choice.InputRank > 0 ? choice.InputRank : target.Channels)}) hold {parameters:N0} parameters, no fewer than the layer's {target.Parameters:N0}: splitting saves nothing"
             : $"rank {choice} is not below {breakEven}, the break-even rank m*n/(m+n) of its [{target.Inputs}, {target.Outputs}] weight: splitting saves nothing");
     }
 

@@ -44,7 +44,7 @@ public sealed class InvokeModelFactorizeCommand : OneStepCmdlet
     [ValidateSet("Uniform", "Sensitivity")]
     public string Allocation { get; set; } = "Uniform";
 
-    /// <summary>On by default when -CalibrationData is given; -Refit:$false keeps the factors as the SVD gives them.</summary>
+    /// <summary>Refit each layer's last factor by least squares on the factored model's activations, layer after layer (needs -CalibrationData).</summary>
     [Parameter]
     public SwitchParameter Refit { get; set; }
 
@@ -68,9 +68,6 @@ public sealed class InvokeModelFactorizeCommand : OneStepCmdlet
 
     protected override string Action => "Factorize";
 
-    /// <summary>-Refit as given; not given, the step decides (refit whenever there is calibration data).</summary>
-    private bool? RefitGiven => MyInvocation.BoundParameters.ContainsKey(nameof(Refit)) ? Refit.IsPresent : null;
-
     protected override PassOptions BuildOptions() => new FactorizeOptions
     {
         Keep = Keep,
@@ -79,7 +76,7 @@ public sealed class InvokeModelFactorizeCommand : OneStepCmdlet
         RoundTo = RoundTo,
         Method = Parse<FactorizeMethod>(Method),
         Allocation = Parse<RankAllocation>(Allocation),
-        Refit = RefitGiven,
+        Refit = Refit.IsPresent,
         Conv = Parse<ConvFactorization>(Conv),
         MinSpeedup = MinSpeedup,
         Exclude = Exclude,
@@ -105,8 +102,7 @@ public sealed class InvokeModelFactorizeCommand : OneStepCmdlet
         // ValidateSet accepts any casing and passes it on as typed.
         var method = Parse<FactorizeMethod>(Method);
         var whitened = method == FactorizeMethod.Whitened || (method == FactorizeMethod.Auto && CalibrationData is not null);
-        var refit = RefitGiven ?? CalibrationData is not null;
-        return $"{budget}, {(whitened ? "whitened" : "plain")} SVD, {Allocation.ToLowerInvariant()} ranks, Convs: {Conv.ToLowerInvariant()}{(refit ? ", refit" : "")}, "
+        return $"{budget}, {(whitened ? "whitened" : "plain")} SVD, {Allocation.ToLowerInvariant()} ranks, Convs: {Conv.ToLowerInvariant()}{(Refit.IsPresent ? ", refit" : "")}, "
             + (MinSpeedup > 0 ? $"splits kept where at least {MinSpeedup.ToString("0.##", CultureInfo.InvariantCulture)}x as fast here" : "splits kept wherever they save parameters");
     }
 }
