@@ -17,7 +17,10 @@ namespace Compression.Core.Factorization;
 internal static class FactorGraph
 {
     /// <summary>Replaces the target's node and weight in <paramref name="graph"/> by the factors; returns the new nodes in order.</summary>
-    public static NodeProto[] Apply(OnnxGraph graph, FactorTarget target, Factors factors)
+    public static NodeProto[] Apply(OnnxGraph graph, FactorTarget target, Factors factors) => Apply(graph, target.Node, target, factors);
+
+    /// <summary>The same in a copy of the target's graph, where <paramref name="node"/> is the target's node.</summary>
+    public static NodeProto[] Apply(OnnxGraph graph, NodeProto node, FactorTarget target, Factors factors)
     {
         var (nodes, tensors) = Build(target, factors);
         foreach (var tensor in tensors)
@@ -25,7 +28,7 @@ internal static class FactorGraph
             graph.SetInitializer(tensor);
         }
 
-        graph.ReplaceNode(target.Node, nodes);
+        graph.ReplaceNode(node, nodes);
         graph.RemoveInitializer(target.Weight.Tensor.Name);
         return nodes;
     }

@@ -23,6 +23,9 @@ public sealed class FactorizePass : Pass<FactorizeOptions>
 {
     private const string Purpose = "Factorization";
 
+    /// <summary>Calibration samples each layer's sensitivity is measured on (the first ones).</summary>
+    private const int ProbeSamples = 32;
+
     public override string Name => "factorize";
 
     public override string Description =>
@@ -194,7 +197,14 @@ public sealed class FactorizePass : Pass<FactorizeOptions>
         }
 
         var layers = targets.Select(t => new LayerFactors(t, moments.GetValueOrDefault(t.Input.Key))).ToList();
-        var plans = RankPlanner.Choose(layers, options, out var unmatched);
+        using var probe = options.Allocation == RankAllocation.Sensitivity && options.Calibration is { } probeData
+            ? new SensitivityProbe(model, dataSets[probeData.Data], Math.Min(ProbeSamples, probeData.Samples), probeData.BatchSize, cancellation)
+            : null;
+        var plans = RankPlanner.Choose(layers, options, probe is null ? null : (layer, choice) =>
+        {
+            log.Progress(Purpose, $"sensitivity of {layer.Target.Describe}", 0);
+            return probe.RelativeError(layer.Target, layer.Build(choice));
+        }, out var unmatched);
         foreach (var pattern in unmatched)
         {
             log.Report(Diagnostic.Warning(ErrorCodes.FactorizeLayersUnmatched, $"layers '{pattern}' matches no layer factorization may split, so it has no effect."));

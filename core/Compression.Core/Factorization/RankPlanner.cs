@@ -12,7 +12,12 @@ internal static class RankPlanner
     /// <summary>A layer's plan: the split, or null and why the layer stays dense.</summary>
     public sealed record Plan(LayerFactors Layer, FactorChoice? Choice, string? DenseReason);
 
-    public static List<Plan> Choose(IReadOnlyList<LayerFactors> layers, FactorizeOptions options, out IReadOnlyList<string> unmatchedLayers)
+    /// <summary>
+    /// Each layer's plan. <paramref name="measure"/> gives the model's relative output error with one layer split
+    /// alone (sensitivity allocation; null without calibration data).
+    /// </summary>
+    public static List<Plan> Choose(IReadOnlyList<LayerFactors> layers, FactorizeOptions options, Func<LayerFactors, FactorChoice, double>? measure,
+        out IReadOnlyList<string> unmatchedLayers)
     {
         var rules = new NodeRules<LayerFactorSpec>(options.Layers);
         var plans = new Plan?[layers.Count];
@@ -48,7 +53,7 @@ internal static class RankPlanner
 
         if (pool.Count > 0)
         {
-            var chosen = Sensitivity(pool.Select(i => layers[i]).ToList(), options.Keep ?? FactorizeOptions.DefaultKeep, options.RoundTo);
+            var chosen = Sensitivity(pool.Select(i => layers[i]).ToList(), options.Keep ?? FactorizeOptions.DefaultKeep, options.RoundTo, measure);
             for (var p = 0; p < pool.Count; p++)
             {
                 plans[pool[p]] = chosen[p] is { } choice
@@ -80,15 +85,26 @@ internal static class RankPlanner
     }
 
     /// <summary>
-    /// The splits that keep <paramref name="keep"/> of the pooled layers' parameters with the least summed squared
-    /// relative output error: each layer takes the candidate minimizing error^2 + lambda * parameters, and lambda is the
-    /// smallest (bisected on a log scale) whose choices fit the budget. A null choice is the dense layer.
+    /// The splits that keep <paramref name="keep"/> of the pooled layers' parameters with the least predicted error of
+    /// the model's outputs. Each layer's cost at a rank is its spectrum's squared relative error scaled by how much the
+    /// model's outputs move per unit of it, measured once per layer with the layer split alone at the uniform share
+    /// (<paramref name="measure"/>; ASVD's sensitivity). Each layer then takes the candidate minimizing cost + lambda *
+    /// parameters, and lambda is the smallest (bisected on a log scale) whose choices fit the budget. A null choice is
+    /// the dense layer.
     /// </summary>
-    private static FactorChoice?[] Sensitivity(List<LayerFactors> layers, double keep, int roundTo)
+    private static FactorChoice?[] Sensitivity(List<LayerFactors> layers, double keep, int roundTo, Func<LayerFactors, FactorChoice, double>? measure)
     {
         var options = layers.Select(l =>
         {
-            var candidates = l.Candidates(roundTo).Select(c => ((FactorChoice?)c.Choice, c.Parameters, c.ErrorSquared)).ToList();
+            var scale = 1.0;
+            if (measure is not null)
+            {
+                var probe = l.ForKeep(keep, roundTo);
+                var predicted = l.PredictedError(probe);
+                scale = predicted > 1e-9 ? measure(l, probe) / (predicted * predicted) : 0;
+            }
+
+            var candidates = l.Candidates(roundTo).Select(c => ((FactorChoice?)c.Choice, c.Parameters, c.ErrorSquared * scale)).ToList();
             candidates.Add((null, l.Target.Parameters, 0));
             return candidates;
         }).ToList();
