@@ -25,7 +25,7 @@ internal static class FactorizeFigures
         Console.WriteLine();
         Console.WriteLine("| factors | factorizing time (s) | Spearman x100 | file | + 4-bit weight-only: Spearman x100 | file (MB) |");
         Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: |");
-        var spec = new FactorizeCalibrationSpec { Data = "calibration", Samples = 128, BatchSize = 16 };
+        var spec = new StepCalibrationSpec { Data = "calibration", Samples = 128, BatchSize = 16 };
         var variants = new (string Name, FactorizeOptions Options)[]
         {
             ("plain SVD, uniform", new FactorizeOptions { Keep = keep, Method = FactorizeMethod.Svd, MinSpeedup = 0 }),
@@ -33,6 +33,11 @@ internal static class FactorizeFigures
             ("whitened, sensitivity", new FactorizeOptions { Keep = keep, Allocation = RankAllocation.Sensitivity, MinSpeedup = 0, Calibration = spec }),
             ("whitened, uniform, refit", new FactorizeOptions { Keep = keep, MinSpeedup = 0, Refit = true, Calibration = spec }),
         };
+        if (Environment.GetEnvironmentVariable("FACTORIZE_ONLY") is { } only)
+        {
+            variants = variants.Where(v => v.Name.Contains(only, StringComparison.Ordinal)).ToArray();
+        }
+
         var folder = Directory.CreateTempSubdirectory("factorize-bench-");
         try
         {

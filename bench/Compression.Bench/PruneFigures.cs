@@ -63,7 +63,7 @@ internal static class PruneFigures
         Console.WriteLine();
         Console.WriteLine($"| method | criterion | reconstruction | {metric} | sparsity | pruning time (s) |");
         Console.WriteLine("| --- | --- | --- | ---: | ---: | ---: |");
-        var calibrationSpec = new PruneCalibrationSpec { Data = "calibration", Samples = samples };
+        var calibrationSpec = new StepCalibrationSpec { Data = "calibration", Samples = samples };
         var cases = new List<(PruneOptions Options, string Criterion, string Reconstruction)>();
         foreach (var method in new[] { PruningMethod.Unstructured, PruningMethod.NM })
         {
@@ -123,7 +123,7 @@ internal static class StructuredPruneFigures
             Method = PruningMethod.Structured,
             Structured = new Compression.Core.Pruning.Structured.StructuredPruneOptions { Heads = heads, Neurons = neurons },
             Criterion = criterion,
-            Calibration = new PruneCalibrationSpec { Data = "calibration", Samples = 256, BatchSize = 16 },
+            Calibration = new StepCalibrationSpec { Data = "calibration", Samples = 256, BatchSize = 16 },
         };
         var folder = Directory.CreateTempSubdirectory("prune-bench-");
         try

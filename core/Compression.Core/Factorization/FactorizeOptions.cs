@@ -86,7 +86,7 @@ public sealed record FactorizeOptions : PassOptions, ICheckedOptions
     public IReadOnlyDictionary<string, LayerFactorSpec> Layers { get; init; } = new Dictionary<string, LayerFactorSpec>();
 
     [Option("Calibration data: the layer inputs' second moments that whiten the spectra, choose sensitivity ranks and refit.")]
-    public FactorizeCalibrationSpec? Calibration { get; init; }
+    public StepCalibrationSpec? Calibration { get; init; }
 
     /// <summary>The method made concrete: whitened with calibration data, svd without.</summary>
     internal FactorizeMethod ConcreteMethod => Method != FactorizeMethod.Auto ? Method
@@ -184,18 +184,4 @@ public sealed record LayerFactorSpec
 
     [Option("Share of these layers' squared singular values kept.", Minimum = 0, Maximum = 1)]
     public double? Energy { get; init; }
-}
-
-/// <summary>The <c>calibration</c> options of the <c>factorize</c> step.</summary>
-public sealed record FactorizeCalibrationSpec
-{
-    [DataSet]
-    [Option("The data set (a name under data) whose activations are used.")]
-    public required string Data { get; init; }
-
-    [Option("Samples of the data set used (the first ones).", Minimum = 1)]
-    public int Samples { get; init; } = 128;
-
-    [Option("Samples per calibration batch.", Minimum = 1)]
-    public int BatchSize { get; init; } = 16;
 }

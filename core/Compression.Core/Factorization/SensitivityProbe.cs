@@ -39,13 +39,22 @@ internal sealed class SensitivityProbe : IDisposable
         var b = 0;
         foreach (var outputs in Run(copy))
         {
+            var batch = batches[b];
             var expected = reference[b++];
             for (var o = 0; o < outputs.Count; o++)
             {
                 var x = expected[o].Values;
                 var y = outputs[o].Values;
+                // Padding tokens (an attention_mask's zeros) never reach the model's result: they are not counted.
+                var keep = Calibration.HessianCollector.TokenMask(batch, expected[o].Shape);
+                var width = keep.Length == 0 ? x.Length : x.Length / keep.Length;
                 for (var i = 0; i < x.Length; i++)
                 {
+                    if (keep.Length > 0 && !keep[i / width])
+                    {
+                        continue;
+                    }
+
                     var d = (double)y[i] - x[i];
                     error += d * d;
                     norm += (double)x[i] * x[i];

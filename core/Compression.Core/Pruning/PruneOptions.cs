@@ -208,7 +208,7 @@ public sealed record PruneOptions : PassOptions, ICheckedOptions
     public IReadOnlyDictionary<string, LayerPruneSpec> Layers { get; init; } = new Dictionary<string, LayerPruneSpec>();
 
     [Option("Calibration data for activation criteria and reconstruction.")]
-    public PruneCalibrationSpec? Calibration { get; init; }
+    public StepCalibrationSpec? Calibration { get; init; }
 
     [Option("After pruning a layer, refit the remaining weights on calibration activations so its output moves as little as possible (needs calibration).")]
     public bool Reconstruct { get; init; } = true;
@@ -237,20 +237,6 @@ public sealed record LayerPruneSpec
 
     [Option("Structured: attention heads removed from the attention blocks whose Q, K or V projection these layers are.", Minimum = 0)]
     public int? Heads { get; init; }
-}
-
-/// <summary>The <c>calibration</c> options of the <c>prune</c> step.</summary>
-public sealed record PruneCalibrationSpec
-{
-    [DataSet]
-    [Option("The data set (a name under data) whose activations are used.")]
-    public required string Data { get; init; }
-
-    [Option("Samples of the data set used (the first ones).", Minimum = 1)]
-    public int Samples { get; init; } = 128;
-
-    [Option("Samples per calibration batch.", Minimum = 1)]
-    public int BatchSize { get; init; } = 16;
 }
 
 /// <summary>How the zeros of unstructured and N:M pruning are stored.</summary>

@@ -80,7 +80,7 @@ public sealed class InvokeModelFactorizeCommand : OneStepCmdlet
         Conv = Parse<ConvFactorization>(Conv),
         MinSpeedup = MinSpeedup,
         Exclude = Exclude,
-        Calibration = CalibrationData is null ? null : new FactorizeCalibrationSpec { Data = CalibrationSet, Samples = CalibrationSamples },
+        Calibration = CalibrationData is null ? null : new StepCalibrationSpec { Data = CalibrationSet, Samples = CalibrationSamples },
     };
 
     /// <summary>One line per layer; with -CalibrationData the spectra are computed on it (the model is not written).</summary>

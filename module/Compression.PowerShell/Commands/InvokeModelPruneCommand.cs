@@ -89,7 +89,7 @@ public sealed class InvokeModelPruneCommand : OneStepCmdlet
         Exclude = Exclude,
         Layers = LayerEntries(),
         Reconstruct = Reconstruct,
-        Calibration = CalibrationData is null ? null : new PruneCalibrationSpec { Data = CalibrationSet },
+        Calibration = CalibrationData is null ? null : new StepCalibrationSpec { Data = CalibrationSet },
         Structured = new Core.Pruning.Structured.StructuredPruneOptions { Heads = Heads, Neurons = Neurons, Channels = Channels, Coupled = Coupled },
     };
 

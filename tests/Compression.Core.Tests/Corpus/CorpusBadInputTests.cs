@@ -33,8 +33,8 @@ public sealed class CorpusBadInputTests : IDisposable
         {
             "quantize-static" => new QuantizeOptions { Mode = QuantizationMode.Static, Calibration = new CalibrationSpec { Data = "calibration" } },
             "quantize-int4" => new QuantizeOptions { Mode = QuantizationMode.WeightOnly, Calibration = new CalibrationSpec { Data = "calibration" } },
-            "prune-unstructured" => new PruneOptions { Calibration = new PruneCalibrationSpec { Data = "calibration" } },
-            _ => new PruneOptions { Method = PruningMethod.Structured, Sparsity = 0.3, Calibration = new PruneCalibrationSpec { Data = "calibration" } },
+            "prune-unstructured" => new PruneOptions { Calibration = new StepCalibrationSpec { Data = "calibration" } },
+            _ => new PruneOptions { Method = PruningMethod.Structured, Sparsity = 0.3, Calibration = new StepCalibrationSpec { Data = "calibration" } },
         };
         var context = new PassContext(new CollectingLog())
         {

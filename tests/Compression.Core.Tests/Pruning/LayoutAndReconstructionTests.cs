@@ -58,7 +58,7 @@ public sealed class LayoutAndReconstructionTests : IDisposable
         var calib = DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Idx, Path = DataAssert.MnistImages, Take = 128, Scale = 1 / 255.0 }, temp);
         var data = new Dictionary<string, IDataSource> { ["calib"] = calib };
         // Every layer at 50 %: a global allocation would give the two runs different sparsities per layer.
-        var options = new PruneOptions { Sparsity = 0.5, Scope = PruningScope.Layer, Calibration = new PruneCalibrationSpec { Data = "calib", Samples = 128 } };
+        var options = new PruneOptions { Sparsity = 0.5, Scope = PruningScope.Layer, Calibration = new StepCalibrationSpec { Data = "calib", Samples = 128 } };
 
         var maskOnly = PruningRuns.Layers(PruningRuns.Prune(mnist, options with { Reconstruct = false }, data));
         var refit = PruningRuns.Layers(PruningRuns.Prune(mnist, options, data));

@@ -1,6 +1,7 @@
 using Compression.Core.Data;
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
+using Compression.Core.Passes;
 using Compression.Core.Pruning;
 using Compression.Core.Tests.Quantization;
 using Compression.Core.Tests.Support;
@@ -39,7 +40,7 @@ public sealed class MiniLmPruningTests(ITestOutputHelper output) : IDisposable
         // Every layer at the target (the figures in docs/BENCHMARKS.md): what reconstruction alone buys, apart from
         // the allocation by measured layer error that scope: auto and max_layer_error give by default.
         var magnitude = new PruneOptions { Method = method, Sparsity = 0.5, Pattern = "2:4", Scope = PruningScope.Layer, MaxLayerError = 1 };
-        var sparseGpt = magnitude with { Criterion = ImportanceCriterion.OutputError, Calibration = new PruneCalibrationSpec { Data = "sts-dev", Samples = 128 } };
+        var sparseGpt = magnitude with { Criterion = ImportanceCriterion.OutputError, Calibration = new StepCalibrationSpec { Data = "sts-dev", Samples = 128 } };
 
         var magnitudeSpearman = Spearman(model, magnitude, calibration, "magnitude");
         var sparseGptSpearman = Spearman(model, sparseGpt, calibration, "sparsegpt");

@@ -2,6 +2,7 @@ using Compression.Core.Data;
 using Compression.Core.Diagnostics;
 using Compression.Core.Evaluation;
 using Compression.Core.Onnx;
+using Compression.Core.Passes;
 using Compression.Core.Pruning;
 using Compression.Core.Tests.Quantization;
 using Compression.Core.Tests.Support;
@@ -28,7 +29,7 @@ public sealed class MnistPruningTests(ITestOutputHelper output) : IDisposable
             Method = method,
             Sparsity = 0.5,
             Criterion = criterion,
-            Calibration = calibrated ? new PruneCalibrationSpec { Data = "calib", Samples = 256 } : null,
+            Calibration = calibrated ? new StepCalibrationSpec { Data = "calib", Samples = 256 } : null,
         }, out var result);
 
         Assert.Equal(0.5, PassHarness.Result<SparsePruneResult>(result).Sparsity, 2);

@@ -89,7 +89,7 @@ public sealed class PruneScheduleTests : IDisposable
     {
         Method = PruningMethod.Structured,
         Structured = new Compression.Core.Pruning.Structured.StructuredPruneOptions { Channels = 0.5 },
-        Calibration = new PruneCalibrationSpec { Data = "calib", Samples = 256 },
+        Calibration = new StepCalibrationSpec { Data = "calib", Samples = 256 },
     };
 
     private static double AccuracyDrop(CompressionResult result) =>
@@ -102,7 +102,7 @@ public sealed class PruneScheduleTests : IDisposable
     {
         Sparsity = 0.5,
         Criterion = ImportanceCriterion.OutputError,
-        Calibration = new PruneCalibrationSpec { Data = "calib", Samples = 256 },
+        Calibration = new StepCalibrationSpec { Data = "calib", Samples = 256 },
         Schedule = new PruneSchedule { Steps = 2, StopWhen = stopWhen },
     });
 

@@ -131,7 +131,7 @@ public sealed class SparsePrunerTests : IDisposable
     {
         var mnist = TestAssets.Require(TestAssets.Mnist, "mnist-8");
         var calib = DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Idx, Path = DataAssert.MnistImages, Take = 64, Scale = 1 / 255.0 }, temp);
-        var options = new PruneOptions { Criterion = ImportanceCriterion.OutputError, Calibration = new PruneCalibrationSpec { Data = "calib", Samples = 64 } };
+        var options = new PruneOptions { Criterion = ImportanceCriterion.OutputError, Calibration = new StepCalibrationSpec { Data = "calib", Samples = 64 } };
         var paths = new List<string>();
         for (var run = 0; run < 2; run++)
         {

@@ -277,7 +277,7 @@ internal sealed class SparsePruner : IPruner
     }
 
     /// <summary>One calibration pass over the model for every target that has a Hessian input.</summary>
-    private static Dictionary<PruneTarget, LayerStatistics> Collect(OnnxModel model, List<PruneTarget> targets, PruneCalibrationSpec calibration, PassContext context)
+    private static Dictionary<PruneTarget, LayerStatistics> Collect(OnnxModel model, List<PruneTarget> targets, StepCalibrationSpec calibration, PassContext context)
     {
         var inputs = targets.Where(t => t.Input is not null).Select(t => t.Input!).ToList();
         if (inputs.Count == 0)

@@ -64,7 +64,7 @@ internal static class ConsumerStatisticsCollector
     /// The original model's outputs of the given values over the calibration batches, captured in one pass, or null
     /// when they would take more than <paramref name="budgetBytes"/>: then each group runs the original again.
     /// </summary>
-    public static IReadOnlyList<IReadOnlyDictionary<string, OutputValue>>? CaptureReference(OnnxModel reference, List<string> values, PruneCalibrationSpec calibration,
+    public static IReadOnlyList<IReadOnlyDictionary<string, OutputValue>>? CaptureReference(OnnxModel reference, List<string> values, StepCalibrationSpec calibration,
         PassContext context, long budgetBytes)
     {
         var batches = new List<IReadOnlyDictionary<string, OutputValue>>();
@@ -91,7 +91,7 @@ internal static class ConsumerStatisticsCollector
     }
 
     /// <summary>The statistics of one group's consumers; the original's outputs come from <see cref="CaptureReference"/>, or when that is null from running the original here.</summary>
-    public static List<ConsumerStatistics> Collect(OnnxModel current, OnnxModel reference, ChannelGroup group, PruneCalibrationSpec calibration, PassContext context,
+    public static List<ConsumerStatistics> Collect(OnnxModel current, OnnxModel reference, ChannelGroup group, StepCalibrationSpec calibration, PassContext context,
         IReadOnlyList<IReadOnlyDictionary<string, OutputValue>>? cachedReference)
     {
         var graph = current.MainGraph;
@@ -226,7 +226,7 @@ internal static class ConsumerStatisticsCollector
 
     /// <summary>Runs only the part of the model the values need.</summary>
     private static IEnumerable<(DataBatch Batch, IReadOnlyList<OutputValue> Values)> Capture(OnnxModel model, List<string> values,
-        PruneCalibrationSpec calibration, PassContext context)
+        StepCalibrationSpec calibration, PassContext context)
     {
         var trimmed = new OnnxModel(model.Proto.Clone());
         trimmed.Proto.Graph.Output.Clear();
@@ -246,7 +246,7 @@ internal static class ConsumerStatisticsCollector
     }
 
     /// <summary>Moves to the next batch; an empty data set is the pruning step's error (a yield cannot sit in a try with a catch).</summary>
-    private static bool Next(IEnumerator<(DataBatch Batch, IReadOnlyList<OutputValue> Values)> batches, PruneCalibrationSpec calibration)
+    private static bool Next(IEnumerator<(DataBatch Batch, IReadOnlyList<OutputValue> Values)> batches, StepCalibrationSpec calibration)
     {
         try
         {

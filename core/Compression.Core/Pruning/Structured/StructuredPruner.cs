@@ -267,7 +267,7 @@ public sealed class StructuredPruner : IPruner
         return group.Units - kept;
     }
 
-    private static PruneCalibrationSpec? CheckCalibration(PruneOptions options, PassContext context)
+    private static StepCalibrationSpec? CheckCalibration(PruneOptions options, PassContext context)
     {
         OptionChecks.ThrowIfInvalid(options); // a criterion measured on calibration data without it, among others
         if (options.Calibration is null)

@@ -1,10 +1,11 @@
 using Compression.Core.Data;
 using Compression.Core.Diagnostics;
-using Compression.Core.Onnx;
 using Compression.Core.Onnx.Protobuf;
 using Compression.Core.Onnx.Tensors;
-using Compression.Core.Pruning;
+using Compression.Core.Onnx;
+using Compression.Core.Passes;
 using Compression.Core.Pruning.Structured;
+using Compression.Core.Pruning;
 using Compression.Core.Tests.Support;
 using Xunit.Abstractions;
 using static Compression.Core.Tests.Passes.GraphBuilder;
@@ -64,7 +65,7 @@ public sealed class ConvNdPruningTests(ITestOutputHelper output) : IDisposable
     {
         var data = DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Random, Count = 512, Seed = 5 }, temp);
         var magnitude = StructuredTestData.Prune(Chain(rank, 0.3f), Options(), null, new CollectingLog());
-        var refit = StructuredTestData.Prune(Chain(rank, 0.3f), Options() with { Calibration = new PruneCalibrationSpec { Data = StructuredTestData.Calibration, Samples = 512, BatchSize = 16 } },
+        var refit = StructuredTestData.Prune(Chain(rank, 0.3f), Options() with { Calibration = new StepCalibrationSpec { Data = StructuredTestData.Calibration, Samples = 512, BatchSize = 16 } },
             data, new CollectingLog());
 
         var magnitudeError = RelativeError(Outputs(Chain(rank, 0.3f), magnitude.Model));
@@ -123,7 +124,7 @@ public sealed class ConvNdPruningTests(ITestOutputHelper output) : IDisposable
         Assert.True(expected.Zip(actual).All(p => Math.Abs(p.First - p.Second) < 1e-4), "the pruned model's output differs");
 
         // The refit reads the window's columns out of the classifier's features too.
-        var refit = StructuredTestData.Prune(PooledConcatModel(), Options() with { Calibration = new PruneCalibrationSpec { Data = StructuredTestData.Calibration, Samples = 256, BatchSize = 16 } },
+        var refit = StructuredTestData.Prune(PooledConcatModel(), Options() with { Calibration = new StepCalibrationSpec { Data = StructuredTestData.Calibration, Samples = 256, BatchSize = 16 } },
             DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Random, Count = 256 }, temp), new CollectingLog());
         Assert.Equal([5L, 22], Shapes(refit.Model)["gemm_w"]);
         Assert.True(RelativeError(Outputs(PooledConcatModel(), refit.Model)) < 0.01, "the refit moved the output");
@@ -159,7 +160,7 @@ public sealed class ConvNdPruningTests(ITestOutputHelper output) : IDisposable
         Assert.Contains(lines, l => l.StartsWith("left alone: conv1: ", StringComparison.Ordinal) && l.Contains("transposed convolution", StringComparison.Ordinal));
 
         var log = new CollectingLog();
-        var result = StructuredTestData.Prune(TransposeModel(), Options() with { Calibration = new PruneCalibrationSpec { Data = StructuredTestData.Calibration, Samples = 32, BatchSize = 16 } },
+        var result = StructuredTestData.Prune(TransposeModel(), Options() with { Calibration = new StepCalibrationSpec { Data = StructuredTestData.Calibration, Samples = 32, BatchSize = 16 } },
             DataSourceFactory.Create(new DataSetSpec { Format = DataFormat.Random, Count = 32 }, temp), log);
 
         var warning = Assert.Single(log.Diagnostics, d => d.Code == ErrorCodes.PruneOpNotSupported);

@@ -30,7 +30,7 @@ internal static class StructuredTestData
         Criterion = criterion ?? ImportanceCriterion.L1,
         Reconstruct = reconstruct,
         Calibration = reconstruct || criterion is ImportanceCriterion.Activation or ImportanceCriterion.Apoz or ImportanceCriterion.OutputError
-            ? new PruneCalibrationSpec { Data = Calibration, Samples = samples, BatchSize = 16 }
+            ? new StepCalibrationSpec { Data = Calibration, Samples = samples, BatchSize = 16 }
             : null,
     };
 
