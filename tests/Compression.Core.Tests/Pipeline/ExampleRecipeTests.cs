@@ -96,7 +96,7 @@ public sealed class ExampleRecipeTests(ITestOutputHelper output) : IDisposable
     {
         _ when recipe.StartsWith("mnist-8", StringComparison.Ordinal) => () => TestAssets.Require(TestAssets.Mnist, "mnist-8"),
         _ when recipe.StartsWith("all-MiniLM-L6-v2", StringComparison.Ordinal) => () => TestAssets.Require(TestAssets.MiniLm, "all-MiniLM-L6-v2"),
-        "resnet18.yaml" => () => TestAssets.Require(TestAssets.ResNet18, "ResNet18"),
+        _ when recipe.StartsWith("resnet18", StringComparison.Ordinal) => () => TestAssets.Require(TestAssets.ResNet18, "ResNet18"),
         "paddleocr-cls.yaml" => () => TestAssets.Require(TestAssets.PaddleOcr("ch_ppocr_mobile_v2.0_cls_infer.onnx"), "PaddleOCR classifier"),
         _ => null,
     };
