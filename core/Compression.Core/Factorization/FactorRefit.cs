@@ -22,6 +22,13 @@ internal static class FactorRefit
     /// <summary>One split layer: the original node's output, and the node of its last factor in the factored model.</summary>
     public sealed record Layer(FactorTarget Target, NodeProto Last);
 
+    /// <summary>
+    /// Whether a split's last node reads one row per output row: a MatMul or Gemm, or a 1x1 Conv. A Tucker-2 split
+    /// whose output rank is the full channel count ends in its k x k core, which reads patches: it is not refit.
+    /// </summary>
+    public static bool CanRefit(NodeProto last, OnnxGraph graph) =>
+        last.OpType != "Conv" || graph.Initializer(last.Input[1]) is { } weight && weight.Dims.Skip(2).All(d => d == 1);
+
     /// <summary>Refits the layers in <paramref name="factored"/> in place; returns each layer's relative output error (before, after).</summary>
     public static (double Before, double After)[] Run(OnnxModel original, OnnxModel factored, IReadOnlyList<Layer> layers, CalibrationWindow window,
         IDataSource data, ICompressionLog log, CancellationToken cancellation)
