@@ -41,8 +41,8 @@ public sealed class FactorizePass : Pass<FactorizeOptions>
         }
 
         var original = new OnnxModel(model.Proto.Clone(), model.Path);
-        var rows = new List<LayerRow>();
-        var split = new List<(RankPlanner.Plan Plan, Factors Factors, NodeProto[] Nodes, double? Speedup)>();
+        var rows = new LayerRow[plans.Count]; // in the plans' (graph) order
+        var split = new List<(int Index, RankPlanner.Plan Plan, Factors Factors, NodeProto[] Nodes, double? Speedup)>();
         var inputs = options.MinSpeedup > 0 ? TimingInputs(model, plans.Where(p => p.Choice is not null).ToList(), options, context) : [];
         for (var i = 0; i < plans.Count; i++)
         {
@@ -52,7 +52,7 @@ public sealed class FactorizePass : Pass<FactorizeOptions>
             if (plan.Choice is not { } choice)
             {
                 context.Log.Report(Diagnostic.Warning(ErrorCodes.FactorizeLayerLeftDense, $"{target.Describe} is left dense: {plan.DenseReason}."));
-                rows.Add(Row(target, $"dense: {plan.DenseReason}", null, target.Parameters, null, null));
+                rows[i] = Row(target, $"dense: {plan.DenseReason}", null, target.Parameters, null, null);
                 continue;
             }
 
@@ -71,12 +71,12 @@ public sealed class FactorizePass : Pass<FactorizeOptions>
                 {
                     var reason = $"its factors (rank {choice}) ran {Ratio(speedup.Value)} the dense layer's speed here, below min_speedup {Ratio(options.MinSpeedup)}";
                     context.Log.Verbose($"factorize: {target.Describe} is left dense: {reason}.");
-                    rows.Add(Row(target, $"dense: {reason}", choice, target.Parameters, plan.Layer.PredictedError(choice), speedup));
+                    rows[i] = Row(target, $"dense: {reason}", choice, target.Parameters, plan.Layer.PredictedError(choice), speedup);
                     continue;
                 }
             }
 
-            split.Add((plan, factors, FactorGraph.Apply(model.MainGraph, target, factors), speedup));
+            split.Add((i, plan, factors, FactorGraph.Apply(model.MainGraph, target, factors), speedup));
         }
 
         var errors = new Dictionary<FactorTarget, double>(ReferenceEqualityComparer.Instance);
@@ -88,7 +88,7 @@ public sealed class FactorizePass : Pass<FactorizeOptions>
             // correct for errors its inputs no longer have once the layers before it are refit (measured: the residual
             // CNN lost 2.3 points that way against 1.0 without refit).
             var window = new CalibrationWindow(calibration.Data, calibration.Samples, calibration.BatchSize);
-            foreach (var (plan, _, nodes, _) in split.Where(s => FactorRefit.CanRefit(s.Nodes[^1], model.MainGraph)))
+            foreach (var (_, plan, _, nodes, _) in split.Where(s => FactorRefit.CanRefit(s.Nodes[^1], model.MainGraph)))
             {
                 var (_, refitError) = FactorRefit.Run(original, model, [new FactorRefit.Layer(plan.Layer.Target, nodes[^1])], window,
                     context.DataSets[calibration.Data], context.Log, context.Cancellation)[0];
@@ -99,16 +99,15 @@ public sealed class FactorizePass : Pass<FactorizeOptions>
             }
         }
 
-        foreach (var (plan, factors, _, speedup) in split)
+        foreach (var (index, plan, factors, _, speedup) in split)
         {
             var target = plan.Layer.Target;
             var error = errors.TryGetValue(target, out var e) ? e : plan.Layer.Whitened ? plan.Layer.PredictedError(factors.Choice) : (double?)null;
             var action = $"split at rank {factors.Choice} ({target.Kind switch { FactorKind.Linear => "svd", FactorKind.ConvSvd => "conv svd", _ => "tucker-2" }}" +
                 $"{(plan.Layer.Whitened ? ", whitened" : "")}{(errors.ContainsKey(target) ? ", refit" : "")})";
-            rows.Add(Row(target, action, factors.Choice, factors.Choice.Parameters(target), error, speedup));
+            rows[index] = Row(target, action, factors.Choice, factors.Choice.Parameters(target), error, speedup);
         }
 
-        rows.Sort((a, b) => Order(plans, a.Node).CompareTo(Order(plans, b.Node)));
         var before = rows.Sum(r => r.ParametersBefore ?? 0);
         var after = rows.Sum(r => r.ParametersAfter ?? 0);
         context.Log.Verbose($"factorize: {split.Count} of {plans.Count} layers split, {before:N0} -> {after:N0} parameters in {stopwatch.Elapsed.TotalSeconds:F1} s.");
@@ -295,8 +294,6 @@ public sealed class FactorizePass : Pass<FactorizeOptions>
             Error = error,
             Speedup = speedup,
         };
-
-    private static int Order(List<RankPlanner.Plan> plans, string node) => plans.FindIndex(p => p.Layer.Target.Node.Name == node);
 
     private static string Ratio(double value) => value.ToString("0.00", CultureInfo.InvariantCulture) + "x";
 }
