@@ -173,7 +173,7 @@ internal static class FactorRefit
 
             var current = Current();
             var before = Error(system, right, current, size, yy);
-            var lower = DiagonalDamping.Factor<double[]>((double[])system.Clone(), size, 1e-6, "second moment of the factor's input", TryLower);
+            var lower = DiagonalDamping.Factor<double[]>((double[])system.Clone(), size, 1e-6, "second moment of the factor's input", Cholesky.TryLower);
             var upper = Cholesky.Transposed(lower, size);
             var solved = new double[(long)size * outputs];
             var column = new double[size];
@@ -280,12 +280,6 @@ internal static class FactorRefit
             }
 
             return yy == 0 ? 0 : Math.Sqrt(Math.Max(0, total) / yy);
-        }
-
-        private static bool TryLower(double[] matrix, int n, out double[] lower)
-        {
-            lower = (double[])matrix.Clone();
-            return Cholesky.TryFactorInPlace(lower, n);
         }
 
         /// <summary>An activation as rows of its features: the last axis of a MatMul's input, the channel axis of a Conv's ([N, C, ...] to [N x positions, C]).</summary>

@@ -8,6 +8,13 @@ internal static class Cholesky
     /// <summary>Columns at least this long are eliminated in parallel.</summary>
     private const int ParallelBelow = 64;
 
+    /// <summary>The lower factor of a copy of <paramref name="matrix"/>, which is left as it is; false when it is not positive definite.</summary>
+    public static bool TryLower(double[] matrix, int n, out double[] lower)
+    {
+        lower = (double[])matrix.Clone();
+        return TryFactorInPlace(lower, n);
+    }
+
     /// <summary>
     /// Factors the lower triangle of the row-major [n, n] <paramref name="matrix"/> in place, column by column:
     /// L[j, j] = sqrt(A[j, j] - L[j, :j] . L[j, :j]), then every L[i, j] below it, (A[i, j] - L[i, :j] . L[j, :j]) / L[j, j],

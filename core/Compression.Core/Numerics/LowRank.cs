@@ -78,7 +78,7 @@ public sealed class LowRankSpectrum
         double[]? upper = null;
         if (inputMoment is not null)
         {
-            var lower = DiagonalDamping.Factor<double[]>(inputMoment, inputs, relativeDamping, "second moment of the input", TryLower);
+            var lower = DiagonalDamping.Factor<double[]>(inputMoment, inputs, relativeDamping, "second moment of the input", Cholesky.TryLower);
             upper = Cholesky.Transposed(lower, inputs);
             w = Symmetric(upper, inputs, upperOnly: true) * w; // L^T W
         }
@@ -115,12 +115,6 @@ public sealed class LowRankSpectrum
         }
 
         return (values, vectors);
-    }
-
-    private static bool TryLower(double[] moment, int n, out double[] lower)
-    {
-        lower = (double[])moment.Clone();
-        return Cholesky.TryFactorInPlace(lower, n);
     }
 
     /// <summary>The largest rank whose two factors hold at most <paramref name="share"/> of the dense weight's parameters.</summary>
